@@ -1,0 +1,408 @@
+# -*- coding: utf-8 -*-
+# Copyright: Ananta Platform engineers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The service catalog: validation and the data derived from it.
+
+Pure functions only (no I/O), so that unit tests can cover every rule. A catalog is
+a list of service dicts (the inventory variable ``ananta_services``); the shape is
+documented in ``docs/catalog.md``.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ansible_collections.ananta.platform.plugins.module_utils._errors import CatalogError
+
+PLANES = ("shared_temporal", "control_plane", "app_plane")
+LEVELS = range(0, 6)
+WORKLOAD_KINDS = ("StatefulSet", "Deployment", "Job")
+RESTART_POLICIES = ("no", "always", "unless-stopped", "on-failure")
+NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+
+# kind of probe -> fields it needs (a tuple inside the tuple means "one of these")
+PROBE_KINDS = {
+    "docker_health": (),
+    "running": (),
+    "http": (("url", "port"),),
+    "tcp": ("port",),
+    "postgres": ("port", "user"),
+    "redis": ("port",),
+    "amqp": ("port",),
+    "temporal": (("address", "port"),),
+    "process": ("pattern",),
+    "exit_zero": (),
+}
+PROBE_FIELDS = {
+    "probe", "timeout", "grace", "stable", "interval",
+    "host", "port", "url", "path", "scheme", "status", "body",
+    "user", "password", "dbname", "query", "tables", "vhost",
+    "address", "namespace", "pattern",
+}
+DEFAULT_TIMEOUT = 120
+ONESHOT_PROBE = "exit_zero"
+
+
+def parse_port(spec):
+    """Parse a compose-style port: ``[IP:]HOST:CONTAINER[/proto]`` or ``CONTAINER``.
+
+    Returns ``(host_ip, host_port, container_port, proto)``; ``host_port`` is None
+    when the port is not published.
+    """
+    text = str(spec).strip()
+    proto = "tcp"
+    if "/" in text:
+        text, proto = text.rsplit("/", 1)
+    parts = text.split(":")
+    try:
+        if len(parts) == 1:
+            return None, None, int(parts[0]), proto
+        if len(parts) == 2:
+            return None, int(parts[0]), int(parts[1]), proto
+        if len(parts) == 3:
+            return parts[0] or None, int(parts[1]), int(parts[2]), proto
+    except ValueError:
+        pass
+    raise ValueError("not a port mapping: %r" % spec)
+
+
+def _problem(svc, field, text):
+    return "service %r, field %r: %s" % (svc, field, text)
+
+
+def _check_probe(name, readiness):
+    problems = []
+    if not isinstance(readiness, dict):
+        return [_problem(name, "readiness", "missing or not a mapping (needs at least 'probe')")]
+    kind = readiness.get("probe")
+    if kind not in PROBE_KINDS:
+        return [_problem(name, "readiness.probe", "%r is not one of %s" % (kind, ", ".join(sorted(PROBE_KINDS))))]
+    unknown = sorted(set(readiness) - PROBE_FIELDS)
+    if unknown:
+        problems.append(_problem(name, "readiness", "unknown field(s) %s" % ", ".join(unknown)))
+    for need in PROBE_KINDS[kind]:
+        options = need if isinstance(need, tuple) else (need,)
+        if not any(readiness.get(opt) not in (None, "") for opt in options):
+            problems.append(_problem(name, "readiness.%s" % options[0],
+                                     "probe %r needs %s" % (kind, " or ".join(options))))
+    for num_field, minimum in (("timeout", 1), ("grace", 0), ("stable", 1), ("interval", 0.1)):
+        if num_field in readiness:
+            value = readiness[num_field]
+            try:
+                ok = float(value) >= minimum
+            except (TypeError, ValueError):
+                ok = False
+            if not ok or isinstance(value, bool):
+                problems.append(_problem(name, "readiness.%s" % num_field,
+                                         "%r is not a number >= %s" % (value, minimum)))
+    if "port" in readiness:
+        try:
+            port = int(readiness["port"])
+            if not 0 < port < 65536:
+                raise ValueError
+        except (TypeError, ValueError):
+            problems.append(_problem(name, "readiness.port", "%r is not a TCP port" % (readiness["port"],)))
+    if "tables" in readiness and not isinstance(readiness["tables"], list):
+        problems.append(_problem(name, "readiness.tables", "must be a list of table names"))
+    return problems
+
+
+def find_cycle(graph):
+    """Return one dependency cycle as a list ``[a, b, ..., a]``, or None.
+
+    ``graph`` maps a name to the names it depends on (unknown names are ignored).
+    """
+    WHITE, GREY, BLACK = 0, 1, 2
+    color = dict.fromkeys(graph, WHITE)
+    for root in graph:
+        if color[root] != WHITE:
+            continue
+        stack = [(root, iter(graph[root]))]
+        path = [root]
+        color[root] = GREY
+        while stack:
+            node, children = stack[-1]
+            advanced = False
+            for child in children:
+                if child not in color:
+                    continue
+                if color[child] == GREY:
+                    return path[path.index(child):] + [child]
+                if color[child] == WHITE:
+                    color[child] = GREY
+                    stack.append((child, iter(graph[child])))
+                    path.append(child)
+                    advanced = True
+                    break
+            if not advanced:
+                color[node] = BLACK
+                stack.pop()
+                path.pop()
+    return None
+
+
+def validate(services, networks=None):
+    """Validate a catalog; raise CatalogError listing every problem, naming service and field.
+
+    ``networks``: names of the declared networks (a service may only join those), or
+    None to skip that check.
+    """
+    if not isinstance(services, list) or not services:
+        raise CatalogError(["the catalog (ananta_services) must be a non-empty list of services"])
+    problems = []
+    by_name = {}
+    container_names = {}
+    host_ports = {}
+    for index, svc in enumerate(services):
+        if not isinstance(svc, dict):
+            problems.append("entry #%d: not a mapping" % index)
+            continue
+        name = svc.get("name")
+        if not isinstance(name, str) or not NAME_RE.match(name):
+            problems.append(_problem(name if name else "#%d" % index, "name",
+                                     "%r is not a valid name (lowercase letters, digits and '-')" % (name,)))
+            continue
+        if name in by_name:
+            problems.append(_problem(name, "name", "duplicate name (entries #%d and #%d)"
+                                     % (services.index(by_name[name]), index)))
+            continue
+        by_name[name] = svc
+        cname = svc.get("container_name", name)
+        if cname in container_names:
+            problems.append(_problem(name, "container_name", "%r is already used by service %r"
+                                     % (cname, container_names[cname])))
+        else:
+            container_names[cname] = name
+        if svc.get("plane") not in PLANES:
+            problems.append(_problem(name, "plane", "%r is not one of %s" % (svc.get("plane"), ", ".join(PLANES))))
+        level = svc.get("level")
+        if isinstance(level, bool) or not isinstance(level, int) or level not in LEVELS:
+            problems.append(_problem(name, "level", "%r is not a level from 0 to 5" % (level,)))
+        if not svc.get("image"):
+            problems.append(_problem(name, "image", "missing"))
+        deps = svc.get("depends_on", [])
+        if not isinstance(deps, list) or not all(isinstance(d, str) for d in deps):
+            problems.append(_problem(name, "depends_on", "must be a list of service names"))
+        for port in svc.get("ports", []) or []:
+            try:
+                host_ip, host_port, _cport, proto = parse_port(port)
+            except ValueError as exc:
+                problems.append(_problem(name, "ports", str(exc)))
+                continue
+            if host_port is None:
+                continue
+            key = (host_ip or "0.0.0.0", host_port, proto)
+            other = host_ports.get((host_port, proto))
+            if other and other[0] != name:
+                problems.append(_problem(name, "ports", "host port %d/%s is already published by service %r"
+                                         % (host_port, proto, other[0])))
+            host_ports[(host_port, proto)] = (name, key)
+        if networks is not None:
+            for net in svc.get("networks", []) or []:
+                if net not in networks:
+                    problems.append(_problem(name, "networks", "%r is not a declared network (%s)"
+                                             % (net, ", ".join(sorted(networks)))))
+        restart = svc.get("restart_policy", "no")
+        if restart not in RESTART_POLICIES:
+            problems.append(_problem(name, "restart_policy", "%r is not one of %s" % (restart, ", ".join(RESTART_POLICIES))))
+        problems.extend(_check_probe(name, svc.get("readiness")))
+        kube = svc.get("kubernetes")
+        if kube is not None:
+            if not isinstance(kube, dict) or kube.get("kind") not in WORKLOAD_KINDS:
+                kind = kube.get("kind") if isinstance(kube, dict) else kube
+                problems.append(_problem(name, "kubernetes.kind", "%r is not one of %s" % (kind, ", ".join(WORKLOAD_KINDS))))
+
+    # Graph checks, on the entries that were well-formed enough to have a name.
+    for name, svc in by_name.items():
+        deps = svc.get("depends_on", []) or []
+        if not isinstance(deps, list):
+            continue
+        for dep in deps:
+            if dep == name:
+                problems.append(_problem(name, "depends_on", "depends on itself"))
+            elif dep not in by_name:
+                problems.append(_problem(name, "depends_on", "unknown service %r" % (dep,)))
+            else:
+                mine, theirs = svc.get("level"), by_name[dep].get("level")
+                if isinstance(mine, int) and isinstance(theirs, int) and theirs > mine:
+                    problems.append(_problem(name, "depends_on", "%r is at level %d, later than this service's level %d"
+                                             % (dep, theirs, mine)))
+    graph = {n: [d for d in (s.get("depends_on") or []) if isinstance(d, str) and d != n]
+             for n, s in by_name.items() if isinstance(s.get("depends_on", []), list)}
+    cycle = find_cycle(graph)
+    if cycle:
+        problems.append(_problem(cycle[0], "depends_on", "dependency cycle: %s" % " -> ".join(cycle)))
+    if problems:
+        raise CatalogError(problems)
+    return True
+
+
+def topological_order(services):
+    """Names in an order where each service follows its dependencies (stable: catalog order breaks ties)."""
+    index = {s["name"]: i for i, s in enumerate(services)}
+    deps = {s["name"]: [d for d in s.get("depends_on") or [] if d in index] for s in services}
+    done, order = set(), []
+    pending = sorted(index, key=lambda n: (services[index[n]]["level"], index[n]))
+    while pending:
+        ready = [n for n in pending if all(d in done for d in deps[n])]
+        if not ready:
+            raise CatalogError(["dependency cycle among %s" % ", ".join(pending)])
+        order.extend(ready)
+        done.update(ready)
+        pending = [n for n in pending if n not in done]
+    return order
+
+
+def waves(services):
+    """Group services into waves: each service's wave is one more than its latest dependency's.
+
+    Depth counts only dependencies inside the same level (earlier levels are done by
+    then). Returns a list of lists of names, in start order.
+    """
+    known = {s["name"]: s for s in services}
+    depth = {}
+    for name in topological_order(services):
+        level = known[name]["level"]
+        deps = [d for d in known[name].get("depends_on") or [] if d in known and known[d]["level"] == level]
+        depth[name] = 1 + max((depth[d] for d in deps), default=-1)
+    grouped = {}
+    for name in known:  # catalog order inside a wave
+        grouped.setdefault((known[name]["level"], depth[name]), []).append(name)
+    return [grouped[key] for key in sorted(grouped)]
+
+
+def select(services, planes=None, levels=None, names=None):
+    """The services matching every given filter, in catalog order."""
+    chosen = []
+    for svc in services:
+        if planes and svc["plane"] not in planes:
+            continue
+        if levels is not None and len(levels) and svc["level"] not in levels:
+            continue
+        if names and svc["name"] not in names:
+            continue
+        chosen.append(svc)
+    return chosen
+
+
+def external_dependencies(services, selected):
+    """Dependencies of ``selected`` that lie outside it: name -> list of dependants."""
+    inside = {s["name"] for s in selected}
+    outside = {}
+    for svc in selected:
+        for dep in svc.get("depends_on") or []:
+            if dep not in inside:
+                outside.setdefault(dep, []).append(svc["name"])
+    return outside
+
+
+def start_plan(services):
+    """Level by level, each level split into dependency waves: ``[{level, plane(s), waves}]``."""
+    plan = []
+    for level in sorted({s["level"] for s in services}):
+        members = [s for s in services if s["level"] == level]
+        plan.append({
+            "level": level,
+            "planes": sorted({s["plane"] for s in members}, key=PLANES.index),
+            "waves": waves(members),
+        })
+    return plan
+
+
+def stop_order(services):
+    """Reverse of the start order, level by level from the highest: dependants stop
+    before what they depend on, the shared Temporal last."""
+    levels = {s["name"]: s["level"] for s in services}
+    reverse = list(reversed(topological_order(services)))
+    return sorted(reverse, key=lambda name: -levels[name])
+
+
+def critical_path(services, durations):
+    """Longest chain of ready times through the dependency graph.
+
+    ``durations``: name -> seconds from start to ready. Each service starts when its
+    latest dependency is ready (levels ignored: that is the lower bound any ordering
+    can reach). Returns ``{"seconds": total, "path": [names], "finish": {name: t}}``.
+    """
+    known = {s["name"]: s for s in services}
+    finish, via = {}, {}
+    for name in topological_order(services):
+        deps = [d for d in known[name].get("depends_on") or [] if d in known]
+        start = 0.0
+        for dep in deps:
+            if finish[dep] > start:
+                start, via[name] = finish[dep], dep
+        finish[name] = start + float(durations.get(name, 0.0))
+    if not finish:
+        return {"seconds": 0.0, "path": [], "finish": {}}
+    last = max(finish, key=lambda n: finish[n])
+    path = [last]
+    while path[-1] in via:
+        path.append(via[path[-1]])
+    return {"seconds": round(finish[last], 3), "path": list(reversed(path)), "finish": finish}
+
+
+def published_url(svc, host="localhost"):
+    """The service's URL on the Docker host, from its readiness probe and published ports."""
+    readiness = svc.get("readiness") or {}
+    if readiness.get("url"):
+        return readiness["url"]
+    ports = []
+    for port in svc.get("ports") or []:
+        try:
+            ports.append(parse_port(port))
+        except ValueError:
+            continue
+    published = [p for p in ports if p[1] is not None]
+    if not published:
+        return None
+    if readiness.get("probe") == "http":
+        scheme = readiness.get("scheme", "http")
+        return "%s://%s:%s%s" % (scheme, host, readiness.get("port", published[0][1]), readiness.get("path", "/"))
+    return "%s:%d" % (host, published[0][1])
+
+
+def plan_lines(services):
+    """The startup plan as readable lines (what playbooks/plan.yml prints)."""
+    lines = []
+    known = {s["name"]: s for s in services}
+    for step in start_plan(services):
+        lines.append("LEVEL %d (%s)" % (step["level"], ", ".join(step["planes"])))
+        for number, wave in enumerate(step["waves"], 1):
+            for name in wave:
+                svc = known[name]
+                deps = ", ".join(svc.get("depends_on") or []) or "-"
+                probe = (svc.get("readiness") or {}).get("probe")
+                lines.append("  wave %d  %-28s %-15s after: %s  probe: %s"
+                             % (number, name, svc["plane"], deps, probe))
+    return lines
+
+
+SECRET_KEY_RE = re.compile(r"(?i)(pass|secret|token|api_?key|private)")
+URI_PASSWORD_RE = re.compile(r"://[^/\s:@]*:([^@\s/]+)@")
+
+
+def secret_values(services):
+    """Every secret string in the catalog (env values of secret-looking keys, probe
+    passwords, passwords inside URIs), for modules to add to ``no_log_values``."""
+    found = set()
+
+    def scan_text(text):
+        for match in URI_PASSWORD_RE.finditer(text):
+            found.add(match.group(1))
+
+    for svc in services or []:
+        if not isinstance(svc, dict):
+            continue
+        for key, value in (svc.get("env") or {}).items():
+            if value in (None, ""):
+                continue
+            if SECRET_KEY_RE.search(str(key)):
+                found.add(str(value))
+            scan_text(str(value))
+        readiness = svc.get("readiness") or {}
+        if isinstance(readiness, dict):
+            if readiness.get("password"):
+                found.add(str(readiness["password"]))
+            scan_text(str(readiness.get("url", "")))
+    return {value for value in found if len(value) >= 3}

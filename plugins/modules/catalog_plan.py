@@ -1,0 +1,153 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: Ananta Platform engineers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: catalog_plan
+short_description: Validate the Ananta service catalog and derive the startup plan
+version_added: 0.1.0
+description:
+  - Validates the service catalog (the inventory variable C(ananta_services)) before anything
+    changes, and returns the order in which the platform starts and stops.
+  - Every problem is reported at once, each naming the service and the field, for example an
+    unknown dependency, a dependency cycle (named in order), a dependency on a later level,
+    a duplicate name, container name or host port, a missing or malformed readiness probe,
+    or an unknown plane.
+  - Changes nothing; safe in check mode.
+author:
+  - Ananta Platform engineers (@ananta-platform)
+attributes:
+  check_mode:
+    description: Can run in check mode and return the plan; it never changes anything.
+    support: full
+  diff_mode:
+    description: Nothing changes, so there is no diff.
+    support: none
+  idempotent:
+    description: The same catalog always gives the same plan.
+    support: full
+options:
+  services:
+    description: The service catalog, a list of service entries (see the collection's C(docs/catalog.md)).
+    type: list
+    elements: dict
+    required: true
+  networks:
+    description:
+      - The declared networks, as names or as dicts with a C(name) key.
+      - When given, a service that joins a network not in this list is an error.
+    type: list
+    elements: raw
+  planes:
+    description: Only plan services of these planes.
+    type: list
+    elements: str
+    choices: [shared_temporal, control_plane, app_plane]
+  levels:
+    description: Only plan services of these levels.
+    type: list
+    elements: int
+  durations:
+    description:
+      - Seconds from start to ready per service name. When given, the critical path through
+        the dependency graph is computed from them.
+    type: dict
+"""
+
+EXAMPLES = r"""
+- name: Validate the catalog and print the plan
+  ananta.platform.catalog_plan:
+    services: "{{ ananta_services }}"
+    networks: "{{ ananta_networks }}"
+  register: plan
+
+- name: Only the app plane
+  ananta.platform.catalog_plan:
+    services: "{{ ananta_services }}"
+    planes: [app_plane]
+"""
+
+RETURN = r"""
+levels:
+  description: Level by level, the planes present and the dependency waves (lists of names) of the selection.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{level: 0, planes: [shared_temporal], waves: [[temporal-postgresql], [shared-temporal]]}]
+order:
+  description: Names of the selected services in start order.
+  returned: always
+  type: list
+  elements: str
+stop_order:
+  description: Names of the selected services in stop order (the reverse of the start order).
+  returned: always
+  type: list
+  elements: str
+external_dependencies:
+  description: Services outside the selection that selected services depend on, each with its dependants.
+  returned: always
+  type: dict
+lines:
+  description: The plan as readable lines.
+  returned: always
+  type: list
+  elements: str
+critical_path:
+  description: The longest chain of ready times, when O(durations) is given.
+  returned: when durations given
+  type: dict
+  sample: {seconds: 41.2, path: [temporal-postgresql, shared-temporal, cns-worker]}
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.ananta.platform.plugins.module_utils import _catalog
+from ansible_collections.ananta.platform.plugins.module_utils._errors import CatalogError
+
+
+def network_names(networks):
+    if networks is None:
+        return None
+    return [n["name"] if isinstance(n, dict) else str(n) for n in networks]
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            services=dict(type="list", elements="dict", required=True),
+            networks=dict(type="list", elements="raw"),
+            planes=dict(type="list", elements="str", choices=list(_catalog.PLANES)),
+            levels=dict(type="list", elements="int"),
+            durations=dict(type="dict"),
+        ),
+        supports_check_mode=True,
+    )
+    services = module.params["services"]
+    module.no_log_values.update(_catalog.secret_values(services))
+    try:
+        _catalog.validate(services, network_names(module.params["networks"]))
+    except CatalogError as exc:
+        module.fail_json(msg="Failed to validate the service catalog: %s" % exc.message, problems=exc.problems)
+
+    selected = _catalog.select(services, planes=module.params["planes"], levels=module.params["levels"])
+    result = dict(
+        changed=False,
+        levels=_catalog.start_plan(selected),
+        order=_catalog.topological_order(selected),
+        stop_order=_catalog.stop_order(selected),
+        external_dependencies=_catalog.external_dependencies(services, selected),
+        lines=_catalog.plan_lines(selected),
+    )
+    if module.params["durations"] is not None:
+        path = _catalog.critical_path(selected, module.params["durations"])
+        result["critical_path"] = {"seconds": path["seconds"], "path": path["path"]}
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,140 @@
+"""Catalog validation and derived order (plugins/module_utils/_catalog.py)."""
+
+import copy
+
+import pytest
+
+from ansible_collections.ananta.platform.plugins.module_utils import _catalog
+from ansible_collections.ananta.platform.plugins.module_utils._errors import CatalogError
+from conftest import load_fixture
+
+BAD = load_fixture("catalogs", "bad_catalogs.yml")
+GOOD = load_fixture("catalogs", "small_catalog.yml")
+
+
+@pytest.mark.parametrize("case", BAD, ids=[c["id"] for c in BAD])
+def test_each_bad_catalog_names_service_and_field(case):
+    with pytest.raises(CatalogError) as info:
+        _catalog.validate(case["services"], case.get("networks"))
+    message = str(info.value)
+    for expected in case["expect"]:
+        assert expected in message, "%r not in %s" % (expected, message)
+
+
+def test_good_catalog_is_valid():
+    assert _catalog.validate(GOOD, ["net-a", "net-b"]) is True
+
+
+def test_all_problems_reported_at_once():
+    services = copy.deepcopy(GOOD)
+    services[0]["plane"] = "data_plane"
+    services[1]["depends_on"] = ["ghost"]
+    with pytest.raises(CatalogError) as info:
+        _catalog.validate(services)
+    assert len(info.value.problems) == 2
+
+
+@pytest.mark.parametrize("spec, expected", [
+    ("27030:5432", (None, 27030, 5432, "tcp")),
+    ("5432", (None, None, 5432, "tcp")),
+    ("127.0.0.1:8080:80", ("127.0.0.1", 8080, 80, "tcp")),
+    ("5353:53/udp", (None, 5353, 53, "udp")),
+    (9000, (None, None, 9000, "tcp")),
+])
+def test_parse_port(spec, expected):
+    assert _catalog.parse_port(spec) == expected
+
+
+@pytest.mark.parametrize("spec", ["a:b", "1:2:3:4", ""])
+def test_parse_port_rejects(spec):
+    with pytest.raises(ValueError):
+        _catalog.parse_port(spec)
+
+
+def test_same_host_port_other_protocol_is_fine():
+    services = copy.deepcopy(GOOD)
+    services[0]["ports"] = ["5353:53/udp"]
+    services[1]["ports"] = ["5353:53/tcp"]
+    assert _catalog.validate(services)
+
+
+@pytest.mark.parametrize("graph, cycle", [
+    ({"a": ["b"], "b": ["c"], "c": ["a"]}, ["a", "b", "c", "a"]),
+    ({"a": [], "b": ["a"]}, None),
+    ({"x": ["y"], "y": ["x"], "z": []}, ["x", "y", "x"]),
+])
+def test_find_cycle(graph, cycle):
+    assert _catalog.find_cycle(graph) == cycle
+
+
+def test_waves_follow_dependencies_inside_levels():
+    waves = _catalog.waves(GOOD)
+    assert waves == [["db"], ["api", "cache"], ["worker"], ["web"]]
+
+
+def test_stop_order_is_reverse_by_level():
+    order = _catalog.stop_order(GOOD)
+    assert order.index("web") < order.index("api") < order.index("db")
+    assert order[-1] == "db"
+
+
+def test_critical_path_takes_the_longest_chain():
+    result = _catalog.critical_path(GOOD, {"db": 5, "api": 10, "cache": 1, "worker": 2, "web": 1})
+    assert result["path"] == ["db", "api", "worker"]
+    assert result["seconds"] == 17
+
+
+def test_select_and_external_dependencies():
+    chosen = _catalog.select(GOOD, levels=[1])
+    assert [s["name"] for s in chosen] == ["api", "cache", "worker"]
+    assert _catalog.external_dependencies(GOOD, chosen) == {"db": ["api", "worker"]}
+
+
+def test_secret_values_found_in_env_probe_and_uris():
+    services = [{
+        "name": "a", "env": {"DB_PASSWORD": "hunter22", "URL": "postgres://u:p4ss@h:5432/db", "MODE": "x"},
+        "readiness": {"probe": "postgres", "password": "probepw"},
+    }]
+    assert _catalog.secret_values(services) == {"hunter22", "p4ss", "probepw"}
+
+
+def test_lab_catalog_is_valid_and_complete(lab_vars):
+    services = lab_vars["ananta_services"]
+    _catalog.validate(services, [n["name"] for n in lab_vars["ananta_networks"]])
+    names = {s["name"] for s in services}
+    # Every service named in seeds 002 and 000.
+    for name in ("temporal-postgresql", "shared-temporal", "shared-temporal-ui", "arc-saas-postgres",
+                 "arc-saas-redis", "arc-saas-keycloak", "arc-saas-minio", "arc-saas-minio-init",
+                 "novu-mongodb", "novu-redis", "novu-api", "novu-ws", "novu-worker", "novu-web",
+                 "tenant-management-service", "temporal-worker-service", "admin-app", "supabase-db",
+                 "components-v2-postgres", "app-plane-redis", "app-plane-rabbitmq", "app-plane-minio",
+                 "app-plane-minio-init", "supabase-meta", "supabase-api", "supabase-studio", "cns-service",
+                 "cns-worker", "django-backend", "audit-logger", "customer-portal", "cns-dashboard",
+                 "backstage-portal", "dashboard"):
+        assert name in names, name
+
+
+def test_lab_catalog_derived_order(lab_vars):
+    services = lab_vars["ananta_services"]
+    plan = _catalog.start_plan(services)
+    assert [step["level"] for step in plan] == [0, 1, 2, 3, 4, 5]
+    assert plan[0]["waves"] == [["temporal-postgresql"], ["shared-temporal"], ["shared-temporal-ui"]]
+    order = _catalog.topological_order(services)
+    for svc in services:
+        for dep in svc["depends_on"]:
+            assert order.index(dep) < order.index(svc["name"])
+    assert order.index("cns-service") < order.index("cns-worker")
+    stop = _catalog.stop_order(services)
+    assert stop.index("cns-worker") < stop.index("cns-service") < stop.index("supabase-db")
+    assert stop[-1] == "temporal-postgresql"
+
+
+def test_lab_seed_ports(lab_vars):
+    ports = {s["name"]: [_catalog.parse_port(p)[1:3] for p in s.get("ports", [])] for s in lab_vars["ananta_services"]}
+    assert ports["shared-temporal"] == [(27020, 7233)]
+    assert ports["shared-temporal-ui"] == [(27021, 8080)]
+    assert ports["temporal-postgresql"] == [(27030, 5432)]
+    assert ports["tenant-management-service"] == [(14000, 14000)]
+    assert ports["cns-service"] == [(27200, 8000)]
+    assert ports["app-plane-rabbitmq"] == [(27672, 5672), (27673, 15672)]
+    assert ports["supabase-studio"] == [(27800, 3000)]
