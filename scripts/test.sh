@@ -35,7 +35,7 @@ sanity() {
 }
 
 lint() {
-  yamllint -s . && ansible-lint --offline -q
+  yamllint -s . && antsibull-changelog lint && ansible-lint --offline -q
 }
 
 for stage in "${stages[@]}"; do

@@ -1,0 +1,82 @@
+# -*- coding: utf-8 -*-
+# Copyright: Ananta Platform engineers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Readiness on a Docker host: container state first, then the service's probe.
+
+Fail-fast rules, checked before any probe: a missing container, an exit, a restart
+since the wait began (Docker shows `restarting` during back-off, and `running` again
+after it: the restart count is what tells), a fresh `unhealthy` past the grace period.
+"""
+
+from __future__ import annotations
+
+import time
+
+from ansible_collections.ananta.platform.plugins.module_utils._probes import NETWORK_PROBES, run_network_probe
+from ansible_collections.ananta.platform.plugins.module_utils._waiter import (
+    CRASHED, FAILED, READY, UNHEALTHY, WAITING, Observation,
+)
+
+
+class DockerChecker:
+    def __init__(self, runtime, probe_host="127.0.0.1", restarts_allowed=0, probe_timeout=3.0):
+        self.runtime = runtime
+        self.probe_host = probe_host
+        self.restarts_allowed = restarts_allowed
+        self.probe_timeout = probe_timeout
+
+    def prepare(self, wait):
+        state = self.runtime.inspect(wait.container)
+        wait.baseline = state.restart_count if state else 0
+
+    def logs(self, wait, lines):
+        return self.runtime.logs_tail(wait.container, lines)
+
+    def check(self, wait):
+        state = self.runtime.inspect(wait.container)
+        if state is None:
+            return Observation(FAILED, "container %s does not exist" % wait.container)
+        restarts = max(0, state.restart_count - wait.baseline)
+        exited = "exit code %s%s%s" % (state.exit_code, ", OOM killed" if state.oom_killed else "",
+                                      ", %s" % state.error if state.error else "")
+
+        if wait.probe == "exit_zero":
+            if state.status in ("exited", "dead") and not state.restarting:
+                if state.exit_code == 0:
+                    return Observation(READY, "finished with exit code 0", restarts)
+                return Observation(FAILED, "one-shot container finished with %s" % exited, restarts)
+            if restarts > self.restarts_allowed:
+                return Observation(FAILED, "one-shot container restarted %d time(s), last %s" % (restarts, exited), restarts)
+            return Observation(WAITING, "one-shot container is %s" % state.status, restarts, passed=False)
+
+        if state.restarting or restarts > self.restarts_allowed:
+            return Observation(CRASHED, "exited (%s) and %s; restarted %d time(s) since the wait began (restart policy %s)"
+                               % (exited, "is restarting" if state.restarting else "was restarted", restarts,
+                                  state.restart_policy), restarts)
+        if state.status in ("exited", "dead"):
+            return Observation(CRASHED, "container is %s with %s" % (state.status, exited), restarts)
+        if state.status != "running":
+            return Observation(WAITING, "container is %s" % state.status, restarts, passed=False)
+
+        health, health_output = (None, "")
+        if state.health_status is not None:
+            health, health_output = state.fresh_health()
+            up_for = time.time() - state.started_at
+            if health == "unhealthy" and up_for >= wait.grace:
+                return Observation(UNHEALTHY, "Docker reports unhealthy: %s" % health_output, restarts)
+
+        if wait.probe == "docker_health":
+            if state.health_status is None:
+                return Observation(FAILED, "probe docker_health but the container has no healthcheck", restarts)
+            if health == "healthy":
+                return Observation(READY, health_output, restarts)
+            return Observation(WAITING, "health %s: %s" % (health or "not yet checked", health_output), restarts, passed=False)
+        if wait.probe == "running":
+            return Observation(READY, "running since %s" % time.strftime("%H:%M:%S", time.gmtime(state.started_at)), restarts)
+        if wait.probe == "process":
+            ok, output = self.runtime.process_running(wait.container, wait.spec["pattern"])
+            return Observation(READY if ok else WAITING, output, restarts)
+        if wait.probe in NETWORK_PROBES:
+            result = run_network_probe(wait.spec, self.probe_host, self.probe_timeout)
+            return Observation(READY if result.ok else WAITING, result.output, restarts)
+        return Observation(FAILED, "unknown probe %r" % wait.probe, restarts)

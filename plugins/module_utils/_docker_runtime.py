@@ -1,0 +1,142 @@
+# -*- coding: utf-8 -*-
+# Copyright: Ananta Platform engineers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The Docker runtime adapter: what the waiter and the info module ask of the engine."""
+
+from __future__ import annotations
+
+import calendar
+import re
+import time
+
+from ansible_collections.ananta.platform.plugins.module_utils._errors import RuntimeAdapterError
+
+try:
+    import docker
+    from docker.errors import DockerException, NotFound
+    HAS_DOCKER = True
+    DOCKER_IMPORT_ERROR = None
+except ImportError as exc:  # guarded: modules call missing_required_lib
+    HAS_DOCKER = False
+    DOCKER_IMPORT_ERROR = exc
+
+LABEL_PREFIX = "ananta.platform"
+TS_RE = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)?$")
+
+
+def parse_timestamp(text):
+    """Docker's RFC 3339 nanosecond timestamps -> epoch seconds (0.0 for the zero time)."""
+    if not text or text.startswith("0001-01-01"):
+        return 0.0
+    match = TS_RE.match(text)
+    if not match:
+        return 0.0
+    seconds = calendar.timegm(time.strptime(match.group(1), "%Y-%m-%dT%H:%M:%S"))
+    fraction = float("0" + match.group(2)[:10]) if match.group(2) else 0.0
+    offset = match.group(3)
+    if offset and offset != "Z":
+        sign = 1 if offset[0] == "+" else -1
+        seconds -= sign * (int(offset[1:3]) * 3600 + int(offset[4:6]) * 60)
+    return seconds + fraction
+
+
+class ContainerState:
+    """The parts of `docker inspect` that readiness depends on."""
+
+    def __init__(self, attrs):
+        state = attrs.get("State") or {}
+        self.id = attrs.get("Id", "")[:12]
+        self.name = attrs.get("Name", "").lstrip("/")
+        self.status = state.get("Status", "unknown")
+        self.running = bool(state.get("Running"))
+        self.restarting = bool(state.get("Restarting"))
+        self.oom_killed = bool(state.get("OOMKilled"))
+        self.exit_code = state.get("ExitCode")
+        self.error = state.get("Error") or ""
+        self.started_at = parse_timestamp(state.get("StartedAt"))
+        self.finished_at = parse_timestamp(state.get("FinishedAt"))
+        self.restart_count = int(attrs.get("RestartCount") or 0)
+        self.restart_policy = ((attrs.get("HostConfig") or {}).get("RestartPolicy") or {}).get("Name") or "no"
+        health = state.get("Health") or {}
+        self.health_status = health.get("Status")  # None when the container has no healthcheck
+        self.health_log = health.get("Log") or []
+        self.labels = (attrs.get("Config") or {}).get("Labels") or {}
+        self.image = (attrs.get("Config") or {}).get("Image", "")
+        self.ports = (attrs.get("NetworkSettings") or {}).get("Ports") or {}
+
+    def fresh_health(self):
+        """(status, output) from health checks that ran after the latest start only.
+
+        A `healthy` left from before a restart is not trusted: status is None then.
+        """
+        fresh = [entry for entry in self.health_log if parse_timestamp(entry.get("Start")) >= self.started_at]
+        if not fresh:
+            return None, "no health check has run since the container started"
+        last = fresh[-1]
+        output = (last.get("Output") or "").strip()
+        if self.health_status == "healthy" and last.get("ExitCode") == 0:
+            return "healthy", output or "health check passed"
+        if self.health_status == "unhealthy":
+            return "unhealthy", output or "health check failed with exit code %s" % last.get("ExitCode")
+        return "starting", output or "health check exit code %s" % last.get("ExitCode")
+
+    def published_ports(self):
+        found = []
+        for container_port, bindings in sorted(self.ports.items()):
+            for binding in bindings or []:
+                found.append("%s:%s->%s" % (binding.get("HostIp") or "0.0.0.0", binding.get("HostPort"), container_port))
+        return found
+
+
+class DockerRuntime:
+    """A thin wrapper over the Docker SDK's low-level client, shared by probe threads."""
+
+    def __init__(self, docker_host=None, timeout=60, pool_size=32):
+        if not HAS_DOCKER:
+            raise RuntimeAdapterError("the Docker SDK for Python is not installed: %s" % DOCKER_IMPORT_ERROR)
+        try:
+            self.api = docker.APIClient(base_url=docker_host or "unix:///var/run/docker.sock",
+                                        version="auto", timeout=timeout, max_pool_size=pool_size)
+        except DockerException as exc:
+            raise RuntimeAdapterError("cannot reach the Docker engine at %s: %s" % (docker_host, exc)) from exc
+
+    def inspect(self, container):
+        """ContainerState, or None when the container does not exist."""
+        try:
+            return ContainerState(self.api.inspect_container(container))
+        except NotFound:
+            return None
+        except DockerException as exc:
+            raise RuntimeAdapterError("cannot inspect container %s: %s" % (container, exc)) from exc
+
+    def logs_tail(self, container, lines=20):
+        try:
+            data = self.api.logs(container, stdout=True, stderr=True, tail=lines, timestamps=False)
+        except DockerException as exc:
+            return ["(logs unavailable: %s)" % exc]
+        return data.decode("utf-8", "replace").rstrip("\n").splitlines()[-lines:] if data else []
+
+    def exec_status(self, container, argv, timeout=10):
+        """Run argv in the container; (exit code, output)."""
+        try:
+            exec_id = self.api.exec_create(container, argv, stdout=True, stderr=True)["Id"]
+            output = self.api.exec_start(exec_id)
+            code = self.api.exec_inspect(exec_id).get("ExitCode")
+        except DockerException as exc:
+            return None, "exec failed: %s" % exc
+        return code, output.decode("utf-8", "replace").strip()
+
+    def process_running(self, container, pattern):
+        code, output = self.exec_status(container, ["pgrep", "-f", pattern])
+        if code == 0:
+            return True, "process matching %r running (pid %s)" % (pattern, " ".join(output.split()))
+        return False, "no process matching %r (pgrep exit %s)" % (pattern, code)
+
+    def managed_containers(self, project=None):
+        """Inspect data of every container the collection labelled (optionally one project's)."""
+        label = "%s.project=%s" % (LABEL_PREFIX, project) if project else "%s.project" % LABEL_PREFIX
+        try:
+            summaries = self.api.containers(all=True, filters={"label": label})
+            return [self.api.inspect_container(s["Id"]) for s in summaries]
+        except DockerException as exc:
+            raise RuntimeAdapterError("cannot list containers: %s" % exc) from exc

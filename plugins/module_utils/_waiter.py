@@ -1,0 +1,172 @@
+# -*- coding: utf-8 -*-
+# Copyright: Ananta Platform engineers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Concurrent readiness waiting with fail-fast verdicts.
+
+Each service is watched by its own thread, at its own poll interval, against a
+monotonic clock; the first failure stops the wait at once. The runtime-specific part
+(what "ready" and "failed" mean on Docker or Kubernetes) is a *checker* object with
+``prepare(wait)`` and ``check(wait) -> Observation`` (see _docker_readiness.py and
+_k8s_readiness.py).
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+
+from ansible_collections.ananta.platform.plugins.module_utils._catalog import DEFAULT_TIMEOUT
+
+READY = "ready"
+WAITING = "waiting"
+TIMED_OUT = "timed_out"
+UNHEALTHY = "unhealthy"
+CRASHED = "crashed"
+FAILED = "failed"
+FAILURES = (TIMED_OUT, UNHEALTHY, CRASHED, FAILED)
+
+
+class Observation:
+    """What one check saw: a verdict and the probe output behind it."""
+
+    __slots__ = ("verdict", "output", "restarts", "passed")
+
+    def __init__(self, verdict, output, restarts=0, passed=None):
+        self.verdict = verdict
+        self.output = output
+        self.restarts = restarts
+        # passed: the probe itself passed this time (counts toward the stability window)
+        self.passed = verdict == READY if passed is None else passed
+
+
+class ServiceWait:
+    """The waiting state of one service."""
+
+    def __init__(self, service, poll_interval, call_budget):
+        readiness = service.get("readiness") or {}
+        self.service = service
+        self.name = service["name"]
+        self.container = service.get("container_name") or service["name"]
+        self.level = service.get("level")
+        self.plane = service.get("plane")
+        self.probe = readiness.get("probe", "running")
+        self.spec = readiness
+        budget = float(readiness.get("timeout", DEFAULT_TIMEOUT))
+        self.budget = min(budget, call_budget) if call_budget else budget
+        self.grace = float(readiness.get("grace", 0))
+        self.stable = int(readiness.get("stable", 1))
+        self.interval = float(readiness.get("interval", poll_interval))
+        self.attempts = 0
+        self.passes = 0
+        self.verdict = WAITING
+        self.output = ""
+        self.restarts = 0
+        self.seconds = None
+        self.logs = None
+        self.baseline = None  # checker-specific (restart counts before the wait)
+
+    def result(self):
+        data = {
+            "name": self.name,
+            "container": self.container,
+            "level": self.level,
+            "plane": self.plane,
+            "probe": self.probe,
+            "verdict": self.verdict,
+            "seconds": self.seconds,
+            "attempts": self.attempts,
+            "output": self.output,
+            "restarts": self.restarts,
+        }
+        if self.logs is not None:
+            data["logs"] = self.logs
+        return data
+
+    def describe_failure(self):
+        return "service %s (level %s, probe %s) %s: %s" % (
+            self.name, self.level, self.probe, self.verdict.replace("_", " "), self.output)
+
+
+class Waiter:
+    """Wait for every service concurrently; stop at the first failure.
+
+    ``backoff`` multiplies a service's poll interval after each unsuccessful probe, up to
+    ``max_interval`` (1.0 keeps it constant).
+    """
+
+    def __init__(self, services, checker, poll_interval=1.0, timeout=None, backoff=1.0,
+                 max_interval=5.0, log_lines=20, fail_fast=True, clock=time.monotonic):
+        self.waits = [ServiceWait(s, poll_interval, timeout) for s in services]
+        self.checker = checker
+        self.backoff = max(1.0, float(backoff))
+        self.max_interval = float(max_interval)
+        self.log_lines = log_lines
+        self.fail_fast = fail_fast
+        self.clock = clock
+        self.stop = threading.Event()
+        self.started = None
+
+    def _watch(self, wait, reports):
+        interval = wait.interval
+        try:
+            while not self.stop.is_set():
+                wait.attempts += 1
+                obs = self.checker.check(wait)
+                now = self.clock() - self.started
+                wait.output, wait.restarts = obs.output, obs.restarts
+                if obs.verdict in FAILURES:
+                    wait.verdict = obs.verdict
+                    break
+                wait.passes = wait.passes + 1 if obs.passed else 0
+                if obs.verdict == READY and wait.passes >= wait.stable:
+                    wait.verdict, wait.seconds = READY, round(now, 3)
+                    break
+                if now >= wait.budget:
+                    wait.verdict = TIMED_OUT
+                    wait.output = "not ready after %ss: %s" % (int(wait.budget), obs.output)
+                    break
+                # sleep at most until the budget runs out
+                self.stop.wait(max(0.0, min(interval, wait.budget - now)))
+                if not obs.passed:
+                    interval = min(self.max_interval, interval * self.backoff)
+        except Exception as exc:  # pylint: disable=broad-except  # reported, never lost in a thread
+            wait.verdict, wait.output = FAILED, "error while checking: %s: %s" % (type(exc).__name__, exc)
+        finally:
+            reports.put(wait)
+
+    def run(self):
+        """Wait; return (results, elapsed, failed_waits)."""
+        self.started = self.clock()
+        reports = queue.Queue()
+        for wait in self.waits:
+            self.checker.prepare(wait)
+        threads = [threading.Thread(target=self._watch, args=(w, reports), daemon=True) for w in self.waits]
+        for thread in threads:
+            thread.start()
+        failed = []
+        for _ in self.waits:
+            wait = reports.get()
+            if wait.verdict in FAILURES and not self.stop.is_set():
+                failed.append(wait)
+                if self.fail_fast:
+                    self.stop.set()
+                    break
+        elapsed = round(self.clock() - self.started, 3)
+        for wait in failed:
+            wait.logs = self.checker.logs(wait, self.log_lines)
+        return [w.result() for w in self.waits], elapsed, failed
+
+    def snapshot(self):
+        """One check of every service, no waiting (check mode)."""
+        self.started = self.clock()
+        for wait in self.waits:
+            self.checker.prepare(wait)
+        results = []
+        for wait in self.waits:
+            wait.attempts = 1
+            obs = self.checker.check(wait)
+            wait.output, wait.restarts = obs.output, obs.restarts
+            wait.verdict = READY if obs.verdict == READY else (obs.verdict if obs.verdict in FAILURES else WAITING)
+            results.append(wait.result())
+        return results, round(self.clock() - self.started, 3)

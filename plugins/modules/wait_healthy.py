@@ -1,0 +1,301 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: Ananta Platform engineers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: wait_healthy
+short_description: Wait until services of the Ananta catalog are ready, and fail fast naming the one that is not
+version_added: 0.1.0
+description:
+  - Given catalog entries (all of them, or those of some levels, planes or names), probes every
+    service concurrently and returns when all are ready.
+  - On Docker, the container's state is checked before its probe. A missing container, an exit,
+    a restart since the wait began, or a fresh C(unhealthy) past the grace period fail at once,
+    not at the time budget. Health results from before the container's latest start are never trusted.
+  - On Kubernetes, the workload's own rules apply (StatefulSet, Deployment, Job) and its pods'
+    failures (CrashLoopBackOff, ImagePullBackOff, ErrImagePull, a failed init container, a failed
+    Job) fail at once, naming the object.
+  - Verdicts are C(ready), C(timed_out), C(unhealthy), C(crashed) and C(failed). The failure
+    message names the service, its level, its probe and the last probe output; the result carries
+    the last lines of its log.
+author:
+  - Ananta Platform engineers (@ananta-platform)
+attributes:
+  check_mode:
+    description: Reports the current state of every service after one probe each, without waiting.
+    support: full
+  diff_mode:
+    description: Changes nothing, so there is no diff.
+    support: none
+  idempotent:
+    description: Only reads; running it again changes nothing.
+    support: full
+requirements:
+  - docker (Python SDK) for O(target=docker)
+  - kubernetes (Python client) for O(target=kubernetes)
+  - psycopg2 for C(postgres) probes, pika for C(amqp) probes, temporalio for C(temporal) probes
+options:
+  services:
+    description:
+      - Catalog entries (see the collection's C(docs/catalog.md)); each needs C(name) and C(readiness).
+    type: list
+    elements: dict
+    required: true
+  levels:
+    description: Only wait for services of these levels.
+    type: list
+    elements: int
+  planes:
+    description: Only wait for services of these planes.
+    type: list
+    elements: str
+    choices: [shared_temporal, control_plane, app_plane]
+  names:
+    description: Only wait for services with these names.
+    type: list
+    elements: str
+  target:
+    description: Where the services run.
+    type: str
+    choices: [docker, kubernetes]
+    default: docker
+  timeout:
+    description:
+      - Time budget of the whole call in seconds. Each service also has its own budget,
+        C(readiness.timeout) (default 120); the smaller one applies.
+    type: float
+  poll_interval:
+    description: Seconds between two probes of a service (a service's C(readiness.interval) overrides it).
+    type: float
+    default: 1.0
+  backoff:
+    description: Factor applied to a service's poll interval after each probe that did not pass (1.0 keeps it constant).
+    type: float
+    default: 1.0
+  max_interval:
+    description: Upper bound of the poll interval when O(backoff) grows it.
+    type: float
+    default: 5.0
+  probe_timeout:
+    description: Seconds one network probe may take.
+    type: float
+    default: 3.0
+  restarts_allowed:
+    description: Restarts tolerated during the wait before a service is judged C(crashed).
+    type: int
+    default: 0
+  fail_fast:
+    description: Stop at the first failure. With V(false), wait for every service and report every failure.
+    type: bool
+    default: true
+  log_lines:
+    description: Lines of log returned for a service that failed.
+    type: int
+    default: 20
+  probe_host:
+    description: Address of the Docker host's published ports, for probes without their own C(host) or C(url).
+    type: str
+    default: 127.0.0.1
+  docker_host:
+    description: The Docker engine, as community.docker names it.
+    type: str
+    default: unix:///var/run/docker.sock
+    aliases: [docker_url]
+  kubeconfig:
+    description: Path to a kubeconfig file (as kubernetes.core names it). Without it, O(host) or the in-cluster service account.
+    type: path
+  context:
+    description: The kubeconfig context to use.
+    type: str
+  host:
+    description: The Kubernetes API server URL.
+    type: str
+  api_key:
+    description: A bearer token for the Kubernetes API.
+    type: str
+  validate_certs:
+    description: Verify the API server's certificate.
+    type: bool
+    default: true
+    aliases: [verify_ssl]
+  ca_cert:
+    description: CA certificate of the API server.
+    type: path
+    aliases: [ssl_ca_cert]
+  plane_namespaces:
+    description: Kubernetes namespace per plane, for services without C(kubernetes.namespace).
+    type: dict
+"""
+
+EXAMPLES = r"""
+- name: Wait for level 0 of the catalog
+  ananta.platform.wait_healthy:
+    services: "{{ ananta_services }}"
+    levels: [0]
+
+- name: Wait for two services with a one-minute budget, polling every half second
+  ananta.platform.wait_healthy:
+    services: "{{ ananta_services }}"
+    names: [cns-service, cns-worker]
+    timeout: 60
+    poll_interval: 0.5
+
+- name: Wait for the app plane's Deployments on a cluster
+  ananta.platform.wait_healthy:
+    services: "{{ ananta_services }}"
+    planes: [app_plane]
+    levels: [4]
+    target: kubernetes
+    kubeconfig: ~/.kube/config
+"""
+
+RETURN = r"""
+services:
+  description: One result per service waited for.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    name: {description: Service name., type: str}
+    level: {description: Catalog level., type: int}
+    probe: {description: Kind of probe., type: str}
+    verdict: {description: "C(ready), C(waiting) (not judged yet when another failed first), C(timed_out), C(unhealthy), C(crashed) or C(failed).", type: str}
+    seconds: {description: Seconds from the start of the call until ready., type: float}
+    attempts: {description: Probes made., type: int}
+    output: {description: Last probe output., type: str}
+    restarts: {description: Restarts seen since the wait began., type: int}
+    logs: {description: Last lines of the service's log, for a failed service., type: list, elements: str}
+  sample:
+    - {name: cns-service, level: 4, probe: http, verdict: ready, seconds: 5.2, attempts: 6, output: "GET ... answered HTTP 200", restarts: 0}
+elapsed:
+  description: Seconds the call took, on success and on failure.
+  returned: always
+  type: float
+failed:
+  description: Names of the services that failed.
+  returned: always
+  type: list
+  elements: str
+ready:
+  description: Names of the services that are ready.
+  returned: always
+  type: list
+  elements: str
+"""
+
+import traceback
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.ananta.platform.plugins.module_utils import _catalog
+from ansible_collections.ananta.platform.plugins.module_utils._errors import AnantaError
+from ansible_collections.ananta.platform.plugins.module_utils._waiter import READY, Waiter
+
+
+def build_checker(module):
+    params = module.params
+    if params["target"] == "docker":
+        from ansible_collections.ananta.platform.plugins.module_utils import _docker_runtime
+        from ansible_collections.ananta.platform.plugins.module_utils._docker_readiness import DockerChecker
+        if not _docker_runtime.HAS_DOCKER:
+            module.fail_json(msg=missing_required_lib("docker"), exception=str(_docker_runtime.DOCKER_IMPORT_ERROR))
+        runtime = _docker_runtime.DockerRuntime(params["docker_host"])
+        return DockerChecker(runtime, params["probe_host"], params["restarts_allowed"], params["probe_timeout"])
+    from ansible_collections.ananta.platform.plugins.module_utils import _k8s_readiness
+    if not _k8s_readiness.HAS_KUBERNETES:
+        module.fail_json(msg=missing_required_lib("kubernetes"), exception=str(_k8s_readiness.KUBERNETES_IMPORT_ERROR))
+    api = _k8s_readiness.api_client(params["kubeconfig"], params["context"], params["host"], params["api_key"],
+                                    params["validate_certs"], params["ca_cert"])
+    return _k8s_readiness.KubernetesChecker(api, params["plane_namespaces"])
+
+
+def check_probe_libraries(module, services):
+    needs = {"postgres": ("psycopg2", "psycopg2-binary"), "amqp": ("pika", "pika"), "temporal": ("temporalio", "temporalio")}
+    if module.params["target"] != "docker":
+        return
+    for svc in services:
+        probe = (svc.get("readiness") or {}).get("probe")
+        if probe in needs:
+            lib, package = needs[probe]
+            try:
+                __import__(lib)
+            except ImportError:
+                module.fail_json(msg="%s (service %s uses a %s probe)" % (missing_required_lib(package), svc["name"], probe),
+                                 exception=traceback.format_exc())
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            services=dict(type="list", elements="dict", required=True),
+            levels=dict(type="list", elements="int"),
+            planes=dict(type="list", elements="str", choices=list(_catalog.PLANES)),
+            names=dict(type="list", elements="str"),
+            target=dict(type="str", choices=["docker", "kubernetes"], default="docker"),
+            timeout=dict(type="float"),
+            poll_interval=dict(type="float", default=1.0),
+            backoff=dict(type="float", default=1.0),
+            max_interval=dict(type="float", default=5.0),
+            probe_timeout=dict(type="float", default=3.0),
+            restarts_allowed=dict(type="int", default=0),
+            fail_fast=dict(type="bool", default=True),
+            log_lines=dict(type="int", default=20),
+            probe_host=dict(type="str", default="127.0.0.1"),
+            docker_host=dict(type="str", default="unix:///var/run/docker.sock", aliases=["docker_url"]),
+            kubeconfig=dict(type="path"),
+            context=dict(type="str"),
+            host=dict(type="str"),
+            api_key=dict(type="str", no_log=True),
+            validate_certs=dict(type="bool", default=True, aliases=["verify_ssl"]),
+            ca_cert=dict(type="path", aliases=["ssl_ca_cert"]),
+            plane_namespaces=dict(type="dict"),
+        ),
+        supports_check_mode=True,
+    )
+    params = module.params
+    module.no_log_values.update(_catalog.secret_values(params["services"]))
+    services = _catalog.select(params["services"], planes=params["planes"], levels=params["levels"], names=params["names"])
+    if params["names"]:
+        unknown = sorted(set(params["names"]) - {s["name"] for s in services})
+        if unknown:
+            module.fail_json(msg="Failed to wait: no service named %s in the given services" % ", ".join(unknown),
+                             services=[], elapsed=0.0, failed=[], ready=[])
+    if not services:
+        module.exit_json(changed=False, services=[], elapsed=0.0, failed=[], ready=[])
+    for svc in services:
+        problems = _catalog._check_probe(svc.get("name"), svc.get("readiness"))  # pylint: disable=protected-access
+        if problems:
+            module.fail_json(msg="Failed to wait: %s" % "; ".join(problems), services=[], elapsed=0.0, failed=[], ready=[])
+    check_probe_libraries(module, services)
+
+    try:
+        checker = build_checker(module)
+        waiter = Waiter(services, checker, poll_interval=params["poll_interval"], timeout=params["timeout"],
+                        backoff=params["backoff"], max_interval=params["max_interval"],
+                        log_lines=params["log_lines"], fail_fast=params["fail_fast"])
+        if module.check_mode:
+            results, elapsed = waiter.snapshot()
+            failed_waits = []
+        else:
+            results, elapsed, failed_waits = waiter.run()
+    except AnantaError as exc:
+        module.fail_json(msg="Failed to wait for services: %s" % exc.message, services=[], elapsed=0.0, failed=[], ready=[])
+
+    ready = [r["name"] for r in results if r["verdict"] == READY]
+    failed = [w.name for w in failed_waits]
+    result = dict(changed=False, services=results, elapsed=elapsed, failed=failed, ready=ready)
+    if failed_waits:
+        first = failed_waits[0]
+        message = "Failed to wait for services: %s" % first.describe_failure()
+        if first.logs:
+            message += "\nlast log lines of %s:\n  %s" % (first.container, "\n  ".join(first.logs[-10:]))
+        module.fail_json(msg=message, **result)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,71 @@
+"""Helpers for integration tests: run the collection's modules through Ansible."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+import yaml
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+LAB_IMAGE = os.environ.get("ANANTA_LAB_IMAGE", "ananta-lab/platform:0.1")
+TEST_LABEL = "ananta.platform.test"
+
+
+def run_module(module, args, check=False, diff=False, timeout=600):
+    """Run one module task through ansible-playbook on localhost; return its result dict."""
+    play = [{
+        "hosts": "localhost",
+        "gather_facts": False,
+        "tasks": [{"name": "under test", "ananta.platform.%s" % module: args, "register": "out",
+                   "ignore_errors": True}],
+    }]
+    with tempfile.NamedTemporaryFile("w", suffix=".yml", delete=False, dir=os.path.join(ROOT, "tests")) as handle:
+        yaml.safe_dump(play, handle)
+        path = handle.name
+    env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json", ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"),
+               ANSIBLE_CALLBACKS_ENABLED="ansible.builtin.json")
+    cmd = [os.path.join(ROOT, ".venv", "bin", "ansible-playbook"), "-i", "localhost,", "-c", "local",
+           "-e", "ansible_python_interpreter=%s" % sys.executable, path]
+    if check:
+        cmd.append("--check")
+    if diff:
+        cmd.append("--diff")
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=timeout, check=False)
+    finally:
+        os.unlink(path)
+    try:
+        data = json.loads(proc.stdout)
+    except ValueError as exc:
+        raise AssertionError("ansible-playbook output is not JSON:\n%s\n%s" % (proc.stdout[-3000:], proc.stderr[-3000:])) from exc
+    return data["plays"][0]["tasks"][0]["hosts"]["localhost"]
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def healthcheck(test, interval=1.0, retries=3, start_period=0.0, timeout=3.0):
+    ns = 1_000_000_000
+    return {"test": test, "interval": int(interval * ns), "timeout": int(timeout * ns), "retries": retries,
+            "start_period": int(start_period * ns)}
+
+
+def wait_for(condition, timeout, interval=0.5):
+    """Poll condition() until it is true (exceptions count as false); fail after timeout."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            if condition():
+                return
+        except Exception as exc:  # pylint: disable=broad-except
+            last = exc
+        time.sleep(interval)
+    raise AssertionError("condition not met within %ss (last error: %s)" % (timeout, last))

@@ -1,0 +1,164 @@
+"""ananta.platform.wait_healthy against the real Docker engine and lab images."""
+
+import threading
+import time
+
+import psycopg2
+import pytest
+
+from integration_helpers import free_port, healthcheck, run_module, wait_for
+
+PG_ENV = {"POSTGRES_USER": "postgres", "POSTGRES_PASSWORD": "itest-pw", "POSTGRES_DB": "app"}
+
+
+def svc(lab, name, readiness, level=3):
+    return {"name": name, "container_name": "%s-%s" % (lab.prefix, name), "plane": "app_plane", "level": level,
+            "image": "lab", "readiness": readiness}
+
+
+def test_healthy_set_returns_ready(lab):
+    pg_port, redis_port, http_port = free_port(), free_port(), free_port()
+    lab("db", "lab-postgres", env=PG_ENV, ports={"5432/tcp": pg_port})
+    lab("cache", "lab-redis", ports={"6379/tcp": redis_port})
+    lab("api", "standin", env={"STANDIN_NAME": "api", "STANDIN_PORTS": "8080", "STANDIN_HEALTH": "/health",
+                               "STANDIN_DELAY": "2", "STANDIN_CHECKS": "tcp://db:5432"},
+        ports={"8080/tcp": http_port}, healthcheck=healthcheck(["CMD", "curl", "-fsS", "http://localhost:8080/health"]))
+    services = [
+        svc(lab, "db", {"probe": "postgres", "port": pg_port, "user": "postgres", "password": "itest-pw", "dbname": "app"}),
+        svc(lab, "cache", {"probe": "redis", "port": redis_port}),
+        svc(lab, "api", {"probe": "docker_health", "timeout": 60}),
+    ]
+    result = run_module("wait_healthy", {"services": services, "poll_interval": 0.5})
+    assert not result.get("failed"), result["msg"]
+    assert result["ready"] == ["db", "cache", "api"]
+    by_name = {r["name"]: r for r in result["services"]}
+    assert all(r["verdict"] == "ready" for r in by_name.values())
+    assert "itest-pw" not in str(result)  # the password is masked
+    assert result["elapsed"] < 30
+
+
+def test_never_healthy_fails_at_its_budget_and_is_named(lab):
+    port = free_port()
+    lab("stuck", "standin", env={"STANDIN_NAME": "stuck", "STANDIN_PORTS": "8080", "STANDIN_HEALTH": "/health",
+                                 "STANDIN_CHECKS": "tcp://nowhere.invalid:5432"}, ports={"8080/tcp": port})
+    services = [svc(lab, "stuck", {"probe": "http", "port": port, "path": "/health", "timeout": 6}, level=4)]
+    started = time.monotonic()
+    result = run_module("wait_healthy", {"services": services, "poll_interval": 0.5})
+    assert result["failed"]
+    assert result["services"][0]["verdict"] == "timed_out"
+    assert "service stuck (level 4, probe http) timed out" in result["msg"]
+    assert "503" in result["msg"]  # the last probe output
+    assert 6 <= result["elapsed"] < 10
+    assert time.monotonic() - started < 20
+
+
+def test_crash_loop_fails_within_its_second_restart(lab):
+    lab("worker", ["standin", "temporal-worker"], restart="unless-stopped",
+        env={"STANDIN_NAME": "worker", "STANDIN_MODE": "worker",
+             "STANDIN_REQUIRES": "temporal://shared-temporal-missing:7233/arc-saas"})
+    services = [svc(lab, "worker", {"probe": "process", "pattern": "temporal-worker", "stable": 3, "timeout": 120}, level=2)]
+    result = run_module("wait_healthy", {"services": services, "poll_interval": 0.5})
+    assert result["failed"]
+    service = result["services"][0]
+    assert service["verdict"] == "crashed"
+    assert result["elapsed"] < 15, "crash detected long before the 120 s budget"
+    assert service["restarts"] <= 2, "detected within the second restart after the wait began"
+    assert "service worker (level 2, probe process) crashed" in result["msg"]
+    assert any("FATAL" in line for line in service["logs"]), service["logs"]
+
+
+def test_one_shot_exit_zero_is_done_and_exit_one_fails(lab):
+    lab("store", "standin", env={"STANDIN_NAME": "store", "STANDIN_MODE": "minio", "STANDIN_PORTS": "9000",
+                                 "STANDIN_HEALTH": "/minio/health/live"})
+    time.sleep(1)
+    lab("init-ok", "standin", env={"STANDIN_NAME": "init-ok", "STANDIN_MODE": "oneshot", "STANDIN_TARGET": "http://store:9000",
+                                   "STANDIN_REQUIRES": "http://store:9000/minio/health/live", "STANDIN_BUCKETS": "a b"})
+    lab("init-bad", "standin", env={"STANDIN_NAME": "init-bad", "STANDIN_MODE": "oneshot",
+                                    "STANDIN_REQUIRES": "http://nowhere.invalid:9000/", "STANDIN_TARGET": "http://x:1"})
+    ok = run_module("wait_healthy", {"services": [svc(lab, "init-ok", {"probe": "exit_zero", "timeout": 30})]})
+    assert not ok.get("failed"), ok.get("msg")
+    assert ok["services"][0]["output"] == "finished with exit code 0"
+    bad = run_module("wait_healthy", {"services": [svc(lab, "init-bad", {"probe": "exit_zero", "timeout": 30})]})
+    assert bad["failed"]
+    assert bad["services"][0]["verdict"] == "failed"
+    assert "exit code 1" in bad["msg"]
+
+
+def test_healthy_from_before_a_restart_is_not_trusted(lab, docker_client):
+    # Healthy while /run/ok exists; /run is a tmpfs, so a restart empties it.
+    container = lab("flaky", "standin", env={"STANDIN_NAME": "flaky", "STANDIN_PORTS": "8080"},
+                    tmpfs={"/run": ""}, restart="unless-stopped",
+                    healthcheck=healthcheck(["CMD", "test", "-f", "/run/ok"], interval=2, retries=5))
+    container.exec_run(["touch", "/run/ok"])
+    wait_for(lambda: docker_client.api.inspect_container(container.id)["State"]["Health"]["Status"] == "healthy", 20)
+    container.restart(timeout=1)
+    services = [svc(lab, "flaky", {"probe": "docker_health", "timeout": 5})]
+    result = run_module("wait_healthy", {"services": services, "poll_interval": 0.5})
+    assert result["failed"], "a healthy status from before the restart was trusted"
+    assert result["services"][0]["verdict"] in ("timed_out", "unhealthy")
+
+
+def test_http_probe_waits_for_the_real_condition(lab):
+    port = free_port()
+    lab("slow", "standin", env={"STANDIN_NAME": "slow", "STANDIN_PORTS": "8080", "STANDIN_HEALTH": "/health/ready",
+                                "STANDIN_DELAY": "4"}, ports={"8080/tcp": port})
+    result = run_module("wait_healthy", {"services": [svc(lab, "slow", {"probe": "http", "port": port, "path": "/health/ready",
+                                                                         "body": "UP", "timeout": 30})],
+                                         "poll_interval": 0.25})
+    assert not result.get("failed"), result.get("msg")
+    # the container started about a second before the call: 4 s of start-up leave >= 2 s to wait
+    assert result["services"][0]["seconds"] >= 2.0
+    assert result["services"][0]["attempts"] > 1
+
+
+def test_postgres_table_probe_waits_for_the_table(lab):
+    port = free_port()
+    lab("pg", "lab-postgres", env=PG_ENV, ports={"5432/tcp": port})
+    conninfo = dict(host="127.0.0.1", port=port, user="postgres", password="itest-pw", dbname="app", connect_timeout=2)
+    wait_for(lambda: psycopg2.connect(**conninfo).close() is None, 30)
+
+    def create_table_later():
+        time.sleep(4)
+        conn = psycopg2.connect(**conninfo)
+        conn.autocommit = True
+        conn.cursor().execute("CREATE TABLE bom_processing_jobs (id serial primary key)")
+        conn.close()
+
+    thread = threading.Thread(target=create_table_later)
+    thread.start()
+    result = run_module("wait_healthy", {"services": [svc(lab, "pg", {
+        "probe": "postgres", "port": port, "user": "postgres", "password": "itest-pw", "dbname": "app",
+        "tables": ["bom_processing_jobs"], "timeout": 30})], "poll_interval": 0.5})
+    thread.join()
+    assert not result.get("failed"), result.get("msg")
+    assert result["services"][0]["seconds"] >= 3.0
+    assert "tables present: bom_processing_jobs" in result["services"][0]["output"]
+
+
+def test_missing_container_fails_at_once(lab):
+    result = run_module("wait_healthy", {"services": [svc(lab, "ghost", {"probe": "running", "timeout": 60})]})
+    assert result["failed"]
+    assert result["services"][0]["verdict"] == "failed"
+    assert "does not exist" in result["msg"]
+    assert result["elapsed"] < 5
+
+
+def test_check_mode_reports_without_waiting(lab):
+    port = free_port()
+    lab("later", "standin", env={"STANDIN_NAME": "later", "STANDIN_PORTS": "8080", "STANDIN_DELAY": "30"},
+        ports={"8080/tcp": port})
+    result = run_module("wait_healthy", {"services": [svc(lab, "later", {"probe": "http", "port": port, "timeout": 60})]},
+                        check=True)
+    assert not result.get("failed")
+    assert result["services"][0]["verdict"] == "waiting"
+    assert result["elapsed"] < 10
+
+
+@pytest.mark.parametrize("bad, message", [
+    ({"probe": "htp"}, "'htp' is not one of"),
+    ({"probe": "http"}, "probe 'http' needs url or port"),
+])
+def test_bad_probe_spec_fails_before_waiting(lab, bad, message):
+    result = run_module("wait_healthy", {"services": [svc(lab, "x", bad)]})
+    assert result["failed"]
+    assert message in result["msg"]
