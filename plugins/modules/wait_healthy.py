@@ -175,12 +175,12 @@ elapsed:
   description: Seconds the call took, on success and on failure.
   returned: always
   type: float
-failed:
+failed_services:
   description: Names of the services that failed.
   returned: always
   type: list
   elements: str
-ready:
+ready_services:
   description: Names of the services that are ready.
   returned: always
   type: list
@@ -263,13 +263,13 @@ def main():
         unknown = sorted(set(params["names"]) - {s["name"] for s in services})
         if unknown:
             module.fail_json(msg="Failed to wait: no service named %s in the given services" % ", ".join(unknown),
-                             services=[], elapsed=0.0, failed=[], ready=[])
+                             services=[], elapsed=0.0, failed_services=[], ready_services=[])
     if not services:
-        module.exit_json(changed=False, services=[], elapsed=0.0, failed=[], ready=[])
+        module.exit_json(changed=False, services=[], elapsed=0.0, failed_services=[], ready_services=[])
     for svc in services:
         problems = _catalog._check_probe(svc.get("name"), svc.get("readiness"))  # pylint: disable=protected-access
         if problems:
-            module.fail_json(msg="Failed to wait: %s" % "; ".join(problems), services=[], elapsed=0.0, failed=[], ready=[])
+            module.fail_json(msg="Failed to wait: %s" % "; ".join(problems), services=[], elapsed=0.0, failed_services=[], ready_services=[])
     check_probe_libraries(module, services)
 
     try:
@@ -283,11 +283,11 @@ def main():
         else:
             results, elapsed, failed_waits = waiter.run()
     except AnantaError as exc:
-        module.fail_json(msg="Failed to wait for services: %s" % exc.message, services=[], elapsed=0.0, failed=[], ready=[])
+        module.fail_json(msg="Failed to wait for services: %s" % exc.message, services=[], elapsed=0.0, failed_services=[], ready_services=[])
 
     ready = [r["name"] for r in results if r["verdict"] == READY]
     failed = [w.name for w in failed_waits]
-    result = dict(changed=False, services=results, elapsed=elapsed, failed=failed, ready=ready)
+    result = dict(changed=False, services=results, elapsed=elapsed, failed_services=failed, ready_services=ready)
     if failed_waits:
         first = failed_waits[0]
         message = "Failed to wait for services: %s" % first.describe_failure()

@@ -15,15 +15,18 @@ LAB_IMAGE = os.environ.get("ANANTA_LAB_IMAGE", "ananta-lab/platform:0.1")
 TEST_LABEL = "ananta.platform.test"
 
 
-def run_module(module, args, check=False, diff=False, timeout=600):
-    """Run one module task through ansible-playbook on localhost; return its result dict."""
+def run_module(module, args, check=False, diff=False, timeout=600, user=None, background=False):
+    """Run one module task through ansible-playbook on localhost; return its result dict.
+
+    ``user``: run as that Unix user (runuser); ``background``: return a function that waits
+    for the run and returns its result, so that runs can overlap."""
     play = [{
         "hosts": "localhost",
         "gather_facts": False,
         "tasks": [{"name": "under test", "ananta.platform.%s" % module: args, "register": "out",
                    "ignore_errors": True}],
     }]
-    with tempfile.NamedTemporaryFile("w", suffix=".yml", delete=False, dir=os.path.join(ROOT, "tests")) as handle:
+    with tempfile.NamedTemporaryFile("w", suffix=".yml", delete=False, dir=tempfile.gettempdir()) as handle:
         yaml.safe_dump(play, handle)
         path = handle.name
     env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json", ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"),
@@ -34,15 +37,24 @@ def run_module(module, args, check=False, diff=False, timeout=600):
         cmd.append("--check")
     if diff:
         cmd.append("--diff")
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=timeout, check=False)
-    finally:
-        os.unlink(path)
-    try:
-        data = json.loads(proc.stdout)
-    except ValueError as exc:
-        raise AssertionError("ansible-playbook output is not JSON:\n%s\n%s" % (proc.stdout[-3000:], proc.stderr[-3000:])) from exc
-    return data["plays"][0]["tasks"][0]["hosts"]["localhost"]
+    if user:
+        os.chmod(path, 0o644)
+        env.update(HOME="/tmp", ANSIBLE_LOCAL_TEMP="/tmp/.ansible-%s/tmp" % user, ANSIBLE_REMOTE_TEMP="/tmp/.ansible-%s/tmp" % user)
+        cmd = ["runuser", "-u", user, "--"] + cmd
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+
+    def finish():
+        try:
+            stdout, stderr = proc.communicate(timeout=timeout)
+        finally:
+            os.unlink(path)
+        try:
+            data = json.loads(stdout)
+        except ValueError as exc:
+            raise AssertionError("ansible-playbook output is not JSON:\n%s\n%s" % (stdout[-3000:], stderr[-3000:])) from exc
+        return data["plays"][0]["tasks"][0]["hosts"]["localhost"]
+
+    return finish if background else finish()
 
 
 def free_port():

@@ -30,7 +30,7 @@ def test_healthy_set_returns_ready(lab):
     ]
     result = run_module("wait_healthy", {"services": services, "poll_interval": 0.5})
     assert not result.get("failed"), result["msg"]
-    assert result["ready"] == ["db", "cache", "api"]
+    assert result["ready_services"] == ["db", "cache", "api"]
     by_name = {r["name"]: r for r in result["services"]}
     assert all(r["verdict"] == "ready" for r in by_name.values())
     assert "itest-pw" not in str(result)  # the password is masked

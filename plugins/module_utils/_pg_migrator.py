@@ -1,0 +1,216 @@
+# -*- coding: utf-8 -*-
+# Copyright: Ananta Platform engineers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Applying migrations to one PostgreSQL database.
+
+Guarantees:
+- one transaction per file (the file and its history row commit together, or neither);
+- a session-level advisory lock per database and history table, taken by polling
+  ``pg_try_advisory_lock`` outside any transaction, so a waiting run holds no snapshot
+  that a ``CREATE INDEX CONCURRENTLY`` would wait for, and the lock dies with the session
+  (a killed run leaves no lock row behind);
+- nothing to repair after a failure: a failed transactional file left no trace; a failed
+  non-transactional file is recorded with success=false and retried by the next run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import socket
+import struct
+import time
+
+from ansible_collections.ananta.platform.plugins.module_utils import _migrations
+from ansible_collections.ananta.platform.plugins.module_utils._errors import MigrationError
+
+try:
+    import psycopg2
+    from psycopg2 import sql as pgsql
+    HAS_PSYCOPG2 = True
+    PSYCOPG2_IMPORT_ERROR = None
+except ImportError as exc:  # guarded: the module calls missing_required_lib
+    HAS_PSYCOPG2 = False
+    PSYCOPG2_IMPORT_ERROR = exc
+
+HISTORY_COLUMNS = """
+    version      text PRIMARY KEY,
+    file         text NOT NULL,
+    checksum     text NOT NULL,
+    status       text NOT NULL DEFAULT 'applied',
+    success      boolean NOT NULL,
+    applied_at   timestamptz NOT NULL DEFAULT now(),
+    duration_ms  integer NOT NULL DEFAULT 0,
+    applied_by   text NOT NULL,
+    target_schema text
+"""
+
+
+def lock_key(schema, table):
+    digest = hashlib.sha256(("ananta.platform.pg_migrate:%s.%s" % (schema, table)).encode()).digest()
+    return struct.unpack(">q", digest[:8])[0]
+
+
+class Migrator:
+    def __init__(self, conninfo, history_schema="ananta_migrations", history_table="schema_migrations",
+                 applied_by=None, lock_timeout=60.0):
+        if not HAS_PSYCOPG2:
+            raise MigrationError("psycopg2 is not installed: %s" % PSYCOPG2_IMPORT_ERROR)
+        self.conninfo = conninfo
+        self.schema = history_schema
+        self.table = history_table
+        self.applied_by = applied_by
+        self.lock_timeout = lock_timeout
+        self.conn = None
+        self.locked = False
+        self.waited_for_lock = 0.0
+
+    # -- connection and lock -------------------------------------------------------------
+    def connect(self):
+        try:
+            self.conn = psycopg2.connect(**self.conninfo)
+        except psycopg2.Error as exc:
+            raise MigrationError("cannot connect to database %s on %s:%s: %s" % (
+                self.conninfo.get("dbname"), self.conninfo.get("host"), self.conninfo.get("port"), str(exc).strip()))
+        self.conn.autocommit = True
+        if not self.applied_by:
+            with self.conn.cursor() as cur:
+                cur.execute("SELECT current_user")
+                self.applied_by = "%s@%s (ananta.platform.pg_migrate)" % (cur.fetchone()[0], socket.gethostname())
+
+    def lock(self):
+        key = lock_key(self.schema, self.table)
+        started = time.monotonic()
+        delay = 0.05
+        with self.conn.cursor() as cur:
+            while True:
+                cur.execute("SELECT pg_try_advisory_lock(%s)", (key,))
+                if cur.fetchone()[0]:
+                    self.locked = True
+                    self.waited_for_lock = round(time.monotonic() - started, 3)
+                    return
+                if time.monotonic() - started >= self.lock_timeout:
+                    cur.execute("SELECT pid, application_name, backend_start FROM pg_locks JOIN pg_stat_activity USING (pid) "
+                                "WHERE locktype = 'advisory' AND objid = (%s::bigint & 4294967295)::oid", (key,))
+                    holder = cur.fetchone()
+                    raise MigrationError("another migration run holds the lock of %s.%s in database %s (pid %s) and did not "
+                                         "finish within %ss" % (self.schema, self.table, self.conninfo.get("dbname"),
+                                                                holder[0] if holder else "?", self.lock_timeout))
+                time.sleep(delay)
+                delay = min(1.0, delay * 1.5)
+
+    def close(self):
+        if self.conn is not None:
+            try:
+                if self.locked:
+                    with self.conn.cursor() as cur:
+                        cur.execute("SELECT pg_advisory_unlock(%s)", (lock_key(self.schema, self.table),))
+            finally:
+                self.conn.close()
+                self.conn = None
+
+    # -- history ---------------------------------------------------------------------------
+    def _history_ident(self):
+        return pgsql.SQL("{}.{}").format(pgsql.Identifier(self.schema), pgsql.Identifier(self.table))
+
+    def history_exists(self):
+        with self.conn.cursor() as cur:
+            cur.execute("SELECT to_regclass(%s)", ("%s.%s" % (pgsql.Identifier(self.schema).as_string(self.conn),
+                                                              pgsql.Identifier(self.table).as_string(self.conn)),))
+            return cur.fetchone()[0] is not None
+
+    def ensure_history(self):
+        with self.conn.cursor() as cur:
+            cur.execute(pgsql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(pgsql.Identifier(self.schema)))
+            cur.execute(pgsql.SQL("CREATE TABLE IF NOT EXISTS {} (%s)" % HISTORY_COLUMNS).format(self._history_ident()))
+
+    def history(self):
+        if not self.history_exists():
+            return {}
+        with self.conn.cursor() as cur:
+            cur.execute(pgsql.SQL("SELECT version, file, checksum, status, success, applied_at, duration_ms, applied_by "
+                                  "FROM {}").format(self._history_ident()))
+            rows = cur.fetchall()
+        return {r[0]: {"file": r[1], "checksum": r[2], "status": r[3], "success": r[4],
+                       "applied_at": r[5].isoformat() if r[5] else None, "duration_ms": r[6], "applied_by": r[7]}
+                for r in rows}
+
+    def _record(self, cur, item, status, success, duration_ms):
+        cur.execute(pgsql.SQL(
+            "INSERT INTO {} (version, file, checksum, status, success, duration_ms, applied_by, target_schema) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s) "
+            "ON CONFLICT (version) DO UPDATE SET file = EXCLUDED.file, checksum = EXCLUDED.checksum, "
+            "status = EXCLUDED.status, success = EXCLUDED.success, applied_at = now(), "
+            "duration_ms = EXCLUDED.duration_ms, applied_by = EXCLUDED.applied_by, target_schema = EXCLUDED.target_schema"
+        ).format(self._history_ident()), (item.version, item.name, item.checksum or "", status, success,
+                                          int(duration_ms), self.applied_by, item.schema))
+
+    def record_skip(self, item):
+        with self.conn.cursor() as cur:
+            self._record(cur, item, "skipped", True, 0)
+
+    def accept_checksum(self, item):
+        with self.conn.cursor() as cur:
+            cur.execute(pgsql.SQL("UPDATE {} SET checksum = %s WHERE version = %s").format(self._history_ident()),
+                        (item.checksum, item.version))
+
+    # -- applying ----------------------------------------------------------------------------
+    def _search_path(self, cur, item, local):
+        if not item.schema:
+            return
+        cur.execute(pgsql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(pgsql.Identifier(item.schema)))
+        cur.execute(pgsql.SQL("SET %s search_path TO {}, public" % ("LOCAL" if local else "SESSION")).format(
+            pgsql.Identifier(item.schema)))
+
+    def apply(self, item):
+        """Apply one file; return its duration in ms. Raise MigrationError naming file, line and message."""
+        started = time.monotonic()
+        if item.transactional:
+            self.conn.autocommit = False
+            try:
+                with self.conn.cursor() as cur:
+                    self._search_path(cur, item, local=True)
+                    try:
+                        cur.execute(item.sql)
+                    except psycopg2.Error as exc:
+                        self.conn.rollback()
+                        raise self._error(item, exc, item.sql, 0)
+                    duration = (time.monotonic() - started) * 1000
+                    self._record(cur, item, "applied", True, duration)
+                self.conn.commit()
+            except psycopg2.Error as exc:
+                self.conn.rollback()
+                raise MigrationError("migration %s (%s) could not be recorded: %s" % (item.version, item.name, str(exc).strip()))
+            finally:
+                self.conn.autocommit = True
+            return int(duration)
+        # Non-transactional: one statement at a time, in autocommit.
+        with self.conn.cursor() as cur:
+            self._search_path(cur, item, local=False)
+            try:
+                for statement, offset in _migrations.split_statements(item.sql):
+                    try:
+                        cur.execute(statement)
+                    except psycopg2.Error as exc:
+                        duration = (time.monotonic() - started) * 1000
+                        self._record(cur, item, "applied", False, duration)
+                        raise self._error(item, exc, item.sql, offset, partial=True)
+                duration = (time.monotonic() - started) * 1000
+                self._record(cur, item, "applied", True, duration)
+            finally:
+                cur.execute("RESET search_path")
+        return int(duration)
+
+    def _error(self, item, exc, sql, base_offset, partial=False):
+        position = getattr(getattr(exc, "diag", None), "statement_position", None)
+        where = ""
+        if position:
+            line = _migrations.line_of(sql, base_offset + int(position) - 1)
+            where = " at line %d" % line
+        elif base_offset:
+            where = " in the statement starting at line %d" % _migrations.line_of(sql, base_offset)
+        message = (getattr(getattr(exc, "diag", None), "message_primary", None) or str(exc)).strip()
+        state = " (SQLSTATE %s)" % exc.pgcode if getattr(exc, "pgcode", None) else ""
+        tail = ("; the file is not transactional: statements before this one stay applied, it is recorded "
+                "with success=false and retried by the next run" if partial else
+                "; the file was rolled back and is not recorded: the next run starts again from it")
+        return MigrationError("migration %s (%s) failed%s: %s%s%s" % (item.version, item.name, where, message, state, tail))

@@ -1,0 +1,302 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: Ananta Platform engineers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: pg_migrate
+short_description: Apply ordered SQL migration files to a PostgreSQL database, exactly once each
+version_added: 0.1.0
+description:
+  - Applies SQL files in version order (the number a file name starts with, C(001_init.sql)),
+    each in its own transaction together with its row in a history table, so a file is either
+    applied and recorded, or neither.
+  - The history table (default C(ananta_migrations.schema_migrations)) is created when missing. It
+    holds C(version), C(file), C(checksum) (SHA-256 of the file), C(status) (C(applied) or
+    C(skipped)), C(success), C(applied_at), C(duration_ms), C(applied_by) and C(target_schema).
+  - An advisory lock per database and history table makes concurrent runs apply each file exactly
+    once; the second run waits (up to O(lock_timeout)) and then finds nothing to do. The lock is a
+    session lock taken by polling outside any transaction, released when the run's connection ends,
+    so a killed run leaves nothing to repair.
+  - The lock needs one server session for the whole run. Behind PgBouncer in transaction pooling
+    mode this is not guaranteed; point O(login_host)/O(port) at PostgreSQL itself, or at a
+    session-pooling PgBouncer.
+  - A file that contains the line C(-- ananta:transaction=off) is not transactional (for statements
+    such as C(CREATE INDEX CONCURRENTLY)): its statements run one by one in autocommit. If one fails,
+    the earlier ones stay applied, the file is recorded with C(success=false) and the next run runs
+    it again, so such files should be written to be re-runnable (C(IF NOT EXISTS)).
+  - A file changed after it was applied (checksum drift) fails the run, naming the file, unless its
+    version is listed in O(accept_checksums). A new file numbered below the last applied one is
+    refused unless O(out_of_order=true).
+  - A failing file is rolled back and not recorded; the error names the file, the line and
+    PostgreSQL's message, and the next run continues from that file.
+author:
+  - Ananta Platform engineers (@ananta-platform)
+attributes:
+  check_mode:
+    description: Lists the pending files (and skips and checksum acceptances) without changing anything.
+    support: full
+  diff_mode:
+    description: Shows the applied versions before and after.
+    support: full
+  idempotent:
+    description: A second run with the same files applies nothing and reports no change.
+    support: full
+requirements:
+  - psycopg2
+options:
+  login_host:
+    description: Host of the PostgreSQL server.
+    type: str
+    default: localhost
+    aliases: [host]
+  login_user:
+    description: User to connect as.
+    type: str
+    default: postgres
+    aliases: [login]
+  login_password:
+    description: Password of O(login_user).
+    type: str
+  port:
+    description: Port of the PostgreSQL server.
+    type: int
+    default: 5432
+    aliases: [login_port]
+  db:
+    description: Database to migrate.
+    type: str
+    required: true
+    aliases: [login_db]
+  ssl_mode:
+    description: SSL mode, as libpq names it.
+    type: str
+    default: prefer
+    choices: [allow, disable, prefer, require, verify-ca, verify-full]
+  ca_cert:
+    description: CA certificate for O(ssl_mode=verify-ca) or O(ssl_mode=verify-full).
+    type: str
+    aliases: [ssl_rootcert]
+  connect_timeout:
+    description: Seconds to wait for the connection.
+    type: int
+    default: 10
+  path:
+    description:
+      - Directory of the migration files. Without O(migrations), every C(*.sql) file in it is a migration.
+    type: path
+  migrations:
+    description:
+      - The migrations for this database, in any order. Each entry has C(version) and/or C(file)
+        (relative to O(path)), and optionally C(schema) (the search path while the file runs; created
+        when missing), C(skip) (record the version as skipped instead of applying it) and C(reason).
+    type: list
+    elements: dict
+  schema:
+    description: Default search-path schema for files without their own C(schema).
+    type: str
+  skip:
+    description: Versions to record as skipped instead of applying (for example deprecated files).
+    type: list
+    elements: str
+    default: []
+  accept_checksums:
+    description: Versions whose changed file is accepted (its new checksum is recorded); V(all) accepts every change.
+    type: list
+    elements: str
+    default: []
+  out_of_order:
+    description: Apply a pending file even when it is numbered below the last applied one.
+    type: bool
+    default: false
+  history_schema:
+    description: Schema of the history table.
+    type: str
+    default: ananta_migrations
+  history_table:
+    description: Name of the history table.
+    type: str
+    default: schema_migrations
+  lock_timeout:
+    description: Seconds to wait for another run's lock before failing.
+    type: float
+    default: 120
+  applied_by:
+    description: Recorded in C(applied_by); default is the database user and the host the module runs on.
+    type: str
+"""
+
+EXAMPLES = r"""
+- name: Apply the control-plane migrations of the order table
+  ananta.platform.pg_migrate:
+    login_host: 127.0.0.1
+    port: 5432
+    login_user: postgres
+    login_password: "{{ vault_control_plane_db_password }}"
+    db: arc_saas
+    path: "{{ playbook_dir }}/../inventories/lab/migrations"
+    migrations:
+      - {version: "003", file: 003_ARC_SAAS_MASTER.sql, schema: arc_saas}
+      - {version: "004", file: 004_DEPRECATED_ARC_SAAS_OVERLAP.sql, skip: true, reason: overlaps with 003}
+      - {version: "006", file: 006_DIRECTUS_CNS_ENRICHMENT_CONFIG.sql, schema: ananta}
+
+- name: See what is pending, change nothing
+  ananta.platform.pg_migrate:
+    db: components_v2
+    login_password: "{{ vault_components_db_password }}"
+    path: /srv/migrations/components
+  check_mode: true
+  register: pending
+"""
+
+RETURN = r"""
+applied:
+  description: Files applied by this run, in order, with their durations.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{version: "003", file: 003_ARC_SAAS_MASTER.sql, duration_ms: 41}]
+skipped_versions:
+  description: Versions recorded as skipped by this run.
+  returned: always
+  type: list
+  elements: str
+pending:
+  description: Files still to apply (in check mode, what a run would apply).
+  returned: always
+  type: list
+  elements: dict
+accepted:
+  description: Versions whose new checksum was accepted.
+  returned: always
+  type: list
+  elements: str
+already_applied:
+  description: Versions that were applied before this run.
+  returned: always
+  type: list
+  elements: str
+missing_files:
+  description: Versions recorded as applied whose file is no longer given.
+  returned: always
+  type: list
+  elements: str
+history_table:
+  description: The history table, schema-qualified.
+  returned: always
+  type: str
+  sample: ananta_migrations.schema_migrations
+lock_wait:
+  description: Seconds spent waiting for another run's lock.
+  returned: always
+  type: float
+"""
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.ananta.platform.plugins.module_utils import _migrations, _pg_migrator
+from ansible_collections.ananta.platform.plugins.module_utils._errors import MigrationError
+
+
+def describe(item, **extra):
+    data = {"version": item.version, "file": item.name, "schema": item.schema, "transactional": item.transactional}
+    data.update(extra)
+    return data
+
+
+class MigrationRun:
+    def __init__(self, module):
+        self.module = module
+        params = module.params
+        conninfo = dict(host=params["login_host"], port=params["port"], user=params["login_user"],
+                        password=params["login_password"], dbname=params["db"], sslmode=params["ssl_mode"],
+                        connect_timeout=params["connect_timeout"], application_name="ananta.platform.pg_migrate")
+        if params["ca_cert"]:
+            conninfo["sslrootcert"] = params["ca_cert"]
+        self.migrator = _pg_migrator.Migrator(conninfo, params["history_schema"], params["history_table"],
+                                              params["applied_by"], params["lock_timeout"])
+        self.result = dict(changed=False, applied=[], skipped_versions=[], pending=[], accepted=[], already_applied=[],
+                           missing_files=[], history_table="%s.%s" % (params["history_schema"], params["history_table"]),
+                           lock_wait=0.0)
+
+    def run(self):
+        params = self.module.params
+        # Everything that can be checked without the database is checked first.
+        files = _migrations.build_files(params["path"], params["migrations"], params["skip"], params["schema"])
+        self.migrator.connect()
+        try:
+            if not self.module.check_mode:
+                self.migrator.lock()
+                self.result["lock_wait"] = self.migrator.waited_for_lock
+                self.migrator.ensure_history()
+            history = self.migrator.history()
+            todo = _migrations.plan(files, history, params["accept_checksums"], params["out_of_order"])
+            self.result["already_applied"] = todo["applied"]
+            self.result["missing_files"] = todo["missing"]
+            self.result["pending"] = [describe(f) for f in todo["pending"]]
+            before = sorted(todo["applied"], key=_migrations.version_key)
+            changed = bool(todo["pending"] or todo["skip"] or todo["accept"])
+            self.result["changed"] = changed
+            if self.module._diff:  # pylint: disable=protected-access
+                after = sorted(before + [f.version for f in todo["pending"]], key=_migrations.version_key)
+                self.result["diff"] = {"before": {"applied": before}, "after": {"applied": after}}
+            if self.module.check_mode:
+                self.result["skipped_versions"] = [f.version for f in todo["skip"]]
+                self.result["accepted"] = [f.version for f in todo["accept"]]
+                return self.result
+            for item in todo["accept"]:
+                self.migrator.accept_checksum(item)
+                self.result["accepted"].append(item.version)
+            for item in todo["skip"]:
+                self.migrator.record_skip(item)
+                self.result["skipped_versions"].append(item.version)
+            for item in list(todo["pending"]):
+                duration = self.migrator.apply(item)
+                self.result["applied"].append(describe(item, duration_ms=duration))
+                self.result["pending"].pop(0)
+            return self.result
+        finally:
+            self.migrator.close()
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            login_host=dict(type="str", default="localhost", aliases=["host"]),
+            login_user=dict(type="str", default="postgres", aliases=["login"]),
+            login_password=dict(type="str", no_log=True),
+            port=dict(type="int", default=5432, aliases=["login_port"]),
+            db=dict(type="str", required=True, aliases=["login_db"]),
+            ssl_mode=dict(type="str", default="prefer", choices=["allow", "disable", "prefer", "require", "verify-ca", "verify-full"]),
+            ca_cert=dict(type="str", aliases=["ssl_rootcert"]),
+            connect_timeout=dict(type="int", default=10),
+            path=dict(type="path"),
+            migrations=dict(type="list", elements="dict"),
+            schema=dict(type="str"),
+            skip=dict(type="list", elements="str", default=[]),
+            accept_checksums=dict(type="list", elements="str", default=[], no_log=False),
+            out_of_order=dict(type="bool", default=False),
+            history_schema=dict(type="str", default="ananta_migrations"),
+            history_table=dict(type="str", default="schema_migrations"),
+            lock_timeout=dict(type="float", default=120),
+            applied_by=dict(type="str"),
+        ),
+        required_one_of=[("path", "migrations")],
+        supports_check_mode=True,
+    )
+    if not _pg_migrator.HAS_PSYCOPG2:
+        module.fail_json(msg=missing_required_lib("psycopg2-binary"), exception=str(_pg_migrator.PSYCOPG2_IMPORT_ERROR))
+    run = MigrationRun(module)
+    try:
+        result = run.run()
+    except MigrationError as exc:
+        run.result["changed"] = bool(run.result["applied"] or run.result["skipped_versions"] or run.result["accepted"])
+        module.fail_json(msg="Failed to migrate database %s: %s" % (module.params["db"], exc.message), **run.result)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

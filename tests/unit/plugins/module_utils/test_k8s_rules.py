@@ -1,0 +1,70 @@
+"""Kubernetes readiness rules on recorded API object shapes (tests/fixtures/k8s)."""
+
+import pytest
+
+from ansible_collections.ananta.platform.plugins.module_utils import _k8s_rules
+from conftest import load_fixture
+
+CASES = []
+for fixture, rule in (("statefulsets.yml", _k8s_rules.statefulset_verdict),
+                      ("deployments.yml", _k8s_rules.deployment_verdict),
+                      ("jobs.yml", _k8s_rules.job_verdict),
+                      ("pods.yml", _k8s_rules.pod_verdict)):
+    for case in load_fixture("k8s", fixture):
+        CASES.append(pytest.param(rule, case, id="%s:%s" % (fixture.split(".")[0], case["id"])))
+
+
+@pytest.mark.parametrize("rule, case", CASES)
+def test_rule_on_recorded_object(rule, case):
+    verdict, message = rule(case["object"])
+    assert verdict == case["expect"], message
+    assert case["object"]["metadata"]["name"] in message
+
+
+def pods(name):
+    return {c["id"]: c["object"] for c in load_fixture("k8s", "pods.yml")}[name]
+
+
+def objects(fixture, name):
+    return {c["id"]: c["object"] for c in load_fixture("k8s", fixture)}[name]
+
+
+def test_crash_looping_pod_fails_a_deployment_that_would_wait():
+    deployment = objects("deployments.yml", "progressing-rollout")
+    verdict, message = _k8s_rules.workload_verdict(deployment, [pods("crash-loop")])
+    assert verdict == "crashed"
+    assert "cns-worker-5d9b7c8f4-9hqzt" in message and "CrashLoopBackOff" in message
+
+
+def test_failed_init_container_fails_the_workload_naming_it():
+    deployment = objects("deployments.yml", "progressing-rollout")
+    verdict, message = _k8s_rules.workload_verdict(deployment, [pods("init-container-failed")])
+    assert verdict == "failed"
+    assert "init container wait-for-dependencies failed with exit code 2" in message
+
+
+def test_image_pull_backoff_fails_the_workload():
+    verdict, message = _k8s_rules.workload_verdict(objects("deployments.yml", "progressing-rollout"),
+                                                   [pods("image-pull-backoff")])
+    assert verdict == "failed" and "ImagePullBackOff" in message
+
+
+def test_restart_since_baseline_is_a_crash():
+    pod = pods("ready")
+    pod = dict(pod, status=dict(pod["status"], containerStatuses=[dict(pod["status"]["containerStatuses"][0], restartCount=2)]))
+    verdict, message = _k8s_rules.pod_verdict(pod, {"cns-service": 1})
+    assert verdict == "crashed" and "restarted (1 -> 2" in message
+    assert _k8s_rules.pod_verdict(pod, {"cns-service": 2})[0] == "ready"
+
+
+def test_job_rule_decides_for_a_job_with_a_failed_pod():
+    # A failed pod of a Job with backoff left is retried by the Job controller: keep waiting.
+    failed_pod = {"metadata": {"name": "db-migration-abc"}, "status": {"phase": "Failed", "reason": "Error"}}
+    verdict, _ = _k8s_rules.workload_verdict(objects("jobs.yml", "running"), [failed_pod])
+    assert verdict == "waiting"
+    verdict, _ = _k8s_rules.workload_verdict(objects("jobs.yml", "failed-backoff-limit"), [failed_pod])
+    assert verdict == "failed"
+
+
+def test_missing_object_fails():
+    assert _k8s_rules.workload_verdict(None)[0] == "failed"
