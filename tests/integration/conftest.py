@@ -84,3 +84,51 @@ def database(postgres_server, prefix):
     yield postgres_server, prefix
     admin.cursor().execute('DROP DATABASE "%s" WITH (FORCE)' % prefix)
     admin.close()
+
+
+@pytest.fixture(scope="session")
+def rabbitmq_server(docker_client):
+    """A real RabbitMQ 3.10 with the management API (lab image); yields connection settings."""
+    from integration_helpers import free_port, wait_for
+    import pika
+
+    amqp_port, http_port = free_port(), free_port()
+    name = "ananta-itest-rmq-%s" % uuid.uuid4().hex[:6]
+    container = docker_client.containers.run(
+        LAB_IMAGE, "lab-rabbitmq", name=name, detach=True, labels={TEST_LABEL: name},
+        environment={"RABBITMQ_DEFAULT_USER": "itest", "RABBITMQ_DEFAULT_PASS": "itest-pw", "RABBITMQ_MANAGEMENT": "1"},
+        ports={"5672/tcp": amqp_port, "15672/tcp": http_port})
+    settings = {"host": "127.0.0.1", "port": amqp_port, "user": "itest", "password": "itest-pw",
+                "management_url": "http://127.0.0.1:%d" % http_port, "container": container}
+
+    def amqp_up():
+        pika.BlockingConnection(pika.ConnectionParameters(
+            "127.0.0.1", amqp_port, credentials=pika.PlainCredentials("itest", "itest-pw"), connection_attempts=1)).close()
+        return True
+
+    def management_up():
+        from urllib.request import Request, urlopen
+        import base64
+        auth = base64.b64encode(b"itest:itest-pw").decode()
+        with urlopen(Request(settings["management_url"] + "/api/overview", headers={"Authorization": "Basic " + auth}),
+                     timeout=3) as resp:
+            return resp.status == 200
+
+    try:
+        wait_for(amqp_up, 90, interval=1)
+        wait_for(management_up, 60, interval=1)
+        yield settings
+    finally:
+        container.remove(force=True, v=True)
+
+
+@pytest.fixture()
+def vhost(rabbitmq_server, prefix):
+    """A fresh virtual host on the session's RabbitMQ."""
+    container = rabbitmq_server["container"]
+    for argv in (["rabbitmqctl", "-q", "add_vhost", prefix],
+                 ["rabbitmqctl", "-q", "set_permissions", "-p", prefix, "itest", ".*", ".*", ".*"]):
+        code, output = container.exec_run(argv)
+        assert code == 0, output
+    yield prefix
+    container.exec_run(["rabbitmqctl", "-q", "delete_vhost", prefix])

@@ -1,0 +1,329 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: Ananta Platform engineers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: rabbitmq_topology
+short_description: Ensure RabbitMQ exchanges, queues (classic, quorum, stream) and bindings, never deleting on a conflict
+version_added: 0.1.0
+description:
+  - Ensures exchanges, queues and bindings over AMQP 0-9-1 (pika), in that order.
+  - What exists is read first (from the management API when O(management_url) is given, passively over
+    AMQP otherwise) and compared argument by argument with what is wanted, after normalization
+    (C(x-max-age) V(7D) equals V(604800s)). Identical is unchanged; missing is created.
+  - A difference is a conflict. It is never resolved by deleting: the object is left as it is, every
+    differing argument is reported (wanted and current), with whether a policy could apply the change.
+    Every other object is still ensured, and the module fails at the end listing every conflict.
+  - A broker that closes the channel on a redeclare (406 PRECONDITION_FAILED) does not stop the run:
+    the channel is reopened.
+  - Without the management API, a conflict is found by redeclaring (the broker names one differing
+    argument), and bindings are declared (binding is idempotent on the broker) but cannot be reported
+    as new or existing; they are listed under RV(ensured).
+  - An object with C(state=absent) is deleted, and only then; a queue only when it is empty and an
+    exchange only when it is unused, unless C(force=true).
+author:
+  - Ananta Platform engineers (@ananta-platform)
+attributes:
+  check_mode:
+    description: Reports what would be created or deleted and every conflict, changing nothing.
+    support: full
+  diff_mode:
+    description: Lists the objects before and after.
+    support: full
+  idempotent:
+    description: A second run with the same topology reports no change.
+    support: full
+requirements:
+  - pika
+options:
+  login_host:
+    description: RabbitMQ host.
+    type: str
+    default: localhost
+    aliases: [host]
+  port:
+    description: AMQP port.
+    type: int
+    default: 5672
+    aliases: [login_port]
+  vhost:
+    description: Virtual host.
+    type: str
+    default: /
+  login_user:
+    description: User name.
+    type: str
+    default: guest
+    aliases: [username]
+  login_password:
+    description: Password.
+    type: str
+    default: guest
+    aliases: [password]
+  tls:
+    description: Connect with TLS (AMQPS).
+    type: bool
+    default: false
+  ca_cert:
+    description: CA certificate to verify the broker with.
+    type: path
+  client_cert:
+    description: Client certificate for TLS.
+    type: path
+  client_key:
+    description: Key of O(client_cert).
+    type: path
+  validate_certs:
+    description: Verify the broker's (and the management API's) certificate.
+    type: bool
+    default: true
+  connect_timeout:
+    description: Seconds to wait for the connection.
+    type: float
+    default: 10
+  management_url:
+    description:
+      - Base URL of the management API (for example V(http://localhost:15672)), used read-only to compare
+        definitions argument by argument and to tell existing bindings. Empty or omitted, only AMQP is used.
+    type: str
+  exchanges:
+    description:
+      - Exchanges, each with C(name), C(type) (V(fanout), V(topic), V(direct), V(headers)), C(durable)
+        (default true), C(auto_delete), C(internal), C(arguments), C(state) (V(present) or V(absent)) and C(force).
+    type: list
+    elements: dict
+    default: []
+  queues:
+    description:
+      - Queues, each with C(name), C(type) (V(classic), V(quorum), V(stream)), C(durable) (default true),
+        C(auto_delete), C(exclusive), C(arguments), the shortcuts C(max_age) (C(x-max-age), e.g. V(7D)),
+        C(max_length_bytes) and C(stream_max_segment_size_bytes), C(state) and C(force).
+    type: list
+    elements: dict
+    default: []
+  bindings:
+    description:
+      - Bindings, each with C(source) (an exchange), C(destination), C(destination_type) (V(queue) or
+        V(exchange), default V(queue)), C(routing_key), C(arguments) and C(state).
+    type: list
+    elements: dict
+    default: []
+"""
+
+EXAMPLES = r"""
+- name: The app plane's exchanges, streams and bindings
+  ananta.platform.rabbitmq_topology:
+    login_host: 127.0.0.1
+    port: 27672
+    login_user: ananta
+    login_password: "{{ vault_rabbitmq_password }}"
+    management_url: http://127.0.0.1:27673
+    exchanges:
+      - {name: bom.events, type: topic}
+    queues:
+      - {name: stream.bom.progress, type: stream, max_age: 7D, max_length_bytes: 5000000000}
+    bindings:
+      - {source: bom.events, destination: stream.bom.progress, routing_key: "bom.progress.#"}
+"""
+
+RETURN = r"""
+created:
+  description: Objects created (or that would be, in check mode).
+  returned: always
+  type: list
+  elements: str
+  sample: ["exchange bom.events", "queue stream.bom.progress"]
+unchanged:
+  description: Objects that already existed as wanted.
+  returned: always
+  type: list
+  elements: str
+deleted:
+  description: Objects deleted because C(state=absent) asked for it.
+  returned: always
+  type: list
+  elements: str
+ensured:
+  description: Bindings declared without the management API, whose prior existence cannot be told.
+  returned: always
+  type: list
+  elements: str
+conflicts:
+  description: Objects that exist with other definitions, left as they are.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    object: {description: Kind and name., type: str}
+    differences:
+      description: "Each differing argument: C(argument), C(wanted), C(current), C(policy) (the policy key that could apply it, or null)."
+      type: list
+      elements: dict
+    message: {description: The conflict in words., type: str}
+"""
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.ananta.platform.plugins.module_utils import _rabbitmq_client, _rabbitmq_compare as cmp
+from ansible_collections.ananta.platform.plugins.module_utils._errors import TopologyError
+
+
+class TopologyRun:
+    def __init__(self, module):
+        self.module = module
+        self.check = module.check_mode
+        self.result = dict(changed=False, created=[], unchanged=[], deleted=[], ensured=[], conflicts=[])
+        self.before, self.after = [], []
+        self.client = None
+
+    def validate(self):
+        params = self.module.params
+        wanted = {"exchange": [], "queue": []}
+        for kind, specs, build in (("exchange", params["exchanges"], cmp.wanted_exchange),
+                                   ("queue", params["queues"], cmp.wanted_queue)):
+            for spec in specs:
+                if not spec.get("name"):
+                    raise TopologyError("every %s needs a name: %r" % (kind, spec))
+                state = spec.get("state", "present")
+                if state not in ("present", "absent"):
+                    raise TopologyError("%s %s: state %r is not present or absent" % (kind, spec["name"], state))
+                wanted[kind].append((spec, build(spec) if state == "present" else None))
+        for binding in params["bindings"]:
+            if not binding.get("source") or not binding.get("destination"):
+                raise TopologyError("a binding needs source and destination: %r" % (binding,))
+            if binding.get("destination_type", "queue") not in ("queue", "exchange"):
+                raise TopologyError("%s: destination_type must be queue or exchange" % cmp.binding_label(binding))
+        return wanted
+
+    def conflict(self, kind, name, differences, message=None):
+        self.result["conflicts"].append({"object": "%s %s" % (kind, name), "differences": differences,
+                                         "message": message or cmp.describe_conflict(kind, name, differences)})
+
+    def ensure_object(self, kind, spec, definition):
+        name = spec["name"]
+        label = "%s %s" % (kind, name)
+        current = getattr(self.client, "current_%s" % kind)(name)
+        if current is not None:
+            self.before.append(label)
+        if definition is None:  # state: absent
+            if current is not None:
+                if not self.check:
+                    if kind == "exchange":
+                        self.client.delete_exchange(name, if_unused=not spec.get("force", False))
+                    else:
+                        self.client.delete_queue(name, if_empty=not spec.get("force", False))
+                self.result["deleted"].append(label)
+            return
+        self.after.append(label)
+        if current is None:
+            if not self.check:
+                getattr(self.client, "declare_%s" % kind)(name, definition)
+            self.result["created"].append(label)
+        elif current:  # read from the management API: compare argument by argument
+            differences = cmp.compare(kind, definition, current)
+            if differences:
+                self.conflict(kind, name, differences)
+            else:
+                self.result["unchanged"].append(label)
+        else:  # AMQP only: a redeclare tells whether the broker finds it equivalent
+            try:
+                if not self.check:
+                    getattr(self.client, "declare_%s" % kind)(name, definition)
+                self.result["unchanged"].append(label)
+            except _rabbitmq_client.BrokerRefused as exc:
+                if exc.code != 406:
+                    raise
+                self.conflict(kind, name, [{"argument": "?", "wanted": None, "current": None, "policy": None}],
+                              "%s differs: the broker refused the redeclare: %s; left as it is" % (label, exc.text))
+
+    def ensure_binding(self, binding, pending_objects):
+        label = cmp.binding_label(binding)
+        absent = binding.get("state", "present") == "absent"
+        endpoints_new = binding["source"] in pending_objects or binding["destination"] in pending_objects
+        exists = False if endpoints_new else self.client.binding_exists(binding)
+        if exists:
+            self.before.append(label)
+        if absent:
+            if exists or exists is None:
+                if not self.check:
+                    self.client.unbind(binding)
+                self.result["deleted"].append(label)
+            return
+        self.after.append(label)
+        if exists:
+            self.result["unchanged"].append(label)
+            return
+        if not self.check:
+            self.client.bind(binding)
+        self.result["ensured" if exists is None else "created"].append(label)
+
+    def run(self):
+        params = self.module.params
+        wanted = self.validate()
+        self.client = _rabbitmq_client.RabbitClient(
+            params["login_host"], params["port"], params["vhost"], params["login_user"], params["login_password"],
+            params["tls"], params["ca_cert"], params["client_cert"], params["client_key"], params["connect_timeout"],
+            params["management_url"] or None, params["validate_certs"])
+        try:
+            for kind in ("exchange", "queue"):
+                for spec, definition in wanted[kind]:
+                    try:
+                        self.ensure_object(kind, spec, definition)
+                    except _rabbitmq_client.BrokerRefused as exc:
+                        self.conflict(kind, spec["name"], [], "%s %s: the broker refused: %s" % (kind, spec["name"], exc.text))
+            created = {label.split(" ", 1)[1] for label in self.result["created"]} if self.check else set()
+            for binding in params["bindings"]:
+                try:
+                    self.ensure_binding(binding, created)
+                except _rabbitmq_client.BrokerRefused as exc:
+                    self.conflict("binding", "%s -> %s" % (binding["source"], binding["destination"]), [],
+                                  "%s: the broker refused: %s" % (cmp.binding_label(binding), exc.text))
+        finally:
+            self.client.close()
+        self.result["changed"] = bool(self.result["created"] or self.result["deleted"])
+        if self.module._diff:  # pylint: disable=protected-access
+            self.result["diff"] = {"before": "\n".join(sorted(self.before)) + "\n",
+                                   "after": "\n".join(sorted(self.after)) + "\n"}
+        return self.result
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            login_host=dict(type="str", default="localhost", aliases=["host"]),
+            port=dict(type="int", default=5672, aliases=["login_port"]),
+            vhost=dict(type="str", default="/"),
+            login_user=dict(type="str", default="guest", aliases=["username"]),
+            login_password=dict(type="str", default="guest", no_log=True, aliases=["password"]),
+            tls=dict(type="bool", default=False),
+            ca_cert=dict(type="path"),
+            client_cert=dict(type="path"),
+            client_key=dict(type="path", no_log=False),
+            validate_certs=dict(type="bool", default=True),
+            connect_timeout=dict(type="float", default=10),
+            management_url=dict(type="str"),
+            exchanges=dict(type="list", elements="dict", default=[]),
+            queues=dict(type="list", elements="dict", default=[]),
+            bindings=dict(type="list", elements="dict", default=[]),
+        ),
+        supports_check_mode=True,
+    )
+    if not _rabbitmq_client.HAS_PIKA:
+        module.fail_json(msg=missing_required_lib("pika"), exception=str(_rabbitmq_client.PIKA_IMPORT_ERROR))
+    run = TopologyRun(module)
+    try:
+        result = run.run()
+    except TopologyError as exc:
+        module.fail_json(msg="Failed to ensure the RabbitMQ topology: %s" % exc.message, **run.result)
+    if result["conflicts"]:
+        module.fail_json(msg="Failed to ensure the RabbitMQ topology: %d conflict(s), nothing deleted:\n  %s" % (
+            len(result["conflicts"]), "\n  ".join(c["message"] for c in result["conflicts"])), **result)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
