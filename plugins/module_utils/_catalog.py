@@ -206,6 +206,16 @@ def validate(services, networks=None):
         if restart not in RESTART_POLICIES:
             problems.append(_problem(name, "restart_policy", "%r is not one of %s" % (restart, ", ".join(RESTART_POLICIES))))
         problems.extend(_check_probe(name, svc.get("readiness")))
+        gates = svc.get("start_after") or []
+        if not isinstance(gates, list):
+            problems.append(_problem(name, "start_after", "must be a list of probes"))
+        else:
+            for number, gate in enumerate(gates):
+                for problem in _check_probe(name, gate):
+                    problems.append(problem.replace("field 'readiness", "field 'start_after[%d]" % number))
+                if isinstance(gate, dict) and gate.get("probe") in ("docker_health", "running", "process", "exit_zero"):
+                    problems.append(_problem(name, "start_after[%d].probe" % number,
+                                             "a gate is a network probe (http, tcp, postgres, redis, amqp, temporal)"))
         kube = svc.get("kubernetes")
         if kube is not None:
             if not isinstance(kube, dict) or kube.get("kind") not in WORKLOAD_KINDS:
@@ -400,9 +410,9 @@ def secret_values(services):
             if SECRET_KEY_RE.search(str(key)):
                 found.add(str(value))
             scan_text(str(value))
-        readiness = svc.get("readiness") or {}
-        if isinstance(readiness, dict):
-            if readiness.get("password"):
-                found.add(str(readiness["password"]))
-            scan_text(str(readiness.get("url", "")))
+        for probe in [svc.get("readiness")] + list(svc.get("start_after") or []):
+            if isinstance(probe, dict):
+                if probe.get("password"):
+                    found.add(str(probe["password"]))
+                scan_text(str(probe.get("url", "")))
     return {value for value in found if len(value) >= 3}

@@ -63,6 +63,7 @@ class ServiceWait:
         self.output = ""
         self.restarts = 0
         self.seconds = None
+        self.ready_at = None  # wall-clock time (epoch) when judged ready, for timelines
         self.logs = None
         self.baseline = None  # checker-specific (restart counts before the wait)
 
@@ -78,6 +79,7 @@ class ServiceWait:
             "attempts": self.attempts,
             "output": self.output,
             "restarts": self.restarts,
+            "ready_at": round(self.ready_at, 3) if self.ready_at else None,
         }
         if self.logs is not None:
             data["logs"] = self.logs
@@ -86,6 +88,37 @@ class ServiceWait:
     def describe_failure(self):
         return "service %s (level %s, probe %s) %s: %s" % (
             self.name, self.level, self.probe, self.verdict.replace("_", " "), self.output)
+
+
+def watch(wait, checker, stop, started, clock=time.monotonic, backoff=1.0, max_interval=5.0):
+    """Probe one service until it is ready, fails, runs out of budget or ``stop`` is set.
+
+    Sets ``wait.verdict`` (and seconds, output, restarts); returns nothing. Budgets count
+    from ``started`` (a value of ``clock``)."""
+    interval = wait.interval
+    try:
+        while not stop.is_set():
+            wait.attempts += 1
+            obs = checker.check(wait)
+            now = clock() - started
+            wait.output, wait.restarts = obs.output, obs.restarts
+            if obs.verdict in FAILURES:
+                wait.verdict = obs.verdict
+                return
+            wait.passes = wait.passes + 1 if obs.passed else 0
+            if obs.verdict == READY and wait.passes >= wait.stable:
+                wait.verdict, wait.seconds, wait.ready_at = READY, round(now, 3), time.time()
+                return
+            if now >= wait.budget:
+                wait.verdict = TIMED_OUT
+                wait.output = "not ready after %ss: %s" % (int(wait.budget), obs.output)
+                return
+            # sleep at most until the budget runs out
+            stop.wait(max(0.0, min(interval, wait.budget - now)))
+            if not obs.passed:
+                interval = min(max_interval, interval * backoff)
+    except Exception as exc:  # pylint: disable=broad-except  # reported, never lost in a thread
+        wait.verdict, wait.output = FAILED, "error while checking: %s: %s" % (type(exc).__name__, exc)
 
 
 class Waiter:
@@ -108,30 +141,8 @@ class Waiter:
         self.started = None
 
     def _watch(self, wait, reports):
-        interval = wait.interval
         try:
-            while not self.stop.is_set():
-                wait.attempts += 1
-                obs = self.checker.check(wait)
-                now = self.clock() - self.started
-                wait.output, wait.restarts = obs.output, obs.restarts
-                if obs.verdict in FAILURES:
-                    wait.verdict = obs.verdict
-                    break
-                wait.passes = wait.passes + 1 if obs.passed else 0
-                if obs.verdict == READY and wait.passes >= wait.stable:
-                    wait.verdict, wait.seconds = READY, round(now, 3)
-                    break
-                if now >= wait.budget:
-                    wait.verdict = TIMED_OUT
-                    wait.output = "not ready after %ss: %s" % (int(wait.budget), obs.output)
-                    break
-                # sleep at most until the budget runs out
-                self.stop.wait(max(0.0, min(interval, wait.budget - now)))
-                if not obs.passed:
-                    interval = min(self.max_interval, interval * self.backoff)
-        except Exception as exc:  # pylint: disable=broad-except  # reported, never lost in a thread
-            wait.verdict, wait.output = FAILED, "error while checking: %s: %s" % (type(exc).__name__, exc)
+            watch(wait, self.checker, self.stop, self.started, self.clock, self.backoff, self.max_interval)
         finally:
             reports.put(wait)
 

@@ -193,7 +193,17 @@ lock_wait:
   description: Seconds spent waiting for another run's lock.
   returned: always
   type: float
+started_at:
+  description: Epoch seconds when the run began.
+  returned: always
+  type: float
+elapsed:
+  description: Seconds the run took.
+  returned: success
+  type: float
 """
+
+import time
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
@@ -289,9 +299,12 @@ def main():
     )
     if not _pg_migrator.HAS_PSYCOPG2:
         module.fail_json(msg=missing_required_lib("psycopg2-binary"), exception=str(_pg_migrator.PSYCOPG2_IMPORT_ERROR))
+    started, clock = time.time(), time.monotonic()
     run = MigrationRun(module)
+    run.result["started_at"] = round(started, 3)
     try:
         result = run.run()
+        result["elapsed"] = round(time.monotonic() - clock, 3)
     except MigrationError as exc:
         run.result["changed"] = bool(run.result["applied"] or run.result["skipped_versions"] or run.result["accepted"])
         module.fail_json(msg="Failed to migrate database %s: %s" % (module.params["db"], exc.message), **run.result)

@@ -164,7 +164,17 @@ conflicts:
       type: list
       elements: dict
     message: {description: The conflict in words., type: str}
+started_at:
+  description: Epoch seconds when the run began.
+  returned: always
+  type: float
+elapsed:
+  description: Seconds the run took.
+  returned: always
+  type: float
 """
+
+import time
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
@@ -314,9 +324,12 @@ def main():
     )
     if not _rabbitmq_client.HAS_PIKA:
         module.fail_json(msg=missing_required_lib("pika"), exception=str(_rabbitmq_client.PIKA_IMPORT_ERROR))
+    started, clock = time.time(), time.monotonic()
     run = TopologyRun(module)
+    run.result["started_at"] = round(started, 3)
     try:
         result = run.run()
+        result["elapsed"] = round(time.monotonic() - clock, 3)
     except TopologyError as exc:
         module.fail_json(msg="Failed to ensure the RabbitMQ topology: %s" % exc.message, **run.result)
     if result["conflicts"]:

@@ -122,6 +122,14 @@ address:
   description: The server address used.
   returned: always
   type: str
+started_at:
+  description: Epoch seconds when the run began.
+  returned: always
+  type: float
+elapsed:
+  description: Seconds the run took.
+  returned: success
+  type: float
 """
 
 import time
@@ -198,7 +206,8 @@ def main():
     if not _temporal.HAS_TEMPORALIO:
         module.fail_json(msg=missing_required_lib("temporalio"), exception=str(_temporal.TEMPORALIO_IMPORT_ERROR))
     params = module.params
-    result = dict(changed=False, namespaces=[], address=params["address"])
+    clock = time.monotonic()
+    result = dict(changed=False, namespaces=[], address=params["address"], started_at=round(time.time(), 3))
     before, after = {}, {}
     try:
         wanted = []
@@ -251,6 +260,7 @@ def main():
         module.fail_json(msg="Failed to ensure Temporal namespaces at %s: %s %s" % (
             params["address"], _temporal.rpc_status_name(exc), exc), **result)
     result["changed"] = any(e["action"] != "unchanged" for e in result["namespaces"])
+    result["elapsed"] = round(time.monotonic() - clock, 3)
     if module._diff:  # pylint: disable=protected-access
         result["diff"] = {"before": before, "after": after}
     module.exit_json(**result)

@@ -1,0 +1,118 @@
+# -*- coding: utf-8 -*-
+# Copyright: Ananta Platform engineers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The run timeline of start_platform: when each service started and was ready, what
+each step took, and the critical path through services and steps."""
+
+from __future__ import annotations
+
+from ansible_collections.ananta.platform.plugins.module_utils import _catalog
+
+
+def collect(host_results):
+    """From the registered results of the plane hosts: (started, ready, steps).
+
+    ``host_results``: one dict per plane host, variable name -> registered result.
+    """
+    started, ready, steps = {}, {}, []
+    for variables in host_results:
+        plane = variables.get("ananta_plane")
+        for key, value in sorted(variables.items()):
+            if not isinstance(value, dict) or value.get("skipped"):
+                continue
+            if "_start_l" in key:
+                for svc in value.get("services") or []:
+                    if svc.get("started_at"):
+                        started[svc["name"]] = svc["started_at"]
+                    if svc.get("ready_at"):
+                        ready.setdefault(svc["name"], svc["ready_at"])
+            elif "_ready_l" in key:
+                for svc in value.get("services") or []:
+                    if svc.get("ready_at"):
+                        ready[svc["name"]] = min(svc["ready_at"], ready.get(svc["name"], svc["ready_at"]))
+            elif "_step_" in key and value.get("started_at"):
+                steps.append({"name": key.split("_step_", 1)[1], "plane": plane, "started_at": value["started_at"],
+                              "seconds": value.get("elapsed", 0.0), "after": []})
+            elif key == "migrations_result":
+                for item in value.get("results") or []:
+                    if item.get("started_at") and not item.get("skipped"):
+                        database = (item.get("item") or {}).get("value") or {}
+                        steps.append({"name": "migrations:%s" % (item.get("item") or {}).get("key"), "plane": plane,
+                                      "started_at": item["started_at"], "seconds": item.get("elapsed", 0.0),
+                                      "after": [database["service"]] if database.get("service") else []})
+    return started, ready, steps
+
+
+def step_graph(services, steps, step_after):
+    """Services and steps as one graph for the critical path: steps come after the services
+    they need; services gated on a step's result come after the step."""
+    nodes = [dict(s) for s in services]
+    by_name = {s["name"]: s for s in nodes}
+    for step in steps:
+        after = list(step["after"]) + list(step_after.get(step["name"].split(":")[0], []))
+        node_name = "step:%s" % step["name"]
+        by_name[node_name] = {"name": node_name, "level": 0, "depends_on": [a for a in after if a in by_name],
+                              "plane": step["plane"]}
+        nodes.append(by_name[node_name])
+    for svc in nodes:
+        if svc["name"].startswith("step:"):
+            continue
+        extra = []
+        for gate in svc.get("start_after") or []:
+            for step in steps:
+                kind = step["name"].split(":")[0]
+                if gate.get("probe") == "temporal" and kind == "namespaces":
+                    extra.append("step:%s" % step["name"])
+                if gate.get("probe") == "postgres" and gate.get("tables") and kind == "migrations" \
+                        and step["plane"] == svc.get("plane"):
+                    extra.append("step:%s" % step["name"])
+        if svc.get("plane") == "app_plane" and svc.get("level", 0) >= 4:
+            extra.extend("step:%s" % s["name"] for s in steps if s["name"] == "streams")
+        svc["depends_on"] = list(svc.get("depends_on") or []) + extra
+    # the graph's own levels are irrelevant to the critical path: flatten them
+    for svc in nodes:
+        svc["level"] = 0
+    return nodes
+
+
+def build(services, host_results, run_started, run_finished, step_after=None):
+    started, ready, steps = collect(host_results)
+    timeline_services, durations = [], {}
+    for svc in services:
+        name = svc["name"]
+        entry = {"name": name, "plane": svc.get("plane"), "level": svc.get("level"),
+                 "started": round(started[name] - run_started, 3) if name in started else None,
+                 "ready": round(ready[name] - run_started, 3) if name in ready else None}
+        if name in started and name in ready:
+            entry["seconds_to_ready"] = round(max(0.0, ready[name] - started[name]), 3)
+            durations[name] = entry["seconds_to_ready"]
+        timeline_services.append(entry)
+    for step in steps:
+        durations["step:%s" % step["name"]] = step["seconds"]
+    graph = step_graph(services, steps, step_after or {})
+    path = _catalog.critical_path(graph, durations)
+    return {
+        "started_at": run_started,
+        "finished_at": run_finished,
+        "wall_seconds": round(run_finished - run_started, 3),
+        "services": timeline_services,
+        "steps": [{"name": s["name"], "plane": s["plane"], "started": round(s["started_at"] - run_started, 3),
+                   "seconds": s["seconds"]} for s in steps],
+        "critical_path": {"seconds": path["seconds"], "path": path["path"]},
+        "services_started": len(started),
+    }
+
+
+def summary(timeline):
+    lines = ["started %d service(s) in %.1f s (wall clock of the whole run)" % (
+        timeline["services_started"], timeline["wall_seconds"])]
+    critical = timeline["critical_path"]
+    if critical["path"]:
+        lines.append("critical path %.1f s: %s" % (critical["seconds"], " -> ".join(critical["path"])))
+    for step in timeline["steps"]:
+        lines.append("step %-28s at %6.1f s, took %.2f s" % (step["name"], step["started"], step["seconds"]))
+    slowest = sorted((s for s in timeline["services"] if s.get("seconds_to_ready") is not None),
+                     key=lambda s: -s["seconds_to_ready"])[:5]
+    for svc in slowest:
+        lines.append("slowest: %-28s started at %6.1f s, ready %.1f s later" % (svc["name"], svc["started"], svc["seconds_to_ready"]))
+    return lines

@@ -1,0 +1,275 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: Ananta Platform engineers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: docker_services
+short_description: Start, stop or remove catalog services on a Docker host, in dependency order
+version_added: 0.1.0
+description:
+  - Ensures the containers (and their networks and named volumes) of the selected catalog services.
+  - With O(state=started), every service is started as soon as each of its dependencies is ready (by the
+    dependency's own readiness probe) and each of its gates (C(start_after) probes, as the init containers
+    of seed 000) passes. All services are handled concurrently, so independent chains start in parallel.
+  - A dependency outside the selection is waited for (O(external=wait), when another plane starts it in
+    the same run) or checked once (O(external=check)): if it is not ready, the module fails at once naming it.
+  - A container whose wanted configuration differs from what it was created with (the hash in its
+    C(ananta.platform.config-hash) label, which covers the image ID) is recreated; a running one with the
+    same configuration is left alone; a finished one-shot service (probe C(exit_zero)) is not run again.
+  - Every object carries the label C(ananta.platform.project); a container with the same name that the
+    collection did not make is never touched.
+  - With O(state=stopped) or O(state=absent), dependants go before what they depend on; named volumes are
+    removed only with O(remove_volumes=true).
+  - Images are never pulled.
+author:
+  - Ananta Platform engineers (@ananta-platform)
+attributes:
+  check_mode:
+    description: Reports what would be created, recreated, started, stopped or removed.
+    support: full
+  diff_mode:
+    description: Lists the actions per container.
+    support: full
+  idempotent:
+    description: A second run with the same catalog changes nothing.
+    support: full
+requirements:
+  - docker (Python SDK)
+options:
+  services:
+    description: The whole catalog (dependencies outside the selection are looked up in it).
+    type: list
+    elements: dict
+    required: true
+  planes:
+    description: Select the services of these planes.
+    type: list
+    elements: str
+    choices: [shared_temporal, control_plane, app_plane]
+  levels:
+    description: Select the services of these levels.
+    type: list
+    elements: int
+  names:
+    description: Select the services with these names.
+    type: list
+    elements: str
+  networks:
+    description: The declared networks (names or dicts with C(name) and C(driver)); those used by selected services are created.
+    type: list
+    elements: raw
+    default: []
+  project:
+    description: Value of the C(ananta.platform.project) label on everything made.
+    type: str
+    default: ananta
+  state:
+    description: V(started), V(stopped) or V(absent).
+    type: str
+    choices: [started, stopped, absent]
+    default: started
+  external:
+    description: For dependencies and gates outside the selection, V(wait) for them or V(check) them once.
+    type: str
+    choices: [wait, check]
+    default: wait
+  wait_all:
+    description: Also wait for the readiness of services that nothing in the selection depends on.
+    type: bool
+    default: false
+  remove_volumes:
+    description: With O(state=absent), also remove the services' named volumes, and the project's networks that are left empty.
+    type: bool
+    default: false
+  healthcheck_defaults:
+    description: Defaults merged into every service's C(healthcheck) (C(interval), C(timeout), C(retries), C(start_period)).
+    type: dict
+    default: {}
+  probe_host:
+    description: Address of the Docker host's published ports, for probes.
+    type: str
+    default: 127.0.0.1
+  poll_interval:
+    description: Seconds between probes while waiting.
+    type: float
+    default: 0.5
+  probe_timeout:
+    description: Seconds one network probe may take.
+    type: float
+    default: 3.0
+  stop_timeout:
+    description: Seconds a container has to stop before it is killed.
+    type: int
+    default: 10
+  docker_host:
+    description: The Docker engine, as community.docker names it.
+    type: str
+    default: unix:///var/run/docker.sock
+    aliases: [docker_url]
+"""
+
+EXAMPLES = r"""
+- name: Start level 4 of the app plane, each service once its dependencies are ready
+  ananta.platform.docker_services:
+    services: "{{ ananta_services }}"
+    networks: "{{ ananta_networks }}"
+    project: "{{ ananta_project }}"
+    planes: [app_plane]
+    levels: [4]
+
+- name: Remove the control plane, with its volumes
+  ananta.platform.docker_services:
+    services: "{{ ananta_services }}"
+    project: "{{ ananta_project }}"
+    planes: [control_plane]
+    state: absent
+    remove_volumes: true
+"""
+
+RETURN = r"""
+services:
+  description: One entry per selected service.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    name: {description: Service., type: str}
+    action: {description: "V(create), V(recreate), V(start), V(stop), V(remove) or V(unchanged).", type: str}
+    started_at: {description: Epoch seconds when the container was started by this run., type: float}
+    ready_at: {description: Epoch seconds when it was judged ready (services something waited on)., type: float}
+    waited_for_dependencies: {description: Seconds spent waiting for dependencies and gates., type: float}
+    error: {description: Why it failed or was not started., type: str}
+elapsed:
+  description: Seconds the call took.
+  returned: always
+  type: float
+networks_created:
+  description: Networks created by this run.
+  returned: always
+  type: list
+  elements: str
+"""
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.ananta.platform.plugins.module_utils import _catalog, _docker_runtime
+from ansible_collections.ananta.platform.plugins.module_utils._docker_deploy import DockerDeployer
+from ansible_collections.ananta.platform.plugins.module_utils._docker_readiness import DockerChecker
+from ansible_collections.ananta.platform.plugins.module_utils._errors import AnantaError
+from ansible_collections.ananta.platform.plugins.module_utils._starter import Starter
+
+
+def network_specs(networks):
+    specs = {}
+    for net in networks or []:
+        if isinstance(net, dict):
+            specs[net["name"]] = net.get("driver", "bridge")
+        else:
+            specs[str(net)] = "bridge"
+    return specs
+
+
+def stop_or_remove(module, deployer, selected, remove):
+    import threading
+    params = module.params
+    results = []
+    # dependants first: waves of the start order, reversed
+    for wave in reversed(_catalog.waves(selected)):
+        lock = threading.Lock()
+
+        def act(name):
+            svc = next(s for s in selected if s["name"] == name)
+            container = svc.get("container_name") or name
+            current = deployer.inspect(container)
+            changed = current is not None and (remove or (current.get("State") or {}).get("Running"))
+            if changed and not module.check_mode:
+                if remove:
+                    deployer.remove(container, volumes=params["remove_volumes"])
+                else:
+                    deployer.stop(container, params["stop_timeout"])
+            with lock:
+                results.append({"name": name, "container": container, "plane": svc.get("plane"), "level": svc.get("level"),
+                                "action": ("remove" if remove else "stop") if changed else "unchanged"})
+
+        threads = [threading.Thread(target=act, args=(name,)) for name in wave]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    if remove and params["remove_volumes"] and not module.check_mode:
+        for svc in selected:
+            for volume in DockerDeployer.volume_names(svc):
+                deployer.remove_volume(volume)
+        deployer.remove_networks()
+    return results
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            services=dict(type="list", elements="dict", required=True),
+            planes=dict(type="list", elements="str", choices=list(_catalog.PLANES)),
+            levels=dict(type="list", elements="int"),
+            names=dict(type="list", elements="str"),
+            networks=dict(type="list", elements="raw", default=[]),
+            project=dict(type="str", default="ananta"),
+            state=dict(type="str", choices=["started", "stopped", "absent"], default="started"),
+            external=dict(type="str", choices=["wait", "check"], default="wait"),
+            wait_all=dict(type="bool", default=False),
+            remove_volumes=dict(type="bool", default=False),
+            healthcheck_defaults=dict(type="dict", default={}),
+            probe_host=dict(type="str", default="127.0.0.1"),
+            poll_interval=dict(type="float", default=0.5),
+            probe_timeout=dict(type="float", default=3.0),
+            stop_timeout=dict(type="int", default=10),
+            docker_host=dict(type="str", default="unix:///var/run/docker.sock", aliases=["docker_url"]),
+        ),
+        supports_check_mode=True,
+    )
+    params = module.params
+    if not _docker_runtime.HAS_DOCKER:
+        module.fail_json(msg=missing_required_lib("docker"), exception=str(_docker_runtime.DOCKER_IMPORT_ERROR))
+    catalog = params["services"]
+    module.no_log_values.update(_catalog.secret_values(catalog))
+    result = dict(changed=False, services=[], elapsed=0.0, networks_created=[])
+    try:
+        _catalog.validate(catalog)
+        selected = _catalog.select(catalog, planes=params["planes"], levels=params["levels"], names=params["names"])
+        runtime = _docker_runtime.DockerRuntime(params["docker_host"])
+        deployer = DockerDeployer(runtime, params["project"], params["healthcheck_defaults"])
+        if params["state"] == "started":
+            wanted_networks = network_specs(params["networks"])
+            for svc in selected:
+                deployer.image_id(svc["image"])  # fail before anything changes when an image is missing
+                for net in svc.get("networks") or []:
+                    if net not in wanted_networks:
+                        wanted_networks[net] = "bridge"
+            used = {net for svc in selected for net in svc.get("networks") or []}
+            for net in sorted(used):
+                if deployer.ensure_network(net, wanted_networks[net], module.check_mode):
+                    result["networks_created"].append(net)
+            checker = DockerChecker(runtime, params["probe_host"], 0, params["probe_timeout"])
+            starter = Starter(deployer, checker, selected, catalog, params["external"], params["probe_host"],
+                              module.check_mode, params["poll_interval"], params["probe_timeout"], params["wait_all"])
+            services, elapsed, failure = starter.run()
+            result.update(services=services, elapsed=elapsed)
+            result["changed"] = bool(result["networks_created"]) or any(s["action"] != "unchanged" for s in services)
+            if failure:
+                module.fail_json(msg="Failed to start services: %s" % failure, **result)
+        else:
+            result["services"] = stop_or_remove(module, deployer, selected, params["state"] == "absent")
+            result["changed"] = any(s["action"] != "unchanged" for s in result["services"])
+    except AnantaError as exc:
+        verb = {"started": "start", "stopped": "stop", "absent": "remove"}[params["state"]]
+        module.fail_json(msg="Failed to %s services: %s" % (verb, exc.message), **result)
+    if module._diff:  # pylint: disable=protected-access
+        result["diff"] = {"before": "", "after": "\n".join("%s: %s" % (s["name"], s["action"]) for s in result["services"]) + "\n"}
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,119 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: Ananta Platform engineers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: start_report
+short_description: Write the timeline of a platform start (start and ready times, steps, critical path) as JSON
+version_added: 0.1.0
+description:
+  - Builds, from the results that C(playbooks/start_platform.yml) registered on its plane hosts, each service's
+    start and ready times, each step's duration (namespaces, migrations, streams), and the critical path through
+    services and steps: the shortest time any ordering could reach with these durations.
+  - Writes it as JSON to O(path) and returns it with a few readable summary lines.
+author:
+  - Ananta Platform engineers (@ananta-platform)
+attributes:
+  check_mode:
+    description: Computes the timeline; does not write the file.
+    support: full
+  diff_mode:
+    description: No diff.
+    support: none
+  idempotent:
+    description: Writes a new file for each run (its name carries the time).
+    support: none
+options:
+  services:
+    description: The service catalog.
+    type: list
+    elements: dict
+    required: true
+  results:
+    description: One dict per plane host, from registered variable name to registered result.
+    type: list
+    elements: dict
+    required: true
+  started_at:
+    description: Epoch seconds when the run began.
+    type: float
+    required: true
+  path:
+    description: Where to write the JSON timeline (directories are created).
+    type: path
+    required: true
+  step_after:
+    description: Services each kind of step needs before it (C(namespaces), C(streams)), for the critical path.
+    type: dict
+    default: {namespaces: [shared-temporal], streams: [app-plane-rabbitmq]}
+"""
+
+EXAMPLES = r"""
+- name: Build the timeline
+  ananta.platform.start_report:
+    services: "{{ ananta_services }}"
+    results: "{{ plane_results }}"
+    started_at: "{{ run_started }}"
+    path: artifacts/start.json
+  delegate_to: localhost
+"""
+
+RETURN = r"""
+timeline:
+  description: The timeline written to O(path).
+  returned: always
+  type: dict
+  contains:
+    wall_seconds: {description: Seconds from the start of the run to this report., type: float}
+    services: {description: Per service, start and ready offsets in seconds., type: list, elements: dict}
+    steps: {description: Per step, start offset and duration., type: list, elements: dict}
+    critical_path: {description: "C(seconds) and C(path) through services and steps.", type: dict}
+summary:
+  description: Readable lines about the run.
+  returned: always
+  type: list
+  elements: str
+path:
+  description: The file written.
+  returned: always
+  type: str
+"""
+
+import json
+import os
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.ananta.platform.plugins.module_utils import _catalog, _timeline
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            services=dict(type="list", elements="dict", required=True),
+            results=dict(type="list", elements="dict", required=True),
+            started_at=dict(type="float", required=True),
+            path=dict(type="path", required=True),
+            step_after=dict(type="dict", default={"namespaces": ["shared-temporal"], "streams": ["app-plane-rabbitmq"]}),
+        ),
+        supports_check_mode=True,
+    )
+    params = module.params
+    module.no_log_values.update(_catalog.secret_values(params["services"]))
+    timeline = _timeline.build(params["services"], params["results"], params["started_at"], time.time(), params["step_after"])
+    changed = False
+    if not module.check_mode:
+        os.makedirs(os.path.dirname(params["path"]) or ".", exist_ok=True)
+        with open(params["path"], "w", encoding="utf-8") as handle:
+            json.dump(timeline, handle, indent=2)
+        changed = True
+    module.exit_json(changed=changed, timeline=timeline, summary=_timeline.summary(timeline), path=params["path"])
+
+
+if __name__ == "__main__":
+    main()
