@@ -11,8 +11,11 @@ configuration (image ID included) has a different hash is recreated.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
+import os
+import tempfile
 
 from ansible_collections.ananta.platform.plugins.module_utils._catalog import parse_port
 from ansible_collections.ananta.platform.plugins.module_utils._docker_runtime import LABEL_PREFIX
@@ -110,11 +113,16 @@ class DockerDeployer:
 
     # -- networks and volumes ------------------------------------------------------------------
     def ensure_network(self, name, driver="bridge", check=False):
-        if self.api.networks(names=[name]):
-            existing = [n for n in self.api.networks(names=[name]) if n["Name"] == name]
-            if existing:
+        """Create the network unless it exists. Runs for several planes at once on one host:
+        a file lock serializes them, as the engine itself accepts two networks of one name."""
+        if any(n["Name"] == name for n in self.api.networks(names=[name])):
+            return False
+        if check:
+            return True
+        with open(os.path.join(tempfile.gettempdir(), "ananta-platform-networks.lock"), "w", encoding="utf-8") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if any(n["Name"] == name for n in self.api.networks(names=[name])):
                 return False
-        if not check:
             self.api.create_network(name, driver=driver, labels={"%s.project" % LABEL_PREFIX: self.project})
         return True
 

@@ -82,7 +82,7 @@ options:
     type: bool
     default: false
   remove_volumes:
-    description: With O(state=absent), also remove the services' named volumes, and the project's networks that are left empty.
+    description: With O(state=absent), also remove the services' named volumes (the project's networks left empty are removed in any case).
     type: bool
     default: false
   healthcheck_defaults:
@@ -204,7 +204,8 @@ def stop_or_remove(module, deployer, selected, remove):
         for svc in selected:
             for volume in DockerDeployer.volume_names(svc):
                 deployer.remove_volume(volume)
-        deployer.remove_networks()
+    if remove and not module.check_mode:
+        deployer.remove_networks()  # only the project's networks that no container uses any more
     return results
 
 
