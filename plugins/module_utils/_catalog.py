@@ -31,13 +31,14 @@ PROBE_KINDS = {
     "amqp": ("port",),
     "temporal": (("address", "port"),),
     "process": ("pattern",),
+    "command": ("command",),
     "exit_zero": (),
 }
 PROBE_FIELDS = {
     "probe", "timeout", "grace", "stable", "interval",
     "host", "port", "url", "path", "scheme", "status", "body",
     "user", "password", "dbname", "query", "tables", "vhost",
-    "address", "namespace", "pattern",
+    "address", "namespace", "pattern", "queues", "command", "container",
 }
 DEFAULT_TIMEOUT = 120
 ONESHOT_PROBE = "exit_zero"
@@ -102,8 +103,9 @@ def _check_probe(name, readiness):
                 raise ValueError
         except (TypeError, ValueError):
             problems.append(_problem(name, "readiness.port", "%r is not a TCP port" % (readiness["port"],)))
-    if "tables" in readiness and not isinstance(readiness["tables"], list):
-        problems.append(_problem(name, "readiness.tables", "must be a list of table names"))
+    for list_field in ("tables", "queues", "command"):
+        if list_field in readiness and not isinstance(readiness[list_field], list):
+            problems.append(_problem(name, "readiness.%s" % list_field, "must be a list"))
     return problems
 
 
@@ -213,7 +215,7 @@ def validate(services, networks=None):
             for number, gate in enumerate(gates):
                 for problem in _check_probe(name, gate):
                     problems.append(problem.replace("field 'readiness", "field 'start_after[%d]" % number))
-                if isinstance(gate, dict) and gate.get("probe") in ("docker_health", "running", "process", "exit_zero"):
+                if isinstance(gate, dict) and gate.get("probe") in ("docker_health", "running", "process", "exit_zero", "command"):
                     problems.append(_problem(name, "start_after[%d].probe" % number,
                                              "a gate is a network probe (http, tcp, postgres, redis, amqp, temporal)"))
         kube = svc.get("kubernetes")

@@ -76,7 +76,42 @@ class DockerChecker:
         if wait.probe == "process":
             ok, output = self.runtime.process_running(wait.container, wait.spec["pattern"])
             return Observation(READY if ok else WAITING, output, restarts)
+        if wait.probe == "command":
+            return run_command_probe(self.runtime, wait.spec.get("container") or wait.container, wait.spec["command"], restarts)
         if wait.probe in NETWORK_PROBES:
             result = run_network_probe(wait.spec, self.probe_host, self.probe_timeout)
             return Observation(READY if result.ok else WAITING, result.output, restarts)
         return Observation(FAILED, "unknown probe %r" % wait.probe, restarts)
+
+
+def run_command_probe(runtime, container, command, restarts=0):
+    code, output = runtime.exec_status(container, [str(c) for c in command])
+    text = "`%s` in %s exited %s%s" % (" ".join(str(c) for c in command), container, code,
+                                      ": %s" % output.splitlines()[-1] if output.strip() else "")
+    return Observation(READY if code == 0 else WAITING, text, restarts)
+
+
+class ProbeChecker:
+    """Probes only, no container state: for checks that are not services (verify.yml).
+    ``command`` probes run in the container the check names, through ``runtime``."""
+
+    def __init__(self, runtime=None, probe_host="127.0.0.1", probe_timeout=3.0):
+        self.runtime = runtime
+        self.probe_host = probe_host
+        self.probe_timeout = probe_timeout
+
+    def prepare(self, wait):
+        wait.baseline = 0
+
+    def logs(self, wait, lines):
+        return []
+
+    def check(self, wait):
+        if wait.probe == "command":
+            if self.runtime is None or not wait.spec.get("container"):
+                return Observation(FAILED, "a command check needs a container and the Docker engine")
+            return run_command_probe(self.runtime, wait.spec["container"], wait.spec["command"])
+        if wait.probe not in NETWORK_PROBES:
+            return Observation(FAILED, "probe %s needs a target (docker or kubernetes)" % wait.probe)
+        result = run_network_probe(wait.spec, self.probe_host, self.probe_timeout)
+        return Observation(READY if result.ok else WAITING, result.output)

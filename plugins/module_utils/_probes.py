@@ -113,13 +113,24 @@ def probe_amqp(spec, default_host, timeout):
         credentials=pika.PlainCredentials(spec.get("user") or "guest", spec.get("password") or "guest"),
         socket_timeout=timeout, blocked_connection_timeout=timeout, connection_attempts=1, retry_delay=0)
     connection = pika.BlockingConnection(params)
+    missing = []
     try:
         version = connection._impl.server_properties.get("version", b"")  # pylint: disable=protected-access
+        for queue in spec.get("queues") or []:
+            channel = connection.channel()
+            try:
+                channel.queue_declare(queue=queue, passive=True)
+                channel.close()
+            except pika.exceptions.ChannelClosedByBroker:
+                missing.append(queue)
     finally:
         connection.close()
+    if missing:
+        return ProbeResult(False, "amqp %s:%d connected, but queue(s) missing: %s" % (host, port, ", ".join(missing)))
     if isinstance(version, bytes):
         version = version.decode(errors="replace")
-    return ProbeResult(True, "amqp %s:%d connected (RabbitMQ %s)" % (host, port, version or "?"))
+    return ProbeResult(True, "amqp %s:%d connected (RabbitMQ %s)%s" % (
+        host, port, version or "?", ", queues present: %s" % ", ".join(spec["queues"]) if spec.get("queues") else ""))
 
 
 def temporal_address(spec, default_host):

@@ -59,9 +59,11 @@ options:
     type: list
     elements: str
   target:
-    description: Where the services run.
+    description:
+      - Where the services run. V(none) runs the probes only, without looking at containers or pods
+        (for checks that are not services; C(command) probes then need C(container)).
     type: str
-    choices: [docker, kubernetes]
+    choices: [docker, kubernetes, none]
     default: docker
   timeout:
     description:
@@ -198,6 +200,13 @@ from ansible_collections.ananta.platform.plugins.module_utils._waiter import REA
 
 def build_checker(module):
     params = module.params
+    if params["target"] == "none":
+        from ansible_collections.ananta.platform.plugins.module_utils import _docker_runtime
+        from ansible_collections.ananta.platform.plugins.module_utils._docker_readiness import ProbeChecker
+        runtime = None
+        if _docker_runtime.HAS_DOCKER and any((s.get("readiness") or {}).get("probe") == "command" for s in params["services"]):
+            runtime = _docker_runtime.DockerRuntime(params["docker_host"])
+        return ProbeChecker(runtime, params["probe_host"], params["probe_timeout"])
     if params["target"] == "docker":
         from ansible_collections.ananta.platform.plugins.module_utils import _docker_runtime
         from ansible_collections.ananta.platform.plugins.module_utils._docker_readiness import DockerChecker
@@ -215,7 +224,7 @@ def build_checker(module):
 
 def check_probe_libraries(module, services):
     needs = {"postgres": ("psycopg2", "psycopg2-binary"), "amqp": ("pika", "pika"), "temporal": ("temporalio", "temporalio")}
-    if module.params["target"] != "docker":
+    if module.params["target"] == "kubernetes":
         return
     for svc in services:
         probe = (svc.get("readiness") or {}).get("probe")
@@ -235,7 +244,7 @@ def main():
             levels=dict(type="list", elements="int"),
             planes=dict(type="list", elements="str", choices=list(_catalog.PLANES)),
             names=dict(type="list", elements="str"),
-            target=dict(type="str", choices=["docker", "kubernetes"], default="docker"),
+            target=dict(type="str", choices=["docker", "kubernetes", "none"], default="docker"),
             timeout=dict(type="float"),
             poll_interval=dict(type="float", default=1.0),
             backoff=dict(type="float", default=1.0),
@@ -290,7 +299,7 @@ def main():
     result = dict(changed=False, services=results, elapsed=elapsed, failed_services=failed, ready_services=ready)
     if failed_waits:
         first = failed_waits[0]
-        message = "Failed to wait for services: %s" % first.describe_failure()
+        message = "Failed to wait for services: %s" % "; ".join(w.describe_failure() for w in failed_waits)
         if first.logs:
             message += "\nlast log lines of %s:\n  %s" % (first.container, "\n  ".join(first.logs[-10:]))
         module.fail_json(msg=message, **result)
