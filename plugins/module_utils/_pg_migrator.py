@@ -214,3 +214,40 @@ class Migrator:
                 "with success=false and retried by the next run" if partial else
                 "; the file was rolled back and is not recorded: the next run starts again from it")
         return MigrationError("migration %s (%s) failed%s: %s%s%s" % (item.version, item.name, where, message, state, tail))
+
+
+def migrate(migrator, files, accept_checksums=(), out_of_order=False, check_mode=False, report=None):
+    """Plan and (unless check_mode) apply: the one sequence both the module and the step command run.
+
+    ``migrator`` is connected. Returns the plan with what was done: lists ``applied``
+    (dicts with version, file, schema, transactional, duration_ms), ``skipped``, ``accepted``,
+    ``pending`` (files left), ``already_applied``, ``missing``. On a failure, MigrationError
+    carries the partial outcome in ``details['outcome']``.
+    """
+    if not check_mode:
+        migrator.lock()
+        migrator.ensure_history()
+    todo = _migrations.plan(files, migrator.history(), accept_checksums, out_of_order)
+    outcome = {"applied": [], "skipped": [f.version for f in todo["skip"]], "accepted": [f.version for f in todo["accept"]],
+               "pending": list(todo["pending"]), "already_applied": todo["applied"], "missing": todo["missing"]}
+    if check_mode:
+        return outcome
+    outcome["skipped"], outcome["accepted"] = [], []
+    try:
+        for item in todo["accept"]:
+            migrator.accept_checksum(item)
+            outcome["accepted"].append(item.version)
+        for item in todo["skip"]:
+            migrator.record_skip(item)
+            outcome["skipped"].append(item.version)
+        for item in todo["pending"]:
+            duration = migrator.apply(item)
+            outcome["applied"].append({"version": item.version, "file": item.name, "schema": item.schema,
+                                       "transactional": item.transactional, "duration_ms": duration})
+            outcome["pending"].pop(0)
+            if report:
+                report(item, duration)
+    except MigrationError as exc:
+        exc.details["outcome"] = outcome
+        raise
+    return outcome

@@ -25,7 +25,7 @@ def collect(host_results):
                     if svc.get("started_at"):
                         started[svc["name"]] = svc["started_at"]
                     if svc.get("ready_at"):
-                        ready.setdefault(svc["name"], svc["ready_at"])
+                        ready[svc["name"]] = min(svc["ready_at"], ready.get(svc["name"], svc["ready_at"]))
             elif "_ready_l" in key:
                 for svc in value.get("services") or []:
                     if svc.get("ready_at"):

@@ -238,38 +238,29 @@ class MigrationRun:
         files = _migrations.build_files(params["path"], params["migrations"], params["skip"], params["schema"])
         self.migrator.connect()
         try:
-            if not self.module.check_mode:
-                self.migrator.lock()
-                self.result["lock_wait"] = self.migrator.waited_for_lock
-                self.migrator.ensure_history()
-            history = self.migrator.history()
-            todo = _migrations.plan(files, history, params["accept_checksums"], params["out_of_order"])
-            self.result["already_applied"] = todo["applied"]
-            self.result["missing_files"] = todo["missing"]
-            self.result["pending"] = [describe(f) for f in todo["pending"]]
-            before = sorted(todo["applied"], key=_migrations.version_key)
-            changed = bool(todo["pending"] or todo["skip"] or todo["accept"])
-            self.result["changed"] = changed
-            if self.module._diff:  # pylint: disable=protected-access
-                after = sorted(before + [f.version for f in todo["pending"]], key=_migrations.version_key)
-                self.result["diff"] = {"before": {"applied": before}, "after": {"applied": after}}
-            if self.module.check_mode:
-                self.result["skipped_versions"] = [f.version for f in todo["skip"]]
-                self.result["accepted"] = [f.version for f in todo["accept"]]
-                return self.result
-            for item in todo["accept"]:
-                self.migrator.accept_checksum(item)
-                self.result["accepted"].append(item.version)
-            for item in todo["skip"]:
-                self.migrator.record_skip(item)
-                self.result["skipped_versions"].append(item.version)
-            for item in list(todo["pending"]):
-                duration = self.migrator.apply(item)
-                self.result["applied"].append(describe(item, duration_ms=duration))
-                self.result["pending"].pop(0)
-            return self.result
+            outcome = _pg_migrator.migrate(self.migrator, files, params["accept_checksums"], params["out_of_order"],
+                                           self.module.check_mode)
+        except MigrationError as exc:
+            self.record(exc.details.get("outcome"))
+            raise
         finally:
             self.migrator.close()
+        self.record(outcome)
+        return self.result
+
+    def record(self, outcome):
+        if outcome is None:
+            return
+        self.result.update(applied=outcome["applied"], skipped_versions=outcome["skipped"], accepted=outcome["accepted"],
+                           pending=[describe(f) for f in outcome["pending"]], already_applied=outcome["already_applied"],
+                           missing_files=outcome["missing"], lock_wait=self.migrator.waited_for_lock)
+        self.result["changed"] = bool(outcome["applied"] or outcome["skipped"] or outcome["accepted"]
+                                      or (self.module.check_mode and outcome["pending"]))
+        if self.module._diff:  # pylint: disable=protected-access
+            before = sorted(outcome["already_applied"], key=_migrations.version_key)
+            after = sorted(before + [a["version"] for a in outcome["applied"]] + [f.version for f in outcome["pending"]],
+                           key=_migrations.version_key)
+            self.result["diff"] = {"before": {"applied": before}, "after": {"applied": after}}
 
 
 def main():
@@ -306,7 +297,6 @@ def main():
         result = run.run()
         result["elapsed"] = round(time.monotonic() - clock, 3)
     except MigrationError as exc:
-        run.result["changed"] = bool(run.result["applied"] or run.result["skipped_versions"] or run.result["accepted"])
         module.fail_json(msg="Failed to migrate database %s: %s" % (module.params["db"], exc.message), **run.result)
     module.exit_json(**result)
 

@@ -178,127 +178,26 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.ananta.platform.plugins.module_utils import _rabbitmq_client, _rabbitmq_compare as cmp
+from ansible_collections.ananta.platform.plugins.module_utils import _rabbitmq_client, _rabbitmq_topology
 from ansible_collections.ananta.platform.plugins.module_utils._errors import TopologyError
 
 
-class TopologyRun:
-    def __init__(self, module):
-        self.module = module
-        self.check = module.check_mode
-        self.result = dict(changed=False, created=[], unchanged=[], deleted=[], ensured=[], conflicts=[])
-        self.before, self.after = [], []
-        self.client = None
-
-    def validate(self):
-        params = self.module.params
-        wanted = {"exchange": [], "queue": []}
-        for kind, specs, build in (("exchange", params["exchanges"], cmp.wanted_exchange),
-                                   ("queue", params["queues"], cmp.wanted_queue)):
-            for spec in specs:
-                if not spec.get("name"):
-                    raise TopologyError("every %s needs a name: %r" % (kind, spec))
-                state = spec.get("state", "present")
-                if state not in ("present", "absent"):
-                    raise TopologyError("%s %s: state %r is not present or absent" % (kind, spec["name"], state))
-                wanted[kind].append((spec, build(spec) if state == "present" else None))
-        for binding in params["bindings"]:
-            if not binding.get("source") or not binding.get("destination"):
-                raise TopologyError("a binding needs source and destination: %r" % (binding,))
-            if binding.get("destination_type", "queue") not in ("queue", "exchange"):
-                raise TopologyError("%s: destination_type must be queue or exchange" % cmp.binding_label(binding))
-        return wanted
-
-    def conflict(self, kind, name, differences, message=None):
-        self.result["conflicts"].append({"object": "%s %s" % (kind, name), "differences": differences,
-                                         "message": message or cmp.describe_conflict(kind, name, differences)})
-
-    def ensure_object(self, kind, spec, definition):
-        name = spec["name"]
-        label = "%s %s" % (kind, name)
-        current = getattr(self.client, "current_%s" % kind)(name)
-        if current is not None:
-            self.before.append(label)
-        if definition is None:  # state: absent
-            if current is not None:
-                if not self.check:
-                    if kind == "exchange":
-                        self.client.delete_exchange(name, if_unused=not spec.get("force", False))
-                    else:
-                        self.client.delete_queue(name, if_empty=not spec.get("force", False))
-                self.result["deleted"].append(label)
-            return
-        self.after.append(label)
-        if current is None:
-            if not self.check:
-                getattr(self.client, "declare_%s" % kind)(name, definition)
-            self.result["created"].append(label)
-        elif current:  # read from the management API: compare argument by argument
-            differences = cmp.compare(kind, definition, current)
-            if differences:
-                self.conflict(kind, name, differences)
-            else:
-                self.result["unchanged"].append(label)
-        else:  # AMQP only: a redeclare tells whether the broker finds it equivalent
-            try:
-                if not self.check:
-                    getattr(self.client, "declare_%s" % kind)(name, definition)
-                self.result["unchanged"].append(label)
-            except _rabbitmq_client.BrokerRefused as exc:
-                if exc.code != 406:
-                    raise
-                self.conflict(kind, name, [{"argument": "?", "wanted": None, "current": None, "policy": None}],
-                              "%s differs: the broker refused the redeclare: %s; left as it is" % (label, exc.text))
-
-    def ensure_binding(self, binding, pending_objects):
-        label = cmp.binding_label(binding)
-        absent = binding.get("state", "present") == "absent"
-        endpoints_new = binding["source"] in pending_objects or binding["destination"] in pending_objects
-        exists = False if endpoints_new else self.client.binding_exists(binding)
-        if exists:
-            self.before.append(label)
-        if absent:
-            if exists or exists is None:
-                if not self.check:
-                    self.client.unbind(binding)
-                self.result["deleted"].append(label)
-            return
-        self.after.append(label)
-        if exists:
-            self.result["unchanged"].append(label)
-            return
-        if not self.check:
-            self.client.bind(binding)
-        self.result["ensured" if exists is None else "created"].append(label)
-
-    def run(self):
-        params = self.module.params
-        wanted = self.validate()
-        self.client = _rabbitmq_client.RabbitClient(
-            params["login_host"], params["port"], params["vhost"], params["login_user"], params["login_password"],
-            params["tls"], params["ca_cert"], params["client_cert"], params["client_key"], params["connect_timeout"],
-            params["management_url"] or None, params["validate_certs"])
-        try:
-            for kind in ("exchange", "queue"):
-                for spec, definition in wanted[kind]:
-                    try:
-                        self.ensure_object(kind, spec, definition)
-                    except _rabbitmq_client.BrokerRefused as exc:
-                        self.conflict(kind, spec["name"], [], "%s %s: the broker refused: %s" % (kind, spec["name"], exc.text))
-            created = {label.split(" ", 1)[1] for label in self.result["created"]} if self.check else set()
-            for binding in params["bindings"]:
-                try:
-                    self.ensure_binding(binding, created)
-                except _rabbitmq_client.BrokerRefused as exc:
-                    self.conflict("binding", "%s -> %s" % (binding["source"], binding["destination"]), [],
-                                  "%s: the broker refused: %s" % (cmp.binding_label(binding), exc.text))
-        finally:
-            self.client.close()
-        self.result["changed"] = bool(self.result["created"] or self.result["deleted"])
-        if self.module._diff:  # pylint: disable=protected-access
-            self.result["diff"] = {"before": "\n".join(sorted(self.before)) + "\n",
-                                   "after": "\n".join(sorted(self.after)) + "\n"}
-        return self.result
+def run(module):
+    params = module.params
+    wanted = _rabbitmq_topology.validate(params["exchanges"], params["queues"], params["bindings"])
+    client = _rabbitmq_client.RabbitClient(
+        params["login_host"], params["port"], params["vhost"], params["login_user"], params["login_password"],
+        params["tls"], params["ca_cert"], params["client_cert"], params["client_key"], params["connect_timeout"],
+        params["management_url"] or None, params["validate_certs"])
+    ensurer = _rabbitmq_topology.TopologyEnsurer(client, module.check_mode)
+    try:
+        result = ensurer.ensure(wanted, params["bindings"])
+    finally:
+        client.close()
+    result["changed"] = bool(result["created"] or result["deleted"])
+    if module._diff:  # pylint: disable=protected-access
+        result["diff"] = {"before": "\n".join(sorted(ensurer.before)) + "\n", "after": "\n".join(sorted(ensurer.after)) + "\n"}
+    return result
 
 
 def main():
@@ -325,13 +224,12 @@ def main():
     if not _rabbitmq_client.HAS_PIKA:
         module.fail_json(msg=missing_required_lib("pika"), exception=str(_rabbitmq_client.PIKA_IMPORT_ERROR))
     started, clock = time.time(), time.monotonic()
-    run = TopologyRun(module)
-    run.result["started_at"] = round(started, 3)
+    result = dict(changed=False, created=[], unchanged=[], deleted=[], ensured=[], conflicts=[], started_at=round(started, 3))
     try:
-        result = run.run()
+        result.update(run(module))
         result["elapsed"] = round(time.monotonic() - clock, 3)
     except TopologyError as exc:
-        module.fail_json(msg="Failed to ensure the RabbitMQ topology: %s" % exc.message, **run.result)
+        module.fail_json(msg="Failed to ensure the RabbitMQ topology: %s" % exc.message, **result)
     if result["conflicts"]:
         module.fail_json(msg="Failed to ensure the RabbitMQ topology: %d conflict(s), nothing deleted:\n  %s" % (
             len(result["conflicts"]), "\n  ".join(c["message"] for c in result["conflicts"])), **result)

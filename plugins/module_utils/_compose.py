@@ -1,0 +1,146 @@
+# -*- coding: utf-8 -*-
+# Copyright: Ananta Platform engineers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""A compose file from the catalog (seed 002's Strategy 2), doing the same work as start_platform.
+
+Healthchecks, ``depends_on`` with ``service_healthy`` / ``service_completed_successfully``,
+and the steps as one-shot services: the Temporal namespaces (the Temporal CLI), the
+migrations and the RabbitMQ topology (the collection's own step command, with history,
+checksums, lock and argument comparison). A service's gates become dependencies on the
+steps that satisfy them.
+"""
+
+from __future__ import annotations
+
+import json
+
+from ansible_collections.ananta.platform.plugins.module_utils._catalog import parse_port
+
+STEP_MODULE = "ansible_collections.ananta.platform.plugins.module_utils._step_cli"
+COLLECTION_MOUNT = "/opt/ananta/ansible_collections/ananta/platform"
+
+
+def _healthcheck(health, defaults):
+    merged = dict(defaults or {}, **health)
+    check = {"test": merged["test"]}
+    for key in ("interval", "timeout", "retries", "start_period"):
+        if merged.get(key) is not None:
+            check[key] = merged[key] if key == "retries" else str(merged[key])
+    return check
+
+
+def _condition(dep):
+    if (dep.get("readiness") or {}).get("probe") == "exit_zero":
+        return "service_completed_successfully"
+    return "service_healthy" if dep.get("healthcheck") else "service_started"
+
+
+def service_entry(svc, by_name, defaults, step_deps, project):
+    entry = {"image": svc["image"], "container_name": svc.get("container_name") or svc["name"],
+             "restart": svc.get("restart_policy", "no"),
+             "labels": {"ananta.platform.project": project, "ananta.platform.service": svc["name"],
+                        "ananta.platform.plane": svc.get("plane"), "ananta.platform.level": str(svc.get("level"))}}
+    if svc.get("command"):
+        entry["command"] = svc["command"]
+    if svc.get("env"):
+        entry["environment"] = {k: "" if v is None else str(v) for k, v in svc["env"].items()}
+    ports = []
+    for spec in svc.get("ports") or []:
+        host_ip, host_port, container_port, proto = parse_port(spec)
+        if host_port is None:
+            continue
+        ports.append("%s%d:%d%s" % (host_ip + ":" if host_ip else "", host_port, container_port,
+                                    "" if proto == "tcp" else "/" + proto))
+    if ports:
+        entry["ports"] = ports
+    if svc.get("volumes"):
+        entry["volumes"] = list(svc["volumes"])
+    if svc.get("networks"):
+        entry["networks"] = {net: {"aliases": [svc["name"]]} for net in svc["networks"]}
+    if svc.get("healthcheck"):
+        entry["healthcheck"] = _healthcheck(svc["healthcheck"], defaults)
+    depends = {dep: {"condition": _condition(by_name[dep])} for dep in svc.get("depends_on") or []}
+    for step in step_deps.get(svc["name"], []):
+        depends[step] = {"condition": "service_completed_successfully"}
+    if depends:
+        entry["depends_on"] = depends
+    return entry
+
+
+def step_services(steps, image, collection_path, project):
+    """One-shot services for the steps. ``steps``: namespaces {after, address, namespaces},
+    migrations [{name, after, config, password, path}], topology {after, config, password}."""
+    services = {}
+    labels = {"ananta.platform.project": project, "ananta.platform.step": "true"}
+    mount = ["%s:%s:ro" % (collection_path, COLLECTION_MOUNT)]
+    env_base = {"PYTHONPATH": "/opt/ananta"}
+    namespaces = steps.get("namespaces")
+    if namespaces:
+        lines = []
+        # ($$ is compose's escape for a literal $)
+        for ns in namespaces["namespaces"]:
+            values = {"n": json.dumps(ns["name"]), "a": namespaces["address"], "r": json.dumps(str(ns["retention"])),
+                      "d": json.dumps(ns.get("description", "")).replace("$", "$$")}
+            lines.append("if temporal operator namespace describe -n %(n)s --address %(a)s >/dev/null 2>&1; then "
+                         "temporal operator namespace update -n %(n)s --retention %(r)s --description %(d)s --address %(a)s; "
+                         "else temporal operator namespace create -n %(n)s --retention %(r)s --description %(d)s "
+                         "--address %(a)s; fi" % values)
+        lines.append("for n in %s; do until temporal operator namespace describe -n \"$$n\" --address %s >/dev/null 2>&1; "
+                     "do sleep 0.5; done; done" % (" ".join(json.dumps(n["name"]) for n in namespaces["namespaces"]),
+                                                   namespaces["address"]))
+        services["temporal-namespaces"] = {
+            "image": image, "restart": "no", "labels": labels, "networks": namespaces["networks"],
+            "command": ["bash", "-ec", "\n".join(lines)],
+            "depends_on": {dep: {"condition": "service_healthy"} for dep in namespaces["after"]},
+        }
+    for migration in steps.get("migrations") or []:
+        services["migrate-%s" % migration["name"]] = {
+            "image": image, "restart": "no", "labels": labels, "networks": migration["networks"],
+            "command": ["python3", "-m", STEP_MODULE, "migrate"],
+            "environment": dict(env_base, ANANTA_STEP_CONFIG=json.dumps(migration["config"]), PGPASSWORD=migration["password"]),
+            "volumes": mount + ["%s:/migrations:ro" % migration["path"]],
+            "depends_on": {dep: {"condition": "service_healthy"} for dep in migration["after"]},
+        }
+    topology = steps.get("topology")
+    if topology:
+        services["rabbitmq-topology"] = {
+            "image": image, "restart": "no", "labels": labels, "networks": topology["networks"],
+            "command": ["python3", "-m", STEP_MODULE, "topology"],
+            "environment": dict(env_base, ANANTA_STEP_CONFIG=json.dumps(topology["config"]),
+                                RABBITMQ_PASSWORD=topology["password"]),
+            "volumes": mount,
+            "depends_on": {dep: {"condition": "service_healthy"} for dep in topology["after"]},
+        }
+    return services
+
+
+def gate_steps(svc, steps):
+    """The step services a service's gates (and level-4 app-plane place) depend on."""
+    needed = []
+    for gate in svc.get("start_after") or []:
+        if gate.get("probe") == "temporal" and steps.get("namespaces"):
+            needed.append("temporal-namespaces")
+        if gate.get("probe") == "postgres" and gate.get("tables"):
+            needed.extend("migrate-%s" % m["name"] for m in steps.get("migrations") or [] if m["plane"] == svc.get("plane"))
+    if svc.get("plane") == "app_plane" and svc.get("level", 0) >= 4 and steps.get("topology"):
+        needed.append("rabbitmq-topology")
+    return sorted(set(needed))
+
+
+def compose_document(services, networks, steps, image, collection_path, project, healthcheck_defaults=None):
+    by_name = {s["name"]: s for s in services}
+    step_deps = {s["name"]: gate_steps(s, steps) for s in services}
+    doc = {"name": project, "services": {}, "networks": {}, "volumes": {}}
+    for svc in services:
+        doc["services"][svc["name"]] = service_entry(svc, by_name, healthcheck_defaults, step_deps, project)
+        for volume in svc.get("volumes") or []:
+            source = str(volume).split(":")[0]
+            if not source.startswith(("/", ".")):
+                doc["volumes"][source] = {"name": source, "labels": {"ananta.platform.project": project}}
+    doc["services"].update(step_services(steps, image, collection_path, project))
+    for net in networks:
+        name = net["name"] if isinstance(net, dict) else net
+        doc["networks"][name] = {"name": name, "labels": {"ananta.platform.project": project}}
+    if not doc["volumes"]:
+        del doc["volumes"]
+    return doc

@@ -1,0 +1,178 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: Ananta Platform engineers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: compose_export
+short_description: Write a compose file from the Ananta catalog that does the same work as start_platform
+version_added: 0.1.0
+description:
+  - Writes one compose file (seed 002's Strategy 2) with every catalog service, its healthcheck and
+    C(depends_on) conditions (C(service_healthy), C(service_completed_successfully) for one-shot services).
+  - The steps of start_platform become one-shot services that the services gated on them depend on
+    (C(start_after) in the catalog), C(temporal-namespaces) (the Temporal CLI, idempotent, waits until each
+    namespace answers), C(migrate-<database>) and C(rabbitmq-topology) (the collection's own step command, so
+    with history, checksums and lock, and argument-by-argument comparison).
+  - The step services mount the collection (O(collection_path)) and run in O(step_image), which needs python3,
+    psycopg2, pika and the Temporal CLI (the lab image has them).
+author:
+  - Ananta Platform engineers (@ananta-platform)
+attributes:
+  check_mode:
+    description: Builds the document; writes nothing.
+    support: full
+  diff_mode:
+    description: Shows the file before and after.
+    support: full
+  idempotent:
+    description: The same catalog writes the same file.
+    support: full
+options:
+  services: {description: The service catalog., type: list, elements: dict, required: true}
+  networks: {description: The declared networks., type: list, elements: raw, default: []}
+  project: {description: Compose project name and C(ananta.platform.project) label., type: str, default: ananta}
+  dest: {description: Path of the compose file to write., type: path, required: true}
+  step_image: {description: Image of the one-shot step services., type: str, required: true}
+  collection_path: {description: Path of the collection on the Docker host, mounted read-only into the step services., type: path, required: true}
+  migrations_path: {description: Directory of the migration files on the Docker host., type: path}
+  migrations: {description: The migration order table (entries with version, file, database, schema, skip)., type: list, elements: dict, default: []}
+  databases: {description: Target databases by name (service, plane, user, password, dbname)., type: dict, default: {}}
+  namespaces: {description: Temporal namespaces (name, retention, description)., type: list, elements: dict, default: []}
+  temporal_service: {description: The catalog service of the Temporal frontend., type: str, default: shared-temporal}
+  rabbitmq: {description: The broker (service, user, password)., type: dict, default: {}}
+  exchanges: {description: Exchanges of the topology., type: list, elements: dict, default: []}
+  queues: {description: Queues and streams of the topology., type: list, elements: dict, default: []}
+  bindings: {description: Bindings of the topology., type: list, elements: dict, default: []}
+  healthcheck_defaults: {description: Defaults merged into each healthcheck., type: dict, default: {}}
+"""
+
+EXAMPLES = r"""
+- name: Write the compose file
+  ananta.platform.compose_export:
+    services: "{{ ananta_services }}"
+    networks: "{{ ananta_networks }}"
+    dest: artifacts/compose/docker-compose.yml
+    step_image: "{{ ananta_lab_image }}"
+    collection_path: "{{ playbook_dir }}/.."
+"""
+
+RETURN = r"""
+dest:
+  description: The file written.
+  returned: always
+  type: str
+services:
+  description: Names of the compose services, steps included.
+  returned: always
+  type: list
+  elements: str
+"""
+
+import os
+
+import yaml
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.ananta.platform.plugins.module_utils import _catalog, _compose
+from ansible_collections.ananta.platform.plugins.module_utils._errors import CatalogError
+
+
+def container_port(service, default):
+    for spec in service.get("ports") or []:
+        return _catalog.parse_port(spec)[2]
+    return default
+
+
+def build_steps(params, by_name):
+    steps = {}
+    temporal = by_name.get(params["temporal_service"])
+    if params["namespaces"] and temporal:
+        steps["namespaces"] = {"after": [temporal["name"]], "networks": temporal.get("networks", [])[:1],
+                               "address": "%s:%d" % (temporal["name"], container_port(temporal, 7233)),
+                               "namespaces": params["namespaces"]}
+    migrations = []
+    for name, database in sorted(params["databases"].items()):
+        service = by_name[database["service"]]
+        entries = [dict((k, v) for k, v in m.items() if k != "database") for m in params["migrations"] if m.get("database") == name]
+        if not entries:
+            continue
+        migrations.append({"name": name, "plane": database.get("plane", service.get("plane")), "after": [service["name"]],
+                           "networks": service.get("networks", [])[:1], "password": str(database.get("password", "")),
+                           "path": params["migrations_path"],
+                           "config": {"host": service["name"], "port": container_port(service, 5432),
+                                      "user": database.get("user", "postgres"), "dbname": database["dbname"],
+                                      "path": "/migrations", "migrations": entries}})
+    steps["migrations"] = migrations
+    broker = by_name.get(params["rabbitmq"].get("service", ""))
+    if broker and (params["exchanges"] or params["queues"]):
+        steps["topology"] = {"after": [broker["name"]], "networks": broker.get("networks", [])[:1],
+                             "password": str(params["rabbitmq"].get("password", "")),
+                             "config": {"host": broker["name"], "port": container_port(broker, 5672),
+                                        "user": params["rabbitmq"].get("user", "guest"),
+                                        "management_url": "http://%s:15672" % broker["name"],
+                                        "exchanges": params["exchanges"], "queues": params["queues"],
+                                        "bindings": params["bindings"]}}
+    return steps
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            services=dict(type="list", elements="dict", required=True),
+            networks=dict(type="list", elements="raw", default=[]),
+            project=dict(type="str", default="ananta"),
+            dest=dict(type="path", required=True),
+            step_image=dict(type="str", required=True),
+            collection_path=dict(type="path", required=True),
+            migrations_path=dict(type="path"),
+            migrations=dict(type="list", elements="dict", default=[]),
+            databases=dict(type="dict", default={}, no_log=False),
+            namespaces=dict(type="list", elements="dict", default=[]),
+            temporal_service=dict(type="str", default="shared-temporal"),
+            rabbitmq=dict(type="dict", default={}, no_log=False),
+            exchanges=dict(type="list", elements="dict", default=[]),
+            queues=dict(type="list", elements="dict", default=[]),
+            bindings=dict(type="list", elements="dict", default=[]),
+            healthcheck_defaults=dict(type="dict", default={}),
+        ),
+        supports_check_mode=True,
+    )
+    params = module.params
+    services = params["services"]
+    secrets = _catalog.secret_values(services)
+    secrets.update(str(d.get("password")) for d in params["databases"].values() if d.get("password"))
+    if params["rabbitmq"].get("password"):
+        secrets.add(str(params["rabbitmq"]["password"]))
+    module.no_log_values.update(s for s in secrets if len(s) >= 3)
+    try:
+        _catalog.validate(services)
+    except CatalogError as exc:
+        module.fail_json(msg="Failed to export the compose file: %s" % exc.message)
+    by_name = {s["name"]: s for s in services}
+    document = _compose.compose_document(services, params["networks"], build_steps(params, by_name), params["step_image"],
+                                         params["collection_path"], params["project"], params["healthcheck_defaults"])
+    text = "# Written by ananta.platform.compose_export from the service catalog: do not edit, export again.\n" + \
+        yaml.safe_dump(document, sort_keys=False, default_flow_style=False, width=200)
+    before = ""
+    if os.path.exists(params["dest"]):
+        with open(params["dest"], encoding="utf-8") as handle:
+            before = handle.read()
+    changed = before != text
+    if changed and not module.check_mode:
+        os.makedirs(os.path.dirname(params["dest"]) or ".", exist_ok=True)
+        with open(params["dest"], "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.chmod(params["dest"], 0o600)  # it holds the catalog's credentials
+    result = dict(changed=changed, dest=params["dest"], services=list(document["services"]))
+    if module._diff:  # pylint: disable=protected-access
+        result["diff"] = {"before": "(file content hidden: it holds credentials)\n" if before else "",
+                          "after": "%d services\n" % len(document["services"])}
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

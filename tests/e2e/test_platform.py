@@ -1,0 +1,173 @@
+"""End to end on the lab: the playbooks against the whole platform on the real Docker engine.
+
+The tests run in order and share the lab (module scope): the unordered start first (the
+problem the collection exists to solve, kept visible), then start_platform from clean, its
+idempotence, verify, status, --tags app_plane alone, stop and start again, the early failure
+of --tags app_plane when the other planes are down, and the compose export.
+"""
+
+import glob
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+
+import docker
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, ".collections"))
+sys.path.insert(0, os.path.join(ROOT, "tests"))
+
+from conftest import inventory_vars  # noqa: E402  pylint: disable=wrong-import-position
+
+PLAYBOOK = os.path.join(ROOT, ".venv", "bin", "ansible-playbook")
+WORKERS = ("arc-saas-temporal-worker", "app-plane-cns-worker")
+
+
+def playbook(name, *args, timeout=900):
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_FORCE_COLOR="0")
+    started = time.monotonic()
+    proc = subprocess.run([PLAYBOOK, os.path.join(ROOT, "playbooks", name)] + list(args), capture_output=True, text=True,
+                          env=env, cwd=ROOT, timeout=timeout, check=False)
+    proc.seconds = time.monotonic() - started
+    return proc
+
+
+def recap(proc):
+    """host -> {ok, changed, failed...} from the PLAY RECAP."""
+    hosts = {}
+    for line in proc.stdout.split("PLAY RECAP")[-1].splitlines():
+        if ":" in line and "ok=" in line:
+            host, counts = line.split(":", 1)
+            hosts[host.strip()] = {k: int(v) for k, v in (item.split("=") for item in counts.split())}
+    return hosts
+
+
+def restarts(client, containers):
+    counts = {}
+    for name in containers:
+        try:
+            counts[name] = client.api.inspect_container(name)["RestartCount"]
+        except docker.errors.NotFound:
+            counts[name] = None
+    return counts
+
+
+@pytest.fixture(scope="module")
+def client():
+    return docker.from_env()
+
+
+@pytest.fixture(scope="module")
+def lab():
+    return inventory_vars("lab")
+
+
+@pytest.fixture(scope="module")
+def containers(lab):
+    return [s["container_name"] for s in lab["ananta_services"]]
+
+
+def clean():
+    proc = playbook("stop_platform.yml", "-e", "ananta_remove_volumes=true")
+    assert proc.returncode == 0, proc.stdout[-3000:]
+
+
+def test_unordered_start_shows_the_seed_failures(client, lab, containers):
+    """Everything at once, no ordering: the workers crash-loop, cns-service stays unhealthy."""
+    from ansible_collections.ananta.platform.plugins.module_utils._docker_deploy import DockerDeployer
+    from ansible_collections.ananta.platform.plugins.module_utils._docker_runtime import DockerRuntime
+
+    clean()
+    deployer = DockerDeployer(DockerRuntime(), lab["ananta_project"], lab["ananta_lab_healthcheck_timing"])
+    for net in lab["ananta_networks"]:
+        deployer.ensure_network(net["name"])
+    specs = [deployer.spec(s) for s in lab["ananta_services"]]
+    for spec in specs:
+        deployer.create(spec)
+    threads = [threading.Thread(target=deployer.start, args=(spec.name,)) for spec in specs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        counts = restarts(client, WORKERS)
+        health = client.api.inspect_container("app-plane-cns-service")["State"].get("Health", {}).get("Status")
+        if all(counts[w] and counts[w] >= 1 for w in WORKERS) and health == "unhealthy":
+            break
+        time.sleep(2)
+    counts = restarts(client, WORKERS)
+    assert all(counts[w] >= 1 for w in WORKERS), "workers crash-loop without ordering: %s" % counts
+    assert client.api.inspect_container("app-plane-cns-service")["State"]["Health"]["Status"] == "unhealthy"
+    print("\nunordered start: worker restarts %s, cns-service unhealthy" % counts)
+
+
+def test_start_platform_from_clean_has_no_restarts(client, containers):
+    clean()
+    proc = playbook("start_platform.yml")
+    assert proc.returncode == 0, proc.stdout[-6000:]
+    counts = restarts(client, containers)
+    assert all(count == 0 for count in counts.values()), counts
+    timeline = json.load(open(max(glob.glob(os.path.join(ROOT, "artifacts", "start-*.json")), key=os.path.getmtime)))
+    assert timeline["services_started"] == len(containers)
+    assert timeline["critical_path"]["path"]
+    print("\nstart_platform from clean: %.1f s, critical path %.1f s, 0 restarts"
+          % (proc.seconds, timeline["critical_path"]["seconds"]))
+
+
+def test_second_run_changes_nothing_and_verify_passes():
+    proc = playbook("start_platform.yml")
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    assert all(counts["changed"] == 0 for counts in recap(proc).values()), recap(proc)
+    verify = playbook("verify.yml")
+    assert verify.returncode == 0, verify.stdout[-4000:]
+    status = playbook("status.yml")
+    assert status.returncode == 0 and "all 34 services are up" in status.stdout
+    print("\nsecond start_platform run: %.1f s, changed=0" % proc.seconds)
+
+
+def test_app_plane_tag_alone_when_the_other_planes_are_up():
+    proc = playbook("start_platform.yml", "--tags", "app_plane")
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    hosts = recap(proc)
+    assert hosts["localhost/app_plane"]["ok"] > 0
+    assert hosts["localhost/control_plane"]["ok"] == 0 and hosts["localhost/shared_temporal"]["ok"] == 0
+
+
+def test_stop_then_start_again(client, containers):
+    stop = playbook("stop_platform.yml")
+    assert stop.returncode == 0, stop.stdout[-3000:]
+    assert all(v is None for v in restarts(client, containers).values()), "every container removed"
+    assert client.volumes.list(filters={"label": "ananta.platform.project"}), "volumes kept unless asked"
+    start = playbook("start_platform.yml")
+    assert start.returncode == 0, start.stdout[-4000:]
+    assert all(count == 0 for count in restarts(client, containers).values())
+
+
+def test_app_plane_alone_fails_early_naming_what_is_missing():
+    stop = playbook("stop_platform.yml", "--tags", "shared_temporal,control_plane")
+    assert stop.returncode == 0, stop.stdout[-3000:]
+    proc = playbook("start_platform.yml", "--tags", "app_plane")
+    assert proc.returncode != 0
+    assert "is not ready" in proc.stdout and "start that plane first" in proc.stdout, proc.stdout[-3000:]
+    assert "shared-temporal" in proc.stdout
+    assert proc.seconds < 120
+
+
+def test_compose_export_does_the_same_work(client, containers):
+    clean()
+    export = playbook("export_compose.yml")
+    assert export.returncode == 0, export.stdout[-3000:]
+    path = os.path.join(ROOT, "artifacts", "compose", "docker-compose.yml")
+    up = subprocess.run(["docker", "compose", "-f", path, "up", "-d", "--wait"], capture_output=True, text=True,
+                        timeout=600, check=False)
+    try:
+        assert up.returncode == 0, up.stderr[-3000:]
+        verify = playbook("verify.yml")
+        assert verify.returncode == 0, verify.stdout[-4000:]
+    finally:
+        subprocess.run(["docker", "compose", "-f", path, "down", "-v", "--timeout", "5"], capture_output=True, check=False)
