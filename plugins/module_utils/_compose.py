@@ -16,8 +16,8 @@ import json
 
 from ansible_collections.ananta.platform.plugins.module_utils._catalog import parse_port
 
-STEP_MODULE = "ansible_collections.ananta.platform.plugins.module_utils._step_cli"
 COLLECTION_MOUNT = "/opt/ananta/ansible_collections/ananta/platform"
+STEP_COMMAND = ["python3", COLLECTION_MOUNT + "/tools/ananta_step.py"]
 
 
 def _healthcheck(health, defaults):
@@ -96,7 +96,7 @@ def step_services(steps, image, collection_path, project):
     for migration in steps.get("migrations") or []:
         services["migrate-%s" % migration["name"]] = {
             "image": image, "restart": "no", "labels": labels, "networks": migration["networks"],
-            "command": ["python3", "-m", STEP_MODULE, "migrate"],
+            "command": STEP_COMMAND + ["migrate"],
             "environment": dict(env_base, ANANTA_STEP_CONFIG=json.dumps(migration["config"]), PGPASSWORD=migration["password"]),
             "volumes": mount + ["%s:/migrations:ro" % migration["path"]],
             "depends_on": {dep: {"condition": "service_healthy"} for dep in migration["after"]},
@@ -105,7 +105,7 @@ def step_services(steps, image, collection_path, project):
     if topology:
         services["rabbitmq-topology"] = {
             "image": image, "restart": "no", "labels": labels, "networks": topology["networks"],
-            "command": ["python3", "-m", STEP_MODULE, "topology"],
+            "command": STEP_COMMAND + ["topology"],
             "environment": dict(env_base, ANANTA_STEP_CONFIG=json.dumps(topology["config"]),
                                 RABBITMQ_PASSWORD=topology["password"]),
             "volumes": mount,
@@ -134,7 +134,7 @@ def compose_document(services, networks, steps, image, collection_path, project,
     for svc in services:
         doc["services"][svc["name"]] = service_entry(svc, by_name, healthcheck_defaults, step_deps, project)
         for volume in svc.get("volumes") or []:
-            source = str(volume).split(":")[0]
+            source = str(volume).split(":", maxsplit=1)[0]
             if not source.startswith(("/", ".")):
                 doc["volumes"][source] = {"name": source, "labels": {"ananta.platform.project": project}}
     doc["services"].update(step_services(steps, image, collection_path, project))

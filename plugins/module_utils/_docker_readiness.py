@@ -37,8 +37,8 @@ class DockerChecker:
         if state is None:
             return Observation(FAILED, "container %s does not exist" % wait.container)
         restarts = max(0, state.restart_count - wait.baseline)
-        exited = "exit code %s%s%s" % (state.exit_code, ", OOM killed" if state.oom_killed else "",
-                                      ", %s" % state.error if state.error else "")
+        exited = "exit code %s%s%s" % (
+            state.exit_code, ", OOM killed" if state.oom_killed else "", ", %s" % state.error if state.error else "")
 
         if wait.probe == "exit_zero":
             if state.status in ("exited", "dead") and not state.restarting:
@@ -86,8 +86,8 @@ class DockerChecker:
 
 def run_command_probe(runtime, container, command, restarts=0):
     code, output = runtime.exec_status(container, [str(c) for c in command])
-    text = "`%s` in %s exited %s%s" % (" ".join(str(c) for c in command), container, code,
-                                      ": %s" % output.splitlines()[-1] if output.strip() else "")
+    last = ": %s" % output.splitlines()[-1] if output.strip() else ""
+    text = "`%s` in %s exited %s%s" % (" ".join(str(c) for c in command), container, code, last)
     return Observation(READY if code == 0 else WAITING, text, restarts)
 
 

@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import re
 import socket
-import ssl
 import time
-from urllib.error import HTTPError, URLError
-from urllib.request import Request, urlopen
+
+from ansible_collections.ananta.platform.plugins.module_utils._http import http_get
 
 
 class ProbeResult:
@@ -49,12 +48,7 @@ def http_url(spec, default_host):
 def probe_http(spec, default_host, timeout):
     url = http_url(spec, default_host)
     expected = int(spec.get("status", 200))
-    context = ssl.create_default_context()
-    try:
-        with urlopen(Request(url, method="GET"), timeout=timeout, context=context if url.startswith("https") else None) as resp:
-            status, body = resp.status, resp.read(65536).decode("utf-8", "replace")
-    except HTTPError as exc:
-        status, body = exc.code, exc.read(4096).decode("utf-8", "replace") if exc.fp else ""
+    status, body = http_get(url, timeout=timeout, validate_certs=spec.get("validate_certs", True))
     if status != expected:
         return ProbeResult(False, "GET %s answered HTTP %d (want %d): %s" % (url, status, expected, body.strip()[:200]))
     pattern = spec.get("body")
@@ -163,7 +157,7 @@ def run_network_probe(spec, default_host, timeout=3.0):
     started = time.monotonic()
     try:
         result = NETWORK_PROBES[spec["probe"]](spec, default_host, timeout)
-    except (OSError, URLError) as exc:
+    except (OSError, ValueError) as exc:
         result = ProbeResult(False, "%s: %s" % (type(exc).__name__, exc))
     except Exception as exc:  # pylint: disable=broad-except  # drivers raise their own types
         text = str(exc).strip().splitlines()

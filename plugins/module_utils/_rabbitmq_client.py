@@ -13,11 +13,10 @@ from __future__ import annotations
 import base64
 import json
 import ssl
-from urllib.error import HTTPError, URLError
 from urllib.parse import quote
-from urllib.request import Request, urlopen
 
 from ansible_collections.ananta.platform.plugins.module_utils._errors import TopologyError
+from ansible_collections.ananta.platform.plugins.module_utils._http import http_get
 
 try:
     import pika
@@ -86,19 +85,20 @@ class RabbitClient:
 
     # -- reading ---------------------------------------------------------------------------------
     def _management(self, path):
-        request = Request("%s/api/%s" % (self.management_url, path), headers={"Authorization": self.auth})
-        context = None
-        if self.management_url.startswith("https") and not self.validate_certs:
-            context = ssl._create_unverified_context()  # pylint: disable=protected-access
+        url = "%s/api/%s" % (self.management_url, path)
         try:
-            with urlopen(request, timeout=10, context=context) as resp:
-                return json.loads(resp.read().decode())
-        except HTTPError as exc:
-            if exc.code == 404:
-                return None
-            raise TopologyError("the management API at %s answered HTTP %d for %s" % (self.management_url, exc.code, path))
-        except (URLError, OSError, ValueError) as exc:
+            status, body = http_get(url, timeout=10, headers={"Authorization": self.auth}, validate_certs=self.validate_certs,
+                                    limit=16 * 1024 * 1024)
+        except (OSError, ValueError) as exc:
             raise TopologyError("the management API at %s cannot be read: %s" % (self.management_url, exc))
+        if status == 404:
+            return None
+        if status != 200:
+            raise TopologyError("the management API at %s answered HTTP %d for %s" % (self.management_url, status, path))
+        try:
+            return json.loads(body)
+        except ValueError as exc:
+            raise TopologyError("the management API at %s answered something other than JSON: %s" % (self.management_url, exc))
 
     def current_exchange(self, name):
         """Definition dict, None when missing, or {} when it exists but cannot be read (no management API)."""
@@ -128,8 +128,9 @@ class RabbitClient:
         if not self.management_url:
             return None
         kind = "q" if binding.get("destination_type", "queue") == "queue" else "e"
-        found = self._management("bindings/%s/e/%s/%s/%s" % (quote(self.vhost, safe=""), quote(binding["source"], safe=""),
-                                                              kind, quote(binding["destination"], safe=""))) or []
+        path = "bindings/%s/e/%s/%s/%s" % (
+            quote(self.vhost, safe=""), quote(binding["source"], safe=""), kind, quote(binding["destination"], safe=""))
+        found = self._management(path) or []
         wanted_args = binding.get("arguments") or {}
         return any(b.get("routing_key", "") == binding.get("routing_key", "") and (b.get("arguments") or {}) == wanted_args
                    for b in found)

@@ -104,8 +104,8 @@ class Starter:
                 self._fail(start, "its dependency %s (plane %s, level %s) is not ready: %s; start that plane first"
                            % (dep, service.get("plane"), service.get("level"), wait.output))
             else:
-                self._fail(start, "its dependency %s (plane %s) %s: %s" % (dep, service.get("plane"),
-                                                                        wait.verdict.replace("_", " "), wait.output))
+                self._fail(start, "its dependency %s (plane %s) %s: %s" % (
+                    dep, service.get("plane"), wait.verdict.replace("_", " "), wait.output))
         return False
 
     def _wait_gates(self, start):

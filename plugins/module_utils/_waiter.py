@@ -156,7 +156,7 @@ class Waiter:
         for thread in threads:
             thread.start()
         failed = []
-        for _ in self.waits:
+        for _report in self.waits:
             wait = reports.get()
             if wait.verdict in FAILURES and not self.stop.is_set():
                 failed.append(wait)

@@ -32,22 +32,76 @@ attributes:
     description: The same catalog writes the same file.
     support: full
 options:
-  services: {description: The service catalog., type: list, elements: dict, required: true}
-  networks: {description: The declared networks., type: list, elements: raw, default: []}
-  project: {description: Compose project name and C(ananta.platform.project) label., type: str, default: ananta}
-  dest: {description: Path of the compose file to write., type: path, required: true}
-  step_image: {description: Image of the one-shot step services., type: str, required: true}
-  collection_path: {description: Path of the collection on the Docker host, mounted read-only into the step services., type: path, required: true}
-  migrations_path: {description: Directory of the migration files on the Docker host., type: path}
-  migrations: {description: The migration order table (entries with version, file, database, schema, skip)., type: list, elements: dict, default: []}
-  databases: {description: Target databases by name (service, plane, user, password, dbname)., type: dict, default: {}}
-  namespaces: {description: Temporal namespaces (name, retention, description)., type: list, elements: dict, default: []}
-  temporal_service: {description: The catalog service of the Temporal frontend., type: str, default: shared-temporal}
-  rabbitmq: {description: The broker (service, user, password)., type: dict, default: {}}
-  exchanges: {description: Exchanges of the topology., type: list, elements: dict, default: []}
-  queues: {description: Queues and streams of the topology., type: list, elements: dict, default: []}
-  bindings: {description: Bindings of the topology., type: list, elements: dict, default: []}
-  healthcheck_defaults: {description: Defaults merged into each healthcheck., type: dict, default: {}}
+  services:
+    description: "The service catalog."
+    type: list
+    elements: dict
+    required: true
+  networks:
+    description: "The declared networks."
+    type: list
+    elements: raw
+    default: []
+  project:
+    description: "Compose project name and C(ananta.platform.project) label."
+    type: str
+    default: ananta
+  dest:
+    description: "Path of the compose file to write."
+    type: path
+    required: true
+  step_image:
+    description: "Image of the one-shot step services."
+    type: str
+    required: true
+  collection_path:
+    description: "Path of the collection on the Docker host, mounted read-only into the step services."
+    type: path
+    required: true
+  migrations_path:
+    description: "Directory of the migration files on the Docker host."
+    type: path
+  migrations:
+    description: "The migration order table (entries with version, file, database, schema, skip)."
+    type: list
+    elements: dict
+    default: []
+  databases:
+    description: "Target databases by name (service, plane, user, password, dbname)."
+    type: dict
+    default: {}
+  namespaces:
+    description: "Temporal namespaces (name, retention, description)."
+    type: list
+    elements: dict
+    default: []
+  temporal_service:
+    description: "The catalog service of the Temporal frontend."
+    type: str
+    default: shared-temporal
+  rabbitmq:
+    description: "The broker (service, user, password)."
+    type: dict
+    default: {}
+  exchanges:
+    description: "Exchanges of the topology."
+    type: list
+    elements: dict
+    default: []
+  queues:
+    description: "Queues and streams of the topology."
+    type: list
+    elements: dict
+    default: []
+  bindings:
+    description: "Bindings of the topology."
+    type: list
+    elements: dict
+    default: []
+  healthcheck_defaults:
+    description: "Defaults merged into each healthcheck."
+    type: dict
+    default: {}
 """
 
 EXAMPLES = r"""
@@ -72,10 +126,16 @@ services:
   elements: str
 """
 
+import json
 import os
 
-import yaml
 from ansible.module_utils.basic import AnsibleModule
+
+try:
+    import yaml
+    HAS_YAML = True
+except ImportError:  # compose reads JSON too
+    HAS_YAML = False
 
 from ansible_collections.ananta.platform.plugins.module_utils import _catalog, _compose
 from ansible_collections.ananta.platform.plugins.module_utils._errors import CatalogError
@@ -155,8 +215,11 @@ def main():
     by_name = {s["name"]: s for s in services}
     document = _compose.compose_document(services, params["networks"], build_steps(params, by_name), params["step_image"],
                                          params["collection_path"], params["project"], params["healthcheck_defaults"])
-    text = "# Written by ananta.platform.compose_export from the service catalog: do not edit, export again.\n" + \
-        yaml.safe_dump(document, sort_keys=False, default_flow_style=False, width=200)
+    if HAS_YAML:
+        text = "# Written by ananta.platform.compose_export from the service catalog: do not edit, export again.\n" + \
+            yaml.safe_dump(document, sort_keys=False, default_flow_style=False, width=200)
+    else:
+        text = json.dumps(document, indent=2) + "\n"
     before = ""
     if os.path.exists(params["dest"]):
         with open(params["dest"], encoding="utf-8") as handle:

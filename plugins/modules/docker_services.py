@@ -16,7 +16,7 @@ description:
     dependency's own readiness probe) and each of its gates (C(start_after) probes, as the init containers
     of seed 000) passes. All services are handled concurrently, so independent chains start in parallel.
   - A dependency outside the selection is waited for (O(external=wait), when another plane starts it in
-    the same run) or checked once (O(external=check)): if it is not ready, the module fails at once naming it.
+    the same run) or checked once (O(external=check)); if it is not ready, the module fails at once naming it.
   - A container whose wanted configuration differs from what it was created with (the hash in its
     C(ananta.platform.config-hash) label, which covers the image ID) is recreated; a running one with the
     same configuration is left alone; a finished one-shot service (probe C(exit_zero)) is not run again.

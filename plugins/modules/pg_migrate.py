@@ -25,7 +25,7 @@ description:
     mode this is not guaranteed; point O(login_host)/O(port) at PostgreSQL itself, or at a
     session-pooling PgBouncer.
   - A file that contains the line C(-- ananta:transaction=off) is not transactional (for statements
-    such as C(CREATE INDEX CONCURRENTLY)): its statements run one by one in autocommit. If one fails,
+    such as C(CREATE INDEX CONCURRENTLY)); its statements run one by one in autocommit. If one fails,
     the earlier ones stay applied, the file is recorded with C(success=false) and the next run runs
     it again, so such files should be written to be re-runnable (C(IF NOT EXISTS)).
   - A file changed after it was applied (checksum drift) fails the run, naming the file, unless its

@@ -15,10 +15,10 @@ description:
   - What exists is read first (from the management API when O(management_url) is given, passively over
     AMQP otherwise) and compared argument by argument with what is wanted, after normalization
     (C(x-max-age) V(7D) equals V(604800s)). Identical is unchanged; missing is created.
-  - A difference is a conflict. It is never resolved by deleting: the object is left as it is, every
+  - A difference is a conflict. It is never resolved by deleting. The object is left as it is, and every
     differing argument is reported (wanted and current), with whether a policy could apply the change.
     Every other object is still ensured, and the module fails at the end listing every conflict.
-  - A broker that closes the channel on a redeclare (406 PRECONDITION_FAILED) does not stop the run:
+  - A broker that closes the channel on a redeclare (406 PRECONDITION_FAILED) does not stop the run,
     the channel is reopened.
   - Without the management API, a conflict is found by redeclaring (the broker names one differing
     argument), and bindings are declared (binding is idempotent on the broker) but cannot be reported

@@ -13,7 +13,7 @@ version_added: 0.1.0
 description:
   - Builds, from the results that C(playbooks/start_platform.yml) registered on its plane hosts, each service's
     start and ready times, each step's duration (namespaces, migrations, streams), and the critical path through
-    services and steps: the shortest time any ordering could reach with these durations.
+    services and steps, the shortest time any ordering could reach with these durations.
   - Writes it as JSON to O(path) and returns it with a few readable summary lines.
 author:
   - Ananta Platform engineers (@ananta-platform)
@@ -69,8 +69,8 @@ timeline:
   type: dict
   contains:
     wall_seconds: {description: Seconds from the start of the run to this report., type: float}
-    services: {description: Per service, start and ready offsets in seconds., type: list, elements: dict}
-    steps: {description: Per step, start offset and duration., type: list, elements: dict}
+    services: {description: "Per service, start and ready offsets in seconds.", type: list, elements: dict}
+    steps: {description: "Per step, start offset and duration.", type: list, elements: dict}
     critical_path: {description: "C(seconds) and C(path) through services and steps.", type: dict}
 summary:
   description: Readable lines about the run.

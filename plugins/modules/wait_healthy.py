@@ -170,7 +170,7 @@ services:
     attempts: {description: Probes made., type: int}
     output: {description: Last probe output., type: str}
     restarts: {description: Restarts seen since the wait began., type: int}
-    logs: {description: Last lines of the service's log, for a failed service., type: list, elements: str}
+    logs: {description: "Last lines of the service's log, for a failed service.", type: list, elements: str}
   sample:
     - {name: cns-service, level: 4, probe: http, verdict: ready, seconds: 5.2, attempts: 6, output: "GET ... answered HTTP 200", restarts: 0}
 elapsed:

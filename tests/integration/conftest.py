@@ -51,8 +51,6 @@ def lab(docker_client, prefix):
     network.remove()
 
 
-
-
 @pytest.fixture(scope="session")
 def postgres_server(docker_client):
     """A real PostgreSQL 15 (lab image) for the whole session; yields connection settings."""

@@ -102,9 +102,8 @@ def test_http_probe_waits_for_the_real_condition(lab):
     port = free_port()
     lab("slow", "standin", env={"STANDIN_NAME": "slow", "STANDIN_PORTS": "8080", "STANDIN_HEALTH": "/health/ready",
                                 "STANDIN_DELAY": "4"}, ports={"8080/tcp": port})
-    result = run_module("wait_healthy", {"services": [svc(lab, "slow", {"probe": "http", "port": port, "path": "/health/ready",
-                                                                         "body": "UP", "timeout": 30})],
-                                         "poll_interval": 0.25})
+    spec = {"probe": "http", "port": port, "path": "/health/ready", "body": "UP", "timeout": 30}
+    result = run_module("wait_healthy", {"services": [svc(lab, "slow", spec)], "poll_interval": 0.25})
     assert not result.get("failed"), result.get("msg")
     # the container started about a second before the call: 4 s of start-up leave >= 2 s to wait
     assert result["services"][0]["seconds"] >= 2.0

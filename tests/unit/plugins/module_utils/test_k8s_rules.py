@@ -11,7 +11,7 @@ for fixture, rule in (("statefulsets.yml", _k8s_rules.statefulset_verdict),
                       ("jobs.yml", _k8s_rules.job_verdict),
                       ("pods.yml", _k8s_rules.pod_verdict)):
     for case in load_fixture("k8s", fixture):
-        CASES.append(pytest.param(rule, case, id="%s:%s" % (fixture.split(".")[0], case["id"])))
+        CASES.append(pytest.param(rule, case, id="%s:%s" % (fixture.split(".", maxsplit=1)[0], case["id"])))
 
 
 @pytest.mark.parametrize("rule, case", CASES)
@@ -60,10 +60,8 @@ def test_restart_since_baseline_is_a_crash():
 def test_job_rule_decides_for_a_job_with_a_failed_pod():
     # A failed pod of a Job with backoff left is retried by the Job controller: keep waiting.
     failed_pod = {"metadata": {"name": "db-migration-abc"}, "status": {"phase": "Failed", "reason": "Error"}}
-    verdict, _ = _k8s_rules.workload_verdict(objects("jobs.yml", "running"), [failed_pod])
-    assert verdict == "waiting"
-    verdict, _ = _k8s_rules.workload_verdict(objects("jobs.yml", "failed-backoff-limit"), [failed_pod])
-    assert verdict == "failed"
+    assert _k8s_rules.workload_verdict(objects("jobs.yml", "running"), [failed_pod])[0] == "waiting"
+    assert _k8s_rules.workload_verdict(objects("jobs.yml", "failed-backoff-limit"), [failed_pod])[0] == "failed"
 
 
 def test_missing_object_fails():

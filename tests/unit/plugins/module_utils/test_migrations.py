@@ -21,7 +21,7 @@ def test_split_statements(sql, count):
 
 def test_split_offsets_point_at_the_statement():
     sql = "SELECT 1;\n\nSELECT 2;"
-    (_, first), (_, second) = _migrations.split_statements(sql)
+    (_first_sql, first), (_second_sql, second) = _migrations.split_statements(sql)
     assert sql[first:].startswith("SELECT 1") and sql[second:].startswith("SELECT 2")
     assert _migrations.line_of(sql, second) == 3
 

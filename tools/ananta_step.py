@@ -3,8 +3,8 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The collection's steps as a command, for one-shot containers (compose export, Kubernetes Jobs).
 
-    python3 -m ansible_collections.ananta.platform.plugins.module_utils._step_cli migrate
-    python3 -m ansible_collections.ananta.platform.plugins.module_utils._step_cli topology
+    PYTHONPATH=<dir holding ansible_collections/> python3 tools/ananta_step.py migrate
+    PYTHONPATH=<dir holding ansible_collections/> python3 tools/ananta_step.py topology
 
 Configuration comes from the environment as JSON (ANANTA_STEP_CONFIG), secrets from their own
 variables (PGPASSWORD, RABBITMQ_PASSWORD), so that they can come from a Secret. The same
