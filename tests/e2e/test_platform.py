@@ -93,7 +93,7 @@ def test_unordered_start_shows_the_seed_failures(client, lab, containers):
         thread.start()
     for thread in threads:
         thread.join()
-    deadline = time.monotonic() + 90
+    deadline = time.monotonic() + 150  # start_period 60 s, then 3 failed checks
     while time.monotonic() < deadline:
         counts = restarts(client, WORKERS)
         health = client.api.inspect_container("app-plane-cns-service")["State"].get("Health", {}).get("Status")
