@@ -12,7 +12,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 say() { printf '[setup] %s\n' "$*"; }
 
-apt_packages=(docker.io debootstrap python3-venv ca-certificates git tar)
+apt_packages=(docker.io debootstrap python3-venv ca-certificates git tar postgresql-client)
 missing=()
 for pkg in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

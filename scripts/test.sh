@@ -2,7 +2,7 @@
 # Run every test of ananta.platform. Installs what it needs first (scripts/setup.sh).
 #   scripts/test.sh            everything: lint, unit, sanity, lab integration, end to end
 #   scripts/test.sh unit lint  only the named stages
-# Stages: lint unit sanity lab integration e2e. Exits non-zero when any stage fails.
+# Stages: lint unit sanity lab integration e2e molecule. Exits non-zero when any stage fails.
 set -uo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
@@ -10,7 +10,7 @@ bash scripts/setup.sh || exit 1
 export PATH="$ROOT/.venv/bin:$PATH" ANSIBLE_CONFIG="$ROOT/ansible.cfg" PY_COLORS=0 ANSIBLE_FORCE_COLOR=0
 
 stages=("$@")
-((${#stages[@]})) || stages=(lint unit sanity lab integration e2e)
+((${#stages[@]})) || stages=(lint unit sanity lab integration e2e molecule)
 failed=()
 passed=()
 run_stage() {
@@ -45,7 +45,8 @@ for stage in "${stages[@]}"; do
     sanity) run_stage sanity sanity ;;
     lab) run_stage lab ansible-playbook playbooks/lab_images.yml ;;
     integration) run_stage integration python -m pytest -q tests/integration ;;
-    e2e) run_stage e2e python -m pytest -q tests/e2e ;;
+    e2e) run_stage e2e python -m pytest -q -s tests/e2e ;;
+    molecule) run_stage molecule molecule test -s default ;;
     *) echo "unknown stage: $stage"; failed+=("$stage") ;;
   esac
 done

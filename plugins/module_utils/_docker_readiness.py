@@ -19,8 +19,9 @@ from ansible_collections.ananta.platform.plugins.module_utils._waiter import (
 
 
 class DockerChecker:
-    def __init__(self, runtime, probe_host="127.0.0.1", restarts_allowed=0, probe_timeout=3.0):
+    def __init__(self, runtime, probe_host="127.0.0.1", restarts_allowed=0, probe_timeout=3.0, wait_missing=False):
         self.runtime = runtime
+        self.wait_missing = wait_missing
         self.probe_host = probe_host
         self.restarts_allowed = restarts_allowed
         self.probe_timeout = probe_timeout
@@ -35,6 +36,8 @@ class DockerChecker:
     def check(self, wait):
         state = self.runtime.inspect(wait.container)
         if state is None:
+            if self.wait_missing:  # another plane of this run is about to create it
+                return Observation(WAITING, "container %s does not exist yet" % wait.container, passed=False)
             return Observation(FAILED, "container %s does not exist" % wait.container)
         restarts = max(0, state.restart_count - wait.baseline)
         exited = "exit code %s%s%s" % (

@@ -20,7 +20,7 @@ import time
 from ansible_collections.ananta.platform.plugins.module_utils._errors import AnantaError
 from ansible_collections.ananta.platform.plugins.module_utils._probes import run_network_probe
 from ansible_collections.ananta.platform.plugins.module_utils._waiter import (
-    FAILED, FAILURES, READY, ServiceWait, watch,
+    FAILED, FAILURES, READY, ServiceWait, watch, watch_abort_file,
 )
 
 
@@ -48,7 +48,8 @@ class ServiceStart:
 
 class Starter:
     def __init__(self, deployer, checker, services, catalog, external="wait", probe_host="127.0.0.1",
-                 check_mode=False, poll_interval=0.5, probe_timeout=3.0, wait_all=False, clock=time.monotonic):
+                 check_mode=False, poll_interval=0.5, probe_timeout=3.0, wait_all=False, clock=time.monotonic,
+                 abort_file=None):
         self.deployer = deployer
         self.checker = checker
         self.catalog = {s["name"]: s for s in catalog}
@@ -64,11 +65,18 @@ class Starter:
         self.failure = None
         self.lock = threading.Lock()
         self.t0 = None
+        self.abort_file = abort_file
         dependants = {}
         for svc in services:
             for dep in svc.get("depends_on") or []:
                 dependants.setdefault(dep, []).append(svc["name"])
         self.dependants = dependants
+
+    def _abort(self, reason):
+        with self.lock:
+            if self.failure is None:
+                self.failure = "stopped waiting: %s" % reason
+            self.stop.set()
 
     def _fail(self, start, message):
         with self.lock:
@@ -169,8 +177,10 @@ class Starter:
         threads = [threading.Thread(target=self._run, args=(s,), daemon=True) for s in self.starts.values()]
         for thread in threads:
             thread.start()
+        watch_abort_file(self.abort_file, self.stop, self._abort)
         for thread in threads:
             thread.join()
+        self.stop.set()
         return [s.result() for s in self.starts.values()], round(self.clock() - self.t0, 3), self.failure
 
 

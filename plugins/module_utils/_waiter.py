@@ -121,6 +121,29 @@ def watch(wait, checker, stop, started, clock=time.monotonic, backoff=1.0, max_i
         wait.verdict, wait.output = FAILED, "error while checking: %s: %s" % (type(exc).__name__, exc)
 
 
+def abort_reason(path):
+    """The text of the abort file when it exists (another plane's step failed), else None."""
+    if not path:
+        return None
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read().strip() or "a step of this run failed"
+    except OSError:
+        return None
+
+
+def watch_abort_file(path, stop, on_abort, interval=0.25):
+    """Until ``stop`` is set, look for the abort file; call on_abort(reason) once when it appears."""
+    def loop():
+        while not stop.wait(interval):
+            reason = abort_reason(path)
+            if reason:
+                on_abort(reason)
+                return
+    if path:
+        threading.Thread(target=loop, daemon=True).start()
+
+
 class Waiter:
     """Wait for every service concurrently; stop at the first failure.
 
@@ -129,7 +152,7 @@ class Waiter:
     """
 
     def __init__(self, services, checker, poll_interval=1.0, timeout=None, backoff=1.0,
-                 max_interval=5.0, log_lines=20, fail_fast=True, clock=time.monotonic):
+                 max_interval=5.0, log_lines=20, fail_fast=True, clock=time.monotonic, abort_file=None):
         self.waits = [ServiceWait(s, poll_interval, timeout) for s in services]
         self.checker = checker
         self.backoff = max(1.0, float(backoff))
@@ -139,6 +162,12 @@ class Waiter:
         self.clock = clock
         self.stop = threading.Event()
         self.started = None
+        self.abort_file = abort_file
+        self.aborted = None
+
+    def _abort(self, reason):
+        self.aborted = reason
+        self.stop.set()
 
     def _watch(self, wait, reports):
         try:
@@ -155,14 +184,18 @@ class Waiter:
         threads = [threading.Thread(target=self._watch, args=(w, reports), daemon=True) for w in self.waits]
         for thread in threads:
             thread.start()
+        watch_abort_file(self.abort_file, self.stop, self._abort)
         failed = []
         for _report in self.waits:
             wait = reports.get()
+            if self.aborted:
+                break
             if wait.verdict in FAILURES and not self.stop.is_set():
                 failed.append(wait)
                 if self.fail_fast:
                     self.stop.set()
                     break
+        self.stop.set()
         elapsed = round(self.clock() - self.started, 3)
         for wait in failed:
             wait.logs = self.checker.logs(wait, self.log_lines)

@@ -110,6 +110,11 @@ options:
     type: str
     default: unix:///var/run/docker.sock
     aliases: [docker_url]
+  abort_file:
+    description:
+      - A file whose appearance stops every wait at once, failing with its content (a step that runs
+        side by side in the same start failed).
+    type: path
 """
 
 EXAMPLES = r"""
@@ -228,6 +233,7 @@ def main():
             probe_timeout=dict(type="float", default=3.0),
             stop_timeout=dict(type="int", default=10),
             docker_host=dict(type="str", default="unix:///var/run/docker.sock", aliases=["docker_url"]),
+            abort_file=dict(type="path"),
         ),
         supports_check_mode=True,
     )
@@ -253,9 +259,12 @@ def main():
             for net in sorted(used):
                 if deployer.ensure_network(net, wanted_networks[net], module.check_mode):
                     result["networks_created"].append(net)
-            checker = DockerChecker(runtime, params["probe_host"], 0, params["probe_timeout"])
+            # a dependency another plane of this run is creating may not exist yet: wait for it
+            checker = DockerChecker(runtime, params["probe_host"], 0, params["probe_timeout"],
+                                    wait_missing=params["external"] == "wait")
             starter = Starter(deployer, checker, selected, catalog, params["external"], params["probe_host"],
-                              module.check_mode, params["poll_interval"], params["probe_timeout"], params["wait_all"])
+                              module.check_mode, params["poll_interval"], params["probe_timeout"], params["wait_all"],
+                              abort_file=params["abort_file"])
             services, elapsed, failure = starter.run()
             result.update(services=services, elapsed=elapsed)
             result["changed"] = bool(result["networks_created"]) or any(s["action"] != "unchanged" for s in services)

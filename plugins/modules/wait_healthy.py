@@ -131,6 +131,18 @@ options:
   plane_namespaces:
     description: Kubernetes namespace per plane, for services without C(kubernetes.namespace).
     type: dict
+  missing:
+    description:
+      - What a container that does not exist means. V(fail) at once (the default), or V(wait) for it
+        (another plane of the same run is creating it).
+    type: str
+    choices: [fail, wait]
+    default: fail
+  abort_file:
+    description:
+      - A file whose appearance stops the wait at once, failing with its content. start_platform runs the
+        planes and steps side by side; a failing step writes it so the others stop waiting.
+    type: path
 """
 
 EXAMPLES = r"""
@@ -213,7 +225,8 @@ def build_checker(module):
         if not _docker_runtime.HAS_DOCKER:
             module.fail_json(msg=missing_required_lib("docker"), exception=str(_docker_runtime.DOCKER_IMPORT_ERROR))
         runtime = _docker_runtime.DockerRuntime(params["docker_host"])
-        return DockerChecker(runtime, params["probe_host"], params["restarts_allowed"], params["probe_timeout"])
+        return DockerChecker(runtime, params["probe_host"], params["restarts_allowed"], params["probe_timeout"],
+                             wait_missing=params["missing"] == "wait")
     from ansible_collections.ananta.platform.plugins.module_utils import _k8s_readiness
     if not _k8s_readiness.HAS_KUBERNETES:
         module.fail_json(msg=missing_required_lib("kubernetes"), exception=str(_k8s_readiness.KUBERNETES_IMPORT_ERROR))
@@ -262,6 +275,8 @@ def main():
             validate_certs=dict(type="bool", default=True, aliases=["verify_ssl"]),
             ca_cert=dict(type="path", aliases=["ssl_ca_cert"]),
             plane_namespaces=dict(type="dict"),
+            missing=dict(type="str", choices=["fail", "wait"], default="fail"),
+            abort_file=dict(type="path"),
         ),
         supports_check_mode=True,
     )
@@ -285,7 +300,7 @@ def main():
         checker = build_checker(module)
         waiter = Waiter(services, checker, poll_interval=params["poll_interval"], timeout=params["timeout"],
                         backoff=params["backoff"], max_interval=params["max_interval"],
-                        log_lines=params["log_lines"], fail_fast=params["fail_fast"])
+                        log_lines=params["log_lines"], fail_fast=params["fail_fast"], abort_file=params["abort_file"])
         if module.check_mode:
             results, elapsed = waiter.snapshot()
             failed_waits = []
@@ -296,6 +311,9 @@ def main():
 
     ready = [r["name"] for r in results if r["verdict"] == READY]
     failed = [w.name for w in failed_waits]
+    if not module.check_mode and waiter.aborted:
+        module.fail_json(msg="Failed to wait for services: stopped, because %s" % waiter.aborted, services=results,
+                         elapsed=elapsed, failed_services=failed, ready_services=ready)
     result = dict(changed=False, services=results, elapsed=elapsed, failed_services=failed, ready_services=ready)
     if failed_waits:
         first = failed_waits[0]
