@@ -138,3 +138,16 @@ def test_lab_seed_ports(lab_vars):
     assert ports["cns-service"] == [(27200, 8000)]
     assert ports["app-plane-rabbitmq"] == [(27672, 5672), (27673, 15672)]
     assert ports["supabase-studio"] == [(27800, 3000)]
+
+
+@pytest.mark.parametrize("inventory", ["docker_host_example", "kubernetes_example"])
+def test_example_inventories_hold_a_valid_catalog_of_the_same_services(lab_vars, inventory):
+    from conftest import inventory_vars
+
+    hosts = {"docker_host_example": "docker-01.ananta.example", "kubernetes_example": "localhost"}
+    example = inventory_vars(inventory, hosts[inventory])
+    services = example["ananta_services"]
+    _catalog.validate(services, [n["name"] for n in example["ananta_networks"]])
+    assert [s["name"] for s in services] == [s["name"] for s in lab_vars["ananta_services"]]
+    assert not any(s["image"].startswith("ananta-lab/") for s in services), "no lab image in a real inventory"
+    assert all(not str(v).startswith("$ANSIBLE_VAULT") for v in example["ananta_secrets"].values())
