@@ -103,10 +103,10 @@ def main():
         wait_for(lambda: psycopg2.connect(dbname="postgres", connect_timeout=2, **settings).close() is None, 60)
         lab = os.path.join(ROOT, "inventories", "lab", "migrations")
         print("pg_migrate vs psql -f, file by file")
-        order = [m for m in (
+        order = [
             {"version": "002", "file": "002_COMPONENTS_V2_MASTER.sql", "schema": "components_v2"},
             {"version": "005", "file": "005_DIRECTUS_ENRICHMENT_TABLES.sql", "schema": "components_v2"},
-            {"version": "007", "file": "007_component_catalog_table.sql", "schema": "components_v2"})]
+            {"version": "007", "file": "007_component_catalog_table.sql", "schema": "components_v2"}]
         compare("lab set (components-db: 002 005 007)", settings, lab, order, lambda m: m["schema"])
         synthetic = tempfile.mkdtemp(prefix="ananta-bench-")
         try:

@@ -20,7 +20,7 @@ def collect(host_results):
         for key, value in sorted(variables.items()):
             if not isinstance(value, dict) or value.get("skipped"):
                 continue
-            if "_start_l" in key:
+            if "_start_" in key:
                 for svc in value.get("services") or []:
                     if svc.get("started_at"):
                         started[svc["name"]] = svc["started_at"]
