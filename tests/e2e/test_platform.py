@@ -21,7 +21,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 sys.path.insert(0, os.path.join(ROOT, ".collections"))
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 
-from conftest import inventory_vars  # noqa: E402  pylint: disable=wrong-import-position
+from inventory_helpers import inventory_vars  # noqa: E402  pylint: disable=wrong-import-position
 from ansible_collections.ananta.platform.plugins.module_utils._http import http_get  # noqa: E402
 
 PLAYBOOK = os.path.join(ROOT, ".venv", "bin", "ansible-playbook")

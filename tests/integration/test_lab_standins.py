@@ -12,7 +12,7 @@ import pytest
 from integration_helpers import LAB_IMAGE, TEST_LABEL, free_port, wait_for
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from conftest import inventory_vars  # noqa: E402  pylint: disable=wrong-import-position
+from inventory_helpers import inventory_vars  # noqa: E402  pylint: disable=wrong-import-position
 
 from ansible_collections.ananta.platform.plugins.module_utils._http import http_get  # noqa: E402
 

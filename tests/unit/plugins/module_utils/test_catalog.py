@@ -142,7 +142,7 @@ def test_lab_seed_ports(lab_vars):
 
 @pytest.mark.parametrize("inventory", ["docker_host_example", "kubernetes_example"])
 def test_example_inventories_hold_a_valid_catalog_of_the_same_services(lab_vars, inventory):
-    from conftest import inventory_vars
+    from inventory_helpers import inventory_vars
 
     hosts = {"docker_host_example": "docker-01.ananta.example", "kubernetes_example": "localhost"}
     example = inventory_vars(inventory, hosts[inventory])

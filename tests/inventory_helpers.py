@@ -1,0 +1,30 @@
+"""The rendered variables of the collection's inventories, for tests and benchmarks."""
+
+import os
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def inventory_vars(inventory="lab", host="localhost", extra=None):
+    """The rendered variables of a host of one of the collection's inventories."""
+    from ansible.inventory.manager import InventoryManager
+    from ansible.parsing.dataloader import DataLoader
+    from ansible.template import Templar
+    from ansible.vars.manager import VariableManager
+
+    loader = DataLoader()
+    vault_file = os.path.join(ROOT, "inventories", inventory, "vault-password.example")
+    if os.path.exists(vault_file):
+        from ansible.parsing.vault import VaultSecret
+        with open(vault_file, "rb") as handle:
+            loader.set_vault_secrets([("default", VaultSecret(handle.read().strip()))])
+    path = os.path.join(ROOT, "inventories", inventory, "hosts.yml")
+    manager = InventoryManager(loader=loader, sources=[path])
+    variables = VariableManager(loader=loader, inventory=manager)
+    if extra:
+        variables._extra_vars = extra  # pylint: disable=protected-access
+    hostvars = variables.get_vars(host=manager.get_host(host))
+    hostvars.setdefault("ansible_playbook_python", sys.executable)
+    templar = Templar(loader=loader, variables=hostvars)
+    return {key: templar.template(hostvars[key]) for key in hostvars if key.startswith("ananta_")}
