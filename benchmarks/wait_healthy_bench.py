@@ -130,8 +130,9 @@ def main():
         print("  %3d services: returned %.2f s after the slowest became ready (target <= %.2f s); waited %.1f s in all"
               % (size, figures["overhead"], args.poll, figures["elapsed"]))
     crash = crash_latency(client, args.poll)
-    print("  crash loop: verdict %s, detected %.2f s after the first exit, %d restart(s) by then"
-          % (crash["verdict"], crash["latency"] or -1, crash["restarts_total"]))
+    print("  crash loop: verdict %s, detected %.2f s after the first exit; restarts seen at detection %d "
+          "(Docker's count when read afterwards: %d)"
+          % (crash["verdict"], crash["latency"] or -1, crash["restarts_seen"], crash["restarts_total"]))
 
 
 if __name__ == "__main__":
