@@ -101,12 +101,12 @@ def test_healthy_from_before_a_restart_is_not_trusted(lab, docker_client):
 def test_http_probe_waits_for_the_real_condition(lab):
     port = free_port()
     lab("slow", "standin", env={"STANDIN_NAME": "slow", "STANDIN_PORTS": "8080", "STANDIN_HEALTH": "/health/ready",
-                                "STANDIN_DELAY": "4"}, ports={"8080/tcp": port})
+                                "STANDIN_DELAY": "6"}, ports={"8080/tcp": port})
     spec = {"probe": "http", "port": port, "path": "/health/ready", "body": "UP", "timeout": 30}
     result = run_module("wait_healthy", {"services": [svc(lab, "slow", spec)], "poll_interval": 0.25})
     assert not result.get("failed"), result.get("msg")
-    # the container started about a second before the call: 4 s of start-up leave >= 2 s to wait
-    assert result["services"][0]["seconds"] >= 2.0
+    # ansible-playbook starts in 1-3 s: 6 s of start-up leave the probe something to wait for
+    assert result["services"][0]["seconds"] >= 1.0
     assert result["services"][0]["attempts"] > 1
 
 
