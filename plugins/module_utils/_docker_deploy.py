@@ -99,9 +99,6 @@ class ContainerSpec:
         }, sort_keys=True, default=str).encode()).hexdigest()
         self.labels["%s.config-hash" % LABEL_PREFIX] = self.config_hash
 
-    def named_volumes(self):
-        return [v[0] for v in self.volumes if v[3]]
-
 
 class DockerDeployer:
     def __init__(self, runtime, project, healthcheck_defaults=None):
@@ -175,7 +172,7 @@ class DockerDeployer:
         return "start", current
 
     def create(self, spec):
-        for volume in spec.named_volumes():
+        for volume in self.volume_names(spec.service):
             self.ensure_volume(volume)
         port_bindings, exposed = {}, []
         for host_ip, host_port, container_port, proto in spec.ports:

@@ -21,6 +21,8 @@ except ImportError as exc:  # guarded: modules call missing_required_lib
     DOCKER_IMPORT_ERROR = exc
 
 LABEL_PREFIX = "ananta.platform"
+# The argument every module that talks to the engine takes (doc fragment ananta.platform.docker).
+DOCKER_ARGSPEC = dict(docker_host=dict(type="str", default="unix:///var/run/docker.sock", aliases=["docker_url"]))
 TS_RE = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)?$")
 
 
@@ -131,12 +133,3 @@ class DockerRuntime:
         if code == 0:
             return True, "process matching %r running (pid %s)" % (pattern, " ".join(output.split()))
         return False, "no process matching %r (pgrep exit %s)" % (pattern, code)
-
-    def managed_containers(self, project=None):
-        """Inspect data of every container the collection labelled (optionally one project's)."""
-        label = "%s.project=%s" % (LABEL_PREFIX, project) if project else "%s.project" % LABEL_PREFIX
-        try:
-            summaries = self.api.containers(all=True, filters={"label": label})
-            return [self.api.inspect_container(s["Id"]) for s in summaries]
-        except DockerException as exc:
-            raise RuntimeAdapterError("cannot list containers: %s" % exc) from exc

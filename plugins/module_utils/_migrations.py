@@ -33,6 +33,12 @@ class MigrationFile:
         self.checksum = None
         self.transactional = True
 
+    def describe(self, **extra):
+        """The file as the module and the step command report it."""
+        data = {"version": self.version, "file": self.name, "schema": self.schema, "transactional": self.transactional}
+        data.update(extra)
+        return data
+
     def load(self):
         try:
             with open(self.path, "rb") as handle:

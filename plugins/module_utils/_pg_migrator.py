@@ -242,8 +242,7 @@ def migrate(migrator, files, accept_checksums=(), out_of_order=False, check_mode
             outcome["skipped"].append(item.version)
         for item in todo["pending"]:
             duration = migrator.apply(item)
-            outcome["applied"].append({"version": item.version, "file": item.name, "schema": item.schema,
-                                       "transactional": item.transactional, "duration_ms": duration})
+            outcome["applied"].append(item.describe(duration_ms=duration))
             outcome["pending"].pop(0)
             if report:
                 report(item, duration)

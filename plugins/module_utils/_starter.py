@@ -20,12 +20,8 @@ import time
 from ansible_collections.ananta.platform.plugins.module_utils._errors import AnantaError
 from ansible_collections.ananta.platform.plugins.module_utils._probes import run_network_probe
 from ansible_collections.ananta.platform.plugins.module_utils._waiter import (
-    FAILED, FAILURES, READY, ServiceWait, watch, watch_abort_file,
+    FAILURES, READY, ServiceWait, watch, watch_abort_file,
 )
-
-
-class StartFailure(AnantaError):
-    pass
 
 
 class ServiceStart:
@@ -66,6 +62,7 @@ class Starter:
         self.lock = threading.Lock()
         self.t0 = None
         self.abort_file = abort_file
+        self.external_ready = set()  # dependencies outside the selection already judged ready
         dependants = {}
         for svc in services:
             for dep in svc.get("depends_on") or []:
@@ -96,6 +93,8 @@ class Starter:
                 self._fail(start, "not started: its dependency %s failed" % dep)
                 return False
             return True
+        if dep in self.external_ready:
+            return True
         service = self.catalog.get(dep)
         if service is None:
             self._fail(start, "depends on %s, which is not in the catalog" % dep)
@@ -106,6 +105,8 @@ class Starter:
             wait.budget, wait.stable = 0, 1  # one check: it should be ready already
         watch(wait, self.checker, self.stop, self.clock(), self.clock)
         if wait.verdict == READY:
+            with self.lock:
+                self.external_ready.add(dep)
             return True
         if not self.stop.is_set():
             if self.external == "check":
@@ -182,6 +183,3 @@ class Starter:
             thread.join()
         self.stop.set()
         return [s.result() for s in self.starts.values()], round(self.clock() - self.t0, 3), self.failure
-
-
-__all__ = ["Starter", "StartFailure", "FAILED"]

@@ -27,6 +27,8 @@ description:
   - Images are never pulled.
 author:
   - Ananta Platform engineers (@ananta-platform)
+extends_documentation_fragment:
+  - ananta.platform.docker
 attributes:
   check_mode:
     description: Reports what would be created, recreated, started, stopped or removed.
@@ -105,11 +107,6 @@ options:
     description: Seconds a container has to stop before it is killed.
     type: int
     default: 10
-  docker_host:
-    description: The Docker engine, as community.docker names it.
-    type: str
-    default: unix:///var/run/docker.sock
-    aliases: [docker_url]
   abort_file:
     description:
       - A file whose appearance stops every wait at once, failing with its content (a step that runs
@@ -217,6 +214,7 @@ def stop_or_remove(module, deployer, selected, remove):
 def main():
     module = AnsibleModule(
         argument_spec=dict(
+            _docker_runtime.DOCKER_ARGSPEC,
             services=dict(type="list", elements="dict", required=True),
             planes=dict(type="list", elements="str", choices=list(_catalog.PLANES)),
             levels=dict(type="list", elements="int"),
@@ -232,7 +230,6 @@ def main():
             poll_interval=dict(type="float", default=0.5),
             probe_timeout=dict(type="float", default=3.0),
             stop_timeout=dict(type="int", default=10),
-            docker_host=dict(type="str", default="unix:///var/run/docker.sock", aliases=["docker_url"]),
             abort_file=dict(type="path"),
         ),
         supports_check_mode=True,

@@ -211,12 +211,6 @@ from ansible_collections.ananta.platform.plugins.module_utils import _migrations
 from ansible_collections.ananta.platform.plugins.module_utils._errors import MigrationError
 
 
-def describe(item, **extra):
-    data = {"version": item.version, "file": item.name, "schema": item.schema, "transactional": item.transactional}
-    data.update(extra)
-    return data
-
-
 class MigrationRun:
     def __init__(self, module):
         self.module = module
@@ -252,7 +246,7 @@ class MigrationRun:
         if outcome is None:
             return
         self.result.update(applied=outcome["applied"], skipped_versions=outcome["skipped"], accepted=outcome["accepted"],
-                           pending=[describe(f) for f in outcome["pending"]], already_applied=outcome["already_applied"],
+                           pending=[f.describe() for f in outcome["pending"]], already_applied=outcome["already_applied"],
                            missing_files=outcome["missing"], lock_wait=self.migrator.waited_for_lock)
         self.result["changed"] = bool(outcome["applied"] or outcome["skipped"] or outcome["accepted"]
                                       or (self.module.check_mode and outcome["pending"]))

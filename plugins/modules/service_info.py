@@ -18,6 +18,8 @@ description:
   - Returns a readable table as well.
 author:
   - Ananta Platform engineers (@ananta-platform)
+extends_documentation_fragment:
+  - ananta.platform.docker
 attributes:
   check_mode:
     description: Only reads.
@@ -45,11 +47,6 @@ options:
     description: Host name used in the URLs shown.
     type: str
     default: localhost
-  docker_host:
-    description: The Docker engine, as community.docker names it.
-    type: str
-    default: unix:///var/run/docker.sock
-    aliases: [docker_url]
 """
 
 EXAMPLES = r"""
@@ -122,10 +119,10 @@ def table(entries):
 def main():
     module = AnsibleModule(
         argument_spec=dict(
+            _docker_runtime.DOCKER_ARGSPEC,
             services=dict(type="list", elements="dict", required=True),
             planes=dict(type="list", elements="str", choices=list(_catalog.PLANES)),
             url_host=dict(type="str", default="localhost"),
-            docker_host=dict(type="str", default="unix:///var/run/docker.sock", aliases=["docker_url"]),
         ),
         supports_check_mode=True,
     )

@@ -24,6 +24,8 @@ description:
     the last lines of its log.
 author:
   - Ananta Platform engineers (@ananta-platform)
+extends_documentation_fragment:
+  - ananta.platform.docker
 attributes:
   check_mode:
     description: Reports the current state of every service after one probe each, without waiting.
@@ -102,11 +104,6 @@ options:
     description: Address of the Docker host's published ports, for probes without their own C(host) or C(url).
     type: str
     default: 127.0.0.1
-  docker_host:
-    description: The Docker engine, as community.docker names it.
-    type: str
-    default: unix:///var/run/docker.sock
-    aliases: [docker_url]
   kubeconfig:
     description: Path to a kubeconfig file (as kubernetes.core names it). Without it, O(host) or the in-cluster service account.
     type: path
@@ -205,7 +202,7 @@ import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.ananta.platform.plugins.module_utils import _catalog
+from ansible_collections.ananta.platform.plugins.module_utils import _catalog, _docker_runtime
 from ansible_collections.ananta.platform.plugins.module_utils._errors import AnantaError
 from ansible_collections.ananta.platform.plugins.module_utils._waiter import READY, Waiter
 
@@ -213,14 +210,12 @@ from ansible_collections.ananta.platform.plugins.module_utils._waiter import REA
 def build_checker(module):
     params = module.params
     if params["target"] == "none":
-        from ansible_collections.ananta.platform.plugins.module_utils import _docker_runtime
         from ansible_collections.ananta.platform.plugins.module_utils._docker_readiness import ProbeChecker
         runtime = None
         if _docker_runtime.HAS_DOCKER and any((s.get("readiness") or {}).get("probe") == "command" for s in params["services"]):
             runtime = _docker_runtime.DockerRuntime(params["docker_host"])
         return ProbeChecker(runtime, params["probe_host"], params["probe_timeout"])
     if params["target"] == "docker":
-        from ansible_collections.ananta.platform.plugins.module_utils import _docker_runtime
         from ansible_collections.ananta.platform.plugins.module_utils._docker_readiness import DockerChecker
         if not _docker_runtime.HAS_DOCKER:
             module.fail_json(msg=missing_required_lib("docker"), exception=str(_docker_runtime.DOCKER_IMPORT_ERROR))
@@ -253,6 +248,7 @@ def check_probe_libraries(module, services):
 def main():
     module = AnsibleModule(
         argument_spec=dict(
+            _docker_runtime.DOCKER_ARGSPEC,
             services=dict(type="list", elements="dict", required=True),
             levels=dict(type="list", elements="int"),
             planes=dict(type="list", elements="str", choices=list(_catalog.PLANES)),
@@ -267,7 +263,6 @@ def main():
             fail_fast=dict(type="bool", default=True),
             log_lines=dict(type="int", default=20),
             probe_host=dict(type="str", default="127.0.0.1"),
-            docker_host=dict(type="str", default="unix:///var/run/docker.sock", aliases=["docker_url"]),
             kubeconfig=dict(type="path"),
             context=dict(type="str"),
             host=dict(type="str"),

@@ -15,11 +15,11 @@ LAB_IMAGE = os.environ.get("ANANTA_LAB_IMAGE", "ananta-lab/platform:0.1")
 TEST_LABEL = "ananta.platform.test"
 
 
-def run_module(module, args, check=False, diff=False, timeout=600, user=None, background=False):
+def run_module(module, args, check=False, diff=False, timeout=600, background=False):
     """Run one module task through ansible-playbook on localhost; return its result dict.
 
-    ``user``: run as that Unix user (runuser); ``background``: return a function that waits
-    for the run and returns its result, so that runs can overlap."""
+    ``background``: return a function that waits for the run and returns its result, so that
+    runs can overlap."""
     play = [{
         "hosts": "localhost",
         "gather_facts": False,
@@ -37,10 +37,6 @@ def run_module(module, args, check=False, diff=False, timeout=600, user=None, ba
         cmd.append("--check")
     if diff:
         cmd.append("--diff")
-    if user:
-        os.chmod(path, 0o644)
-        env.update(HOME="/tmp", ANSIBLE_LOCAL_TEMP="/tmp/.ansible-%s/tmp" % user, ANSIBLE_REMOTE_TEMP="/tmp/.ansible-%s/tmp" % user)
-        cmd = ["runuser", "-u", user, "--"] + cmd
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
 
     def finish():
