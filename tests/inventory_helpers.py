@@ -12,6 +12,9 @@ def inventory_vars(inventory="lab", host="localhost", extra=None):
     from ansible.parsing.dataloader import DataLoader
     from ansible.template import Templar
     from ansible.vars.manager import VariableManager
+    from ansible.plugins.loader import init_plugin_loader
+
+    init_plugin_loader()  # lookups (env) in the inventories
 
     loader = DataLoader()
     vault_file = os.path.join(ROOT, "inventories", inventory, "vault-password.example")

@@ -5,6 +5,7 @@
 
     PYTHONPATH=<dir holding ansible_collections/> python3 tools/ananta_step.py migrate
     PYTHONPATH=<dir holding ansible_collections/> python3 tools/ananta_step.py topology
+    PYTHONPATH=<dir holding ansible_collections/> python3 tools/ananta_step.py wait
 
 Configuration comes from the environment as JSON (ANANTA_STEP_CONFIG), secrets from their own
 variables (PGPASSWORD, RABBITMQ_PASSWORD), so that they can come from a Secret. The same
@@ -39,13 +40,13 @@ def _retry(what, call, timeout):
             time.sleep(1)
 
 
-def migrate(config):
+def _migrate_one(config):
     from ansible_collections.ananta.platform.plugins.module_utils import _migrations, _pg_migrator
     from ansible_collections.ananta.platform.plugins.module_utils._errors import MigrationError
 
     conninfo = dict(host=config["host"], port=int(config.get("port", 5432)), user=config.get("user", "postgres"),
-                    password=os.environ.get("PGPASSWORD"), dbname=config["dbname"], connect_timeout=5,
-                    application_name="ananta.platform step migrate")
+                    password=os.environ.get(config.get("password_env", "PGPASSWORD")), dbname=config["dbname"],
+                    connect_timeout=5, application_name="ananta.platform step migrate")
     try:
         files = _migrations.build_files(config["path"], config.get("migrations"), config.get("skip"), config.get("schema"))
         migrator = _pg_migrator.Migrator(conninfo, lock_timeout=float(config.get("lock_timeout", 120)))
@@ -53,13 +54,59 @@ def migrate(config):
         try:
             outcome = _pg_migrator.migrate(
                 migrator, files, config.get("accept_checksums"), config.get("out_of_order", False),
-                report=lambda item, ms: print("applied %s (%s) in %d ms" % (item.version, item.name, ms)))
+                report=lambda item, ms: print("applied %s (%s) in %d ms" % (item.version, item.name, ms), flush=True))
         finally:
             migrator.close()
         print("database %s: %d applied, %d already applied, %d skipped" % (
-            config["dbname"], len(outcome["applied"]), len(outcome["already_applied"]), len(outcome["skipped"])))
+            config["dbname"], len(outcome["applied"]), len(outcome["already_applied"]), len(outcome["skipped"])), flush=True)
     except MigrationError as exc:
         sys.exit("ananta-step: failed to migrate database %s: %s" % (config["dbname"], exc.message))
+
+
+def migrate(config):
+    """One database, or ``databases``: a list (the Kubernetes db-migration Job migrates every
+    database of its plane), each entry completed by the top-level keys and with its password
+    in the variable ``password_env`` names."""
+    databases = config.get("databases")
+    if databases is None:
+        _migrate_one(config)
+        return
+    shared = {k: v for k, v in config.items() if k != "databases"}
+    for database in databases:
+        _migrate_one(dict(shared, **database))
+
+
+def wait(config):
+    """Seed 000's init containers: wait until every probe passes (tables exist, a dependency
+    answers), printing what is still awaited. ``timeout`` 0 waits for ever (Kubernetes restarts
+    nothing while an init container runs; the run's own wait judges the time)."""
+    from ansible_collections.ananta.platform.plugins.module_utils import _probes
+
+    probes = config.get("probes") or []
+    interval = float(config.get("interval", 5))
+    timeout = float(config.get("timeout", 0))
+    deadline = time.monotonic() + timeout if timeout else None
+    pending = list(probes)
+    while pending:
+        still = []
+        for spec in pending:
+            try:
+                result = _probes.run_network_probe(spec, spec.get("host", "127.0.0.1"), float(config.get("probe_timeout", 3)))
+                ok, output = result.ok, result.output
+            except Exception as exc:  # pylint: disable=broad-except
+                ok, output = False, str(exc)
+            if ok:
+                print("ready: %s" % output, flush=True)
+            else:
+                print("waiting: %s" % output, flush=True)
+                still.append(spec)
+        pending = still
+        if not pending:
+            break
+        if deadline is not None and time.monotonic() > deadline:
+            sys.exit("ananta-step: %s: %d probe(s) did not pass within %ss" % (config.get("what", "wait"), len(pending), timeout))
+        time.sleep(interval)
+    print("%s: all dependencies ready" % config.get("what", "wait"), flush=True)
 
 
 def topology(config):
@@ -87,7 +134,7 @@ def topology(config):
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
-    steps = {"migrate": migrate, "topology": topology}
+    steps = {"migrate": migrate, "topology": topology, "wait": wait}
     if len(argv) != 1 or argv[0] not in steps:
         sys.exit("usage: ananta-step {%s}   (configuration in ANANTA_STEP_CONFIG)" % ",".join(sorted(steps)))
     steps[argv[0]](_config())

@@ -6,6 +6,8 @@ judged by the rules of _k8s_rules.py."""
 
 from __future__ import annotations
 
+import json
+
 from ansible_collections.ananta.platform.plugins.module_utils import _k8s_rules
 from ansible_collections.ananta.platform.plugins.module_utils._errors import RuntimeAdapterError
 from ansible_collections.ananta.platform.plugins.module_utils._waiter import (
@@ -62,26 +64,54 @@ def api_client(kubeconfig=None, context=None, host=None, api_key=None, validate_
     return k8s_client.ApiClient(configuration)
 
 
+class _StatusProbe:  # the shape of a Wait, for a one-off read
+    def __init__(self, service):
+        self.service = service
+        self.baseline = {}
+
+
 class KubernetesChecker:
-    def __init__(self, api, plane_namespaces=None):
+    def __init__(self, api, plane_namespaces=None, wait_missing=False):
         self.api = api
         self.plane_namespaces = plane_namespaces
+        self.wait_missing = wait_missing
 
-    def _get(self, path):
+    def _call(self, what, call, *args, **kwargs):
+        """A typed API call read as raw JSON (the object as the API shapes it, camelCase), so
+        that no client model rejects a field the server left out; None for 404."""
         try:
-            data = self.api.call_api(path, "GET", response_type="object", auth_settings=["BearerToken"],
-                                     _return_http_data_only=True)
+            response = call(*args, _preload_content=False, **kwargs)
+            data = response.data
         except ApiException as exc:
             if exc.status == 404:
                 return None
-            raise RuntimeAdapterError("GET %s answered %s %s" % (path, exc.status, exc.reason)) from exc
-        return data
+            raise RuntimeAdapterError("reading %s answered %s %s" % (what, exc.status, exc.reason)) from exc
+        except Exception as exc:  # pylint: disable=broad-except  # urllib3 connection errors and the like
+            raise RuntimeAdapterError("reading %s failed: %s" % (what, exc)) from exc
+        status = getattr(response, "status", 200)
+        if status == 404:
+            return None
+        if status >= 400:
+            raise RuntimeAdapterError("reading %s answered %s" % (what, status))
+        text = data.decode("utf-8", "replace") if isinstance(data, bytes) else str(data)
+        if kwargs.get("tail_lines") is not None:
+            return text
+        try:
+            return json.loads(text)
+        except ValueError as exc:
+            raise RuntimeAdapterError("reading %s: the answer is not JSON: %s" % (what, text[:200])) from exc
 
     def _workload(self, wait):
         kind = (wait.service.get("kubernetes") or {}).get("kind", "Deployment")
-        group_version, plural = API_PATHS[kind]
         namespace = object_namespace(wait.service, self.plane_namespaces)
-        obj = self._get("/apis/%s/namespaces/%s/%s/%s" % (group_version, namespace, plural, object_name(wait.service)))
+        name = object_name(wait.service)
+        if kind == "StatefulSet":
+            call = k8s_client.AppsV1Api(self.api).read_namespaced_stateful_set
+        elif kind == "Deployment":
+            call = k8s_client.AppsV1Api(self.api).read_namespaced_deployment
+        else:
+            call = k8s_client.BatchV1Api(self.api).read_namespaced_job
+        obj = self._call("%s %s/%s" % (kind, namespace, name), call, name, namespace)
         if obj is not None:
             obj.setdefault("kind", kind)
         return obj, namespace
@@ -91,7 +121,8 @@ class KubernetesChecker:
         if not selector:
             return []
         label_selector = ",".join("%s=%s" % item for item in sorted(selector.items()))
-        data = self._get("/api/v1/namespaces/%s/pods?labelSelector=%s" % (namespace, label_selector)) or {}
+        data = self._call("pods %s in %s" % (label_selector, namespace), k8s_client.CoreV1Api(self.api).list_namespaced_pod,
+                          namespace, label_selector=label_selector) or {}
         return data.get("items") or []
 
     def prepare(self, wait):
@@ -106,14 +137,39 @@ class KubernetesChecker:
     def check(self, wait):
         obj, namespace = self._workload(wait)
         if obj is None:
-            return Observation(FAILED, "%s %s/%s does not exist" % (
-                (wait.service.get("kubernetes") or {}).get("kind", "Deployment"), namespace, object_name(wait.service)))
+            text = "%s %s/%s does not exist" % (
+                (wait.service.get("kubernetes") or {}).get("kind", "Deployment"), namespace, object_name(wait.service))
+            if self.wait_missing:
+                return Observation(WAITING, text + " yet")
+            return Observation(FAILED, text)
         pods = self._pods(obj, namespace)
         restarts = sum(int(s.get("restartCount") or 0) for p in pods
                        for s in (p.get("status") or {}).get("containerStatuses") or [])
         verdict, message = _k8s_rules.workload_verdict(obj, pods, wait.baseline)
         mapped = {"ready": READY, "waiting": WAITING, "failed": FAILED, "crashed": CRASHED}[verdict]
         return Observation(mapped, message, restarts)
+
+    def status(self, service):
+        """One workload as a status row: object, state, restarts, up, and the rules' message."""
+        kind = (service.get("kubernetes") or {}).get("kind", "Deployment")
+        probe = _StatusProbe(service)
+        obj, namespace = self._workload(probe)
+        entry = {"object": "%s %s/%s" % (kind, namespace, object_name(service)), "restarts": 0}
+        if obj is None:
+            return dict(entry, state="missing", up=False, message="does not exist")
+        pods = self._pods(obj, namespace)
+        entry["restarts"] = sum(int(s.get("restartCount") or 0) for p in pods
+                                for s in (p.get("status") or {}).get("containerStatuses") or [])
+        verdict, message = _k8s_rules.workload_verdict(obj, pods, {})
+        status = obj.get("status") or {}
+        if kind == "Job":
+            state = "complete" if verdict == "ready" else ("failed" if verdict == "failed" else "running")
+        else:
+            wanted = (obj.get("spec") or {}).get("replicas", 1)
+            state = "%s/%s ready" % (status.get("readyReplicas") or 0, wanted)
+            if verdict in ("failed", "crashed"):
+                state += " (%s)" % verdict
+        return dict(entry, state=state, up=verdict == "ready", message=message)
 
     def logs(self, wait, lines):
         obj, namespace = self._workload(wait)
@@ -126,11 +182,9 @@ class KubernetesChecker:
             containers += [c["name"] for c in (pod.get("spec") or {}).get("containers") or []]
             for container in containers:
                 try:
-                    text = self.api.call_api(
-                        "/api/v1/namespaces/%s/pods/%s/log?container=%s&tailLines=%d" % (namespace, name, container, lines),
-                        "GET", response_type="str", auth_settings=["BearerToken"], _return_http_data_only=True,
-                        _preload_content=True)
-                except ApiException:
+                    text = self._call("log of %s/%s" % (name, container), k8s_client.CoreV1Api(self.api).read_namespaced_pod_log,
+                                      name, namespace, container=container, tail_lines=lines)
+                except RuntimeAdapterError:
                     continue
-                found.extend("[%s/%s] %s" % (name, container, line) for line in str(text).splitlines()[-lines:])
+                found.extend("[%s/%s] %s" % (name, container, line) for line in str(text or "").splitlines()[-lines:])
         return found

@@ -171,3 +171,15 @@ def workload_verdict(obj, pods=(), restart_baselines=None):
     if rule is None:
         return FAILED, "no readiness rule for kind %s" % obj.get("kind")
     return rule(obj)
+
+
+# The cluster options of the modules that read it (doc fragment ananta.platform.kubernetes).
+K8S_ARGSPEC = dict(
+    kubeconfig=dict(type="path"),
+    context=dict(type="str"),
+    host=dict(type="str"),
+    api_key=dict(type="str", no_log=True),
+    validate_certs=dict(type="bool", default=True, aliases=["verify_ssl"]),
+    ca_cert=dict(type="path", aliases=["ssl_ca_cert"]),
+    plane_namespaces=dict(type="dict"),
+)

@@ -8,18 +8,22 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 ---
 module: service_info
-short_description: Status of every service of the Ananta catalog on a Docker host
+short_description: Status of every service of the Ananta catalog, on a Docker host or a Kubernetes cluster
 version_added: 0.1.0
 description:
   - For each catalog service, its container's state, health, restart count, published ports, plane, level and URL,
     and whether it is up.
   - A service is up when its container runs and is not unhealthy or restarting; a one-shot service (probe
     C(exit_zero)) is up when it finished with exit code 0.
+  - On Kubernetes (O(target=kubernetes)), each service's workload object (StatefulSet, Deployment, Job) and
+    its pods are read from the API and judged by the same rules as M(ananta.platform.wait_healthy); a service
+    is up when its workload is ready (a Job, when it completed).
   - Returns a readable table as well.
 author:
   - Ananta Platform engineers (@ananta-platform)
 extends_documentation_fragment:
   - ananta.platform.docker
+  - ananta.platform.kubernetes
 attributes:
   check_mode:
     description: Only reads.
@@ -31,7 +35,8 @@ attributes:
     description: Only reads.
     support: full
 requirements:
-  - docker (Python SDK)
+  - docker (Python SDK) for O(target=docker)
+  - kubernetes (Python client) for O(target=kubernetes)
 options:
   services:
     description: The service catalog.
@@ -47,6 +52,11 @@ options:
     description: Host name used in the URLs shown.
     type: str
     default: localhost
+  target:
+    description: Where the platform runs.
+    type: str
+    choices: [docker, kubernetes]
+    default: docker
 """
 
 EXAMPLES = r"""
@@ -66,9 +76,9 @@ services:
     name: {description: Service., type: str}
     plane: {description: Plane., type: str}
     level: {description: Level., type: int}
-    container: {description: Container name., type: str}
-    state: {description: "Container state (running, exited, restarting...) or missing.", type: str}
-    health: {description: "healthy, unhealthy, starting, or none without a healthcheck.", type: str}
+    container: {description: "Container name (on Kubernetes, the workload: kind namespace/name).", type: str}
+    state: {description: "Container state (running, exited, restarting...) or missing; on Kubernetes C(N/M ready), C(complete), C(failed) or C(missing).", type: str}
+    health: {description: "healthy, unhealthy, starting, or none without a healthcheck; on Kubernetes the readiness rules' message.", type: str}
     restarts: {description: Restart count., type: int}
     ports: {description: Published ports., type: list, elements: str}
     url: {description: URL on the Docker host., type: str}
@@ -89,6 +99,7 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.ananta.platform.plugins.module_utils import _catalog, _docker_runtime
 from ansible_collections.ananta.platform.plugins.module_utils._errors import AnantaError
+from ansible_collections.ananta.platform.plugins.module_utils._k8s_rules import K8S_ARGSPEC
 
 
 def describe(service, state, url_host):
@@ -108,6 +119,13 @@ def describe(service, state, url_host):
     return entry
 
 
+def describe_k8s(service, checker, url_host):
+    row = checker.status(service)
+    return {"name": service["name"], "plane": service.get("plane"), "level": service.get("level"), "container": row["object"],
+            "state": row["state"], "health": row["message"], "restarts": row["restarts"], "ports": [],
+            "url": _catalog.published_url(service, url_host), "up": row["up"]}
+
+
 def table(entries):
     header = ("LEVEL", "PLANE", "SERVICE", "STATE", "HEALTH", "RESTARTS", "URL")
     rows = [header] + [(str(e["level"]), e["plane"], e["name"], e["state"], e["health"], str(e["restarts"]), e["url"] or "-")
@@ -120,13 +138,16 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             _docker_runtime.DOCKER_ARGSPEC,
+            **K8S_ARGSPEC,
+            target=dict(type="str", choices=["docker", "kubernetes"], default="docker"),
             services=dict(type="list", elements="dict", required=True),
             planes=dict(type="list", elements="str", choices=list(_catalog.PLANES)),
             url_host=dict(type="str", default="localhost"),
         ),
         supports_check_mode=True,
     )
-    if not _docker_runtime.HAS_DOCKER:
+    params = module.params
+    if params["target"] == "docker" and not _docker_runtime.HAS_DOCKER:
         module.fail_json(msg=missing_required_lib("docker"), exception=str(_docker_runtime.DOCKER_IMPORT_ERROR))
     catalog = module.params["services"]
     module.no_log_values.update(_catalog.secret_values(catalog))
@@ -134,9 +155,19 @@ def main():
         _catalog.validate(catalog)
         selected = _catalog.select(catalog, planes=module.params["planes"])
         order = {name: i for i, name in enumerate(_catalog.topological_order(selected))}
-        runtime = _docker_runtime.DockerRuntime(module.params["docker_host"])
-        entries = [describe(svc, runtime.inspect(svc.get("container_name") or svc["name"]), module.params["url_host"])
-                   for svc in sorted(selected, key=lambda s: (s["level"], order[s["name"]]))]
+        ordered = sorted(selected, key=lambda s: (s["level"], order[s["name"]]))
+        if params["target"] == "kubernetes":
+            from ansible_collections.ananta.platform.plugins.module_utils import _k8s_readiness
+            if not _k8s_readiness.HAS_KUBERNETES:
+                module.fail_json(msg=missing_required_lib("kubernetes"), exception=str(_k8s_readiness.KUBERNETES_IMPORT_ERROR))
+            api = _k8s_readiness.api_client(params["kubeconfig"], params["context"], params["host"], params["api_key"],
+                                            params["validate_certs"], params["ca_cert"])
+            checker = _k8s_readiness.KubernetesChecker(api, params["plane_namespaces"])
+            entries = [describe_k8s(svc, checker, params["url_host"]) for svc in ordered]
+        else:
+            runtime = _docker_runtime.DockerRuntime(params["docker_host"])
+            entries = [describe(svc, runtime.inspect(svc.get("container_name") or svc["name"]), params["url_host"])
+                       for svc in ordered]
     except AnantaError as exc:
         module.fail_json(msg="Failed to read the platform's status: %s" % exc.message)
     module.exit_json(changed=False, services=entries, down=[e["name"] for e in entries if not e["up"]], table=table(entries))

@@ -26,6 +26,7 @@ author:
   - Ananta Platform engineers (@ananta-platform)
 extends_documentation_fragment:
   - ananta.platform.docker
+  - ananta.platform.kubernetes
 attributes:
   check_mode:
     description: Reports the current state of every service after one probe each, without waiting.
@@ -104,34 +105,10 @@ options:
     description: Address of the Docker host's published ports, for probes without their own C(host) or C(url).
     type: str
     default: 127.0.0.1
-  kubeconfig:
-    description: Path to a kubeconfig file (as kubernetes.core names it). Without it, O(host) or the in-cluster service account.
-    type: path
-  context:
-    description: The kubeconfig context to use.
-    type: str
-  host:
-    description: The Kubernetes API server URL.
-    type: str
-  api_key:
-    description: A bearer token for the Kubernetes API.
-    type: str
-  validate_certs:
-    description: Verify the API server's certificate.
-    type: bool
-    default: true
-    aliases: [verify_ssl]
-  ca_cert:
-    description: CA certificate of the API server.
-    type: path
-    aliases: [ssl_ca_cert]
-  plane_namespaces:
-    description: Kubernetes namespace per plane, for services without C(kubernetes.namespace).
-    type: dict
   missing:
     description:
-      - What a container that does not exist means. V(fail) at once (the default), or V(wait) for it
-        (another plane of the same run is creating it).
+      - What a container (on Kubernetes, a workload object) that does not exist means. V(fail) at once
+        (the default), or V(wait) for it (another plane of the same run is creating it).
     type: str
     choices: [fail, wait]
     default: fail
@@ -204,6 +181,7 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.ananta.platform.plugins.module_utils import _catalog, _docker_runtime
 from ansible_collections.ananta.platform.plugins.module_utils._errors import AnantaError
+from ansible_collections.ananta.platform.plugins.module_utils._k8s_rules import K8S_ARGSPEC
 from ansible_collections.ananta.platform.plugins.module_utils._waiter import READY, Waiter
 
 
@@ -227,7 +205,7 @@ def build_checker(module):
         module.fail_json(msg=missing_required_lib("kubernetes"), exception=str(_k8s_readiness.KUBERNETES_IMPORT_ERROR))
     api = _k8s_readiness.api_client(params["kubeconfig"], params["context"], params["host"], params["api_key"],
                                     params["validate_certs"], params["ca_cert"])
-    return _k8s_readiness.KubernetesChecker(api, params["plane_namespaces"])
+    return _k8s_readiness.KubernetesChecker(api, params["plane_namespaces"], wait_missing=params["missing"] == "wait")
 
 
 def check_probe_libraries(module, services):
@@ -249,6 +227,7 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             _docker_runtime.DOCKER_ARGSPEC,
+            **K8S_ARGSPEC,
             services=dict(type="list", elements="dict", required=True),
             levels=dict(type="list", elements="int"),
             planes=dict(type="list", elements="str", choices=list(_catalog.PLANES)),
@@ -263,13 +242,6 @@ def main():
             fail_fast=dict(type="bool", default=True),
             log_lines=dict(type="int", default=20),
             probe_host=dict(type="str", default="127.0.0.1"),
-            kubeconfig=dict(type="path"),
-            context=dict(type="str"),
-            host=dict(type="str"),
-            api_key=dict(type="str", no_log=True),
-            validate_certs=dict(type="bool", default=True, aliases=["verify_ssl"]),
-            ca_cert=dict(type="path", aliases=["ssl_ca_cert"]),
-            plane_namespaces=dict(type="dict"),
             missing=dict(type="str", choices=["fail", "wait"], default="fail"),
             abort_file=dict(type="path"),
         ),

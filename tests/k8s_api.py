@@ -1,0 +1,112 @@
+"""A read-only stand-in for the Kubernetes API server, serving given objects over HTTP.
+
+No cluster can run here; this lets the real kubernetes Python client (and so the modules that
+read the cluster) be exercised end to end on complete API objects: the objects the collection
+renders, with the status a cluster would give them. GET only: workloads by name, pods by label
+selector, pod logs. Objects can be changed while a module is waiting.
+"""
+
+import json
+import re
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlparse
+
+PLURALS = {"StatefulSet": "statefulsets", "Deployment": "deployments", "Job": "jobs", "Pod": "pods"}
+GROUPS = {"StatefulSet": "/apis/apps/v1", "Deployment": "/apis/apps/v1", "Job": "/apis/batch/v1", "Pod": "/api/v1"}
+API_VERSIONS = {"StatefulSet": "apps/v1", "Deployment": "apps/v1", "Job": "batch/v1", "Pod": "v1"}
+
+
+class FakeCluster:
+    def __init__(self):
+        self.objects = {}  # (kind, namespace, name) -> object
+        self.logs = {}  # (namespace, pod, container) -> text
+        self.requests = []
+        self.lock = threading.Lock()
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self):
+        return "http://127.0.0.1:%d" % self.server.server_address[1]
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+    def put(self, obj):
+        obj = json.loads(json.dumps(obj))
+        obj.setdefault("apiVersion", API_VERSIONS[obj["kind"]])
+        meta = obj["metadata"]
+        meta.setdefault("uid", "uid-%s-%s" % (obj["kind"].lower(), meta["name"]))
+        meta.setdefault("creationTimestamp", "2026-11-22T06:00:00Z")
+        with self.lock:
+            self.objects[(obj["kind"], meta["namespace"], meta["name"])] = obj
+
+    def delete(self, kind, namespace, name):
+        with self.lock:
+            self.objects.pop((kind, namespace, name), None)
+
+    def _handler(self):
+        cluster = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):  # quiet
+                pass
+
+            def _send(self, status, body, content_type="application/json"):
+                data = body.encode("utf-8") if isinstance(body, str) else json.dumps(body).encode("utf-8")
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _not_found(self, what):
+                self._send(404, {"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound",
+                                 "message": "%s not found" % what, "code": 404})
+
+            def do_GET(self):  # noqa: N802
+                parsed = urlparse(self.path)
+                cluster.requests.append(parsed.path)
+                query = parse_qs(parsed.query)
+                match = re.match(r"^/api/v1/namespaces/([^/]+)/pods/([^/]+)/log$", parsed.path)
+                if match:
+                    key = (match.group(1), match.group(2), query.get("container", [""])[0])
+                    return self._send(200, cluster.logs.get(key, ""), "text/plain")
+                match = re.match(r"^/api/v1/namespaces/([^/]+)/pods$", parsed.path)
+                if match:
+                    wanted = dict(item.split("=", 1) for item in query.get("labelSelector", [""])[0].split(",") if item)
+                    with cluster.lock:
+                        items = [o for (kind, ns, _n), o in sorted(cluster.objects.items())
+                                 if kind == "Pod" and ns == match.group(1)
+                                 and all(o["metadata"].get("labels", {}).get(k) == v for k, v in wanted.items())]
+                    return self._send(200, {"kind": "PodList", "apiVersion": "v1", "metadata": {"resourceVersion": "1"},
+                                            "items": items})
+                for kind, plural in PLURALS.items():
+                    match = re.match(r"^%s/namespaces/([^/]+)/%s/([^/]+)$" % (re.escape(GROUPS[kind]), plural), parsed.path)
+                    if match:
+                        with cluster.lock:
+                            obj = cluster.objects.get((kind, match.group(1), match.group(2)))
+                        if obj is None:
+                            return self._not_found("%s %s" % (plural, match.group(2)))
+                        return self._send(200, obj)
+                return self._not_found(parsed.path)
+
+        return Handler
+
+
+def pod_for(workload, name, status, containers_log=None):
+    """A pod of a rendered workload, with the given status (as a cluster reports it)."""
+    template = workload["spec"]["template"]
+    labels = dict(template["metadata"]["labels"])
+    if workload["kind"] == "Job":
+        labels = {"batch.kubernetes.io/controller-uid": workload["metadata"]["uid"], "job-name": workload["metadata"]["name"]}
+    return {"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": workload["metadata"]["namespace"], "labels": labels,
+                         "uid": "uid-pod-%s" % name, "creationTimestamp": "2026-11-22T06:00:00Z"},
+            "spec": template["spec"], "status": status}
