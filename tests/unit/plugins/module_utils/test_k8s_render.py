@@ -1,0 +1,280 @@
+"""The Kubernetes objects of the catalog: seed 000's phase order, the init containers, the Jobs,
+secrets kept out of ConfigMaps, and every manifest of the lab and of the example cluster
+inventory valid against the official schemas of Kubernetes 1.28 and of the newest version
+kubernetes-validate knows (strict: an unknown field is an error)."""
+
+import copy
+import json
+
+import kubernetes_validate
+import pytest
+
+from ansible_collections.ananta.platform.plugins.module_utils import _k8s_render
+from ansible_collections.ananta.platform.plugins.module_utils._errors import CatalogError
+from inventory_helpers import inventory_vars
+
+APP_DEFAULTS = "roles/app_plane/defaults/main.yml"
+VERSIONS = ["1.28.0", kubernetes_validate.latest_version()]
+
+
+def plain(value):
+    return json.loads(json.dumps(value, default=str))
+
+
+def render_inventory(name, **overrides):
+    import os
+
+    import yaml
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
+    with open(os.path.join(root, APP_DEFAULTS), encoding="utf-8") as handle:
+        app = yaml.safe_load(handle)
+    variables = plain(inventory_vars(name))
+    files = _k8s_render.read_migration_files(variables["ananta_migrations_path"], variables["ananta_migrations"])
+    options = dict(plane_namespaces=variables.get("ananta_plane_namespaces"), project=variables["ananta_project"],
+                   step_image=variables["ananta_k8s_step_image"], migration_files=files,
+                   migrations=variables["ananta_migrations"], databases=variables["ananta_databases"],
+                   topology=dict(variables["ananta_rabbitmq"], exchanges=app["app_plane_rabbitmq_exchanges"],
+                                 queues=app["app_plane_rabbitmq_streams"], bindings=app["app_plane_rabbitmq_bindings"]))
+    options.update(overrides)
+    return variables, _k8s_render.Renderer(variables["ananta_services"], **options).render()
+
+
+@pytest.fixture(scope="module")
+def lab():
+    return render_inventory("lab")
+
+
+@pytest.fixture(scope="module")
+def example():
+    return render_inventory("kubernetes_example")
+
+
+def all_objects(phases):
+    return [obj for phase in phases for obj in phase["objects"]]
+
+
+def find(phases, kind, name, namespace=None):
+    found = [o for o in all_objects(phases) if o["kind"] == kind and o["metadata"]["name"] == name
+             and (namespace is None or o["metadata"].get("namespace") == namespace)]
+    assert len(found) == 1, "%s %s: %d found" % (kind, name, len(found))
+    return found[0]
+
+
+# ------------------------------------------------------------------ schemas
+@pytest.mark.parametrize("inventory", ["lab", "kubernetes_example"])
+@pytest.mark.parametrize("version", VERSIONS)
+def test_every_manifest_validates_strictly(inventory, version, lab, example):
+    phases = (lab if inventory == "lab" else example)[1]
+    objects = all_objects(phases)
+    assert len(objects) > 80
+    problems = []
+    for obj in objects:
+        try:
+            kubernetes_validate.validate(obj, version, strict=True)
+        except kubernetes_validate.ValidationError as exc:
+            problems.append("%s %s: %s" % (obj["kind"], obj["metadata"]["name"], exc))
+    assert not problems, "\n".join(problems)
+
+
+def test_the_validation_is_strict():
+    """The check above can fail: an unknown field, and a wrong type, are rejected."""
+    deployment = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "x"},
+                  "spec": {"selector": {"matchLabels": {"a": "b"}}, "template": {
+                      "metadata": {"labels": {"a": "b"}}, "spec": {"containers": [{"name": "x", "image": "x", "command": "oops"}]}}}}
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(deployment, VERSIONS[0], strict=True)
+    deployment["spec"]["template"]["spec"]["containers"][0]["command"] = ["ok"]
+    kubernetes_validate.validate(deployment, VERSIONS[0], strict=True)
+    deployment["spec"]["template"]["spec"]["containers"][0]["initContainers"] = []
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(deployment, VERSIONS[0], strict=True)
+
+
+# ------------------------------------------------------------------ phase order
+def test_phases_follow_seed_000(lab):
+    _variables, phases = lab
+    names = [p["name"] for p in phases]
+    assert names == [
+        "shared_temporal/namespace", "shared_temporal/config", "shared_temporal/statefulsets", "shared_temporal/level-0",
+        "control_plane/namespace", "control_plane/config", "control_plane/statefulsets", "control_plane/jobs",
+        "control_plane/level-1", "control_plane/level-2", "control_plane/level-5",
+        "app_plane/namespace", "app_plane/config", "app_plane/statefulsets", "app_plane/jobs",
+        "app_plane/level-3", "app_plane/level-4", "app_plane/level-5"]
+
+
+def test_each_kind_in_its_phase_and_the_app_plane_as_seed_000_lists_it(lab):
+    _variables, phases = lab
+    by_name = {p["name"]: p for p in phases}
+    for phase in phases:
+        kinds = {o["kind"] for o in phase["objects"]}
+        if phase["phase"] == "statefulsets":
+            assert "Deployment" not in kinds and "Job" not in kinds
+        if phase["phase"].startswith("level-"):
+            assert kinds <= {"Deployment", "Service", "PersistentVolumeClaim"}
+    app_sts = [o["metadata"]["name"] for o in by_name["app_plane/statefulsets"]["objects"] if o["kind"] == "StatefulSet"]
+    assert app_sts == ["supabase-db", "components-db", "redis", "rabbitmq", "minio"]  # Phase 1, 1.1 to 1.5
+    config = {o["metadata"]["name"] for o in by_name["app_plane/config"]["objects"]}
+    assert {"cns-service-config", "cns-worker-config", "db-credentials"} <= config  # Phase 2
+    jobs = [o["metadata"]["name"] for o in by_name["app_plane/jobs"]["objects"] if o["kind"] == "Job"]
+    assert jobs == ["minio-init", "db-migration", "rabbitmq-stream-init"]  # Phase 3 (3.1, 3.2)
+    level4 = [o["metadata"]["name"] for o in by_name["app_plane/level-4"]["objects"] if o["kind"] == "Deployment"]
+    assert level4[:2] == ["cns-service", "cns-worker"]  # Phase 5, 5.1 and 5.2
+    level5 = [o["metadata"]["name"] for o in by_name["app_plane/level-5"]["objects"] if o["kind"] == "Deployment"]
+    assert {"cns-dashboard", "customer-portal"} <= set(level5)  # 5.3, 5.4
+
+
+def test_every_dependency_is_ready_before_its_dependant_is_applied(lab):
+    """Walking the phases in order, each workload's dependencies were applied in an earlier
+    phase (and waited for), or in the same phase with an init container waiting for them."""
+    variables, phases = lab
+    catalog = {s["name"]: s for s in variables["ananta_services"]}
+    waited = set()
+    for phase in phases:
+        names = {w["name"] for w in phase["waits"]}
+        for name in names & set(catalog):
+            for dep in catalog[name].get("depends_on") or []:
+                if dep in waited:
+                    continue
+                assert dep in names, "%s is applied in %s before its dependency %s" % (name, phase["name"], dep)
+                workload = [o for o in phase["objects"] if o["kind"] in ("StatefulSet", "Deployment", "Job")
+                            and o["metadata"]["name"] == _k8s_render.object_name(catalog[name])][0]
+                init = workload["spec"]["template"]["spec"].get("initContainers") or []
+                assert any(c["name"] == "wait-for-dependencies" for c in init), (name, dep)
+        waited |= names
+
+
+def test_external_waits_name_the_other_planes_services(lab):
+    _variables, phases = lab
+    by_name = {p["name"]: p for p in phases}
+    assert [w["name"] for w in by_name["control_plane/level-2"]["external"]] == ["shared-temporal"]
+    assert by_name["app_plane/statefulsets"]["external"] == []
+
+
+def test_stop_order_is_the_reverse_without_config_and_namespaces(lab):
+    _variables, phases = lab
+    stop = [p["name"] for p in _k8s_render.stop_phases(phases)]
+    assert stop[0] == "app_plane/level-5" and stop[-1] == "shared_temporal/statefulsets"
+    assert not any(name.endswith(("/config", "/namespace")) for name in stop)
+    assert stop.index("app_plane/level-4") < stop.index("app_plane/jobs") < stop.index("app_plane/statefulsets")
+
+
+# ------------------------------------------------------------------ init containers and Jobs
+def init_config(phases, workload, container):
+    secret = find(phases, "Secret", "db-credentials", "app-plane")
+    return json.loads(secret["stringData"]["%s.%s.json" % (workload, container)])
+
+
+def test_init_containers_of_seed_000(lab):
+    _variables, phases = lab
+    service = find(phases, "Deployment", "cns-service")
+    init = [c["name"] for c in service["spec"]["template"]["spec"]["initContainers"]]
+    assert init == ["wait-for-dependencies", "wait-for-schema"]
+    schema = init_config(phases, "cns-service", "wait-for-schema")["probes"]
+    tables = sorted(t for p in schema for t in p["tables"])
+    assert tables == ["bom_processing_jobs", "components_v2.component_catalog"]
+    # in-cluster: the services' names and container ports, not the Docker host's published ports
+    assert {(p["host"], p["port"]) for p in schema} == {("supabase-db", 5432), ("components-v2-postgres", 5432)}
+    worker = init_config(phases, "cns-worker", "wait-for-dependencies")["probes"]
+    assert {"probe": "http", "host": "cns-service", "port": 8000, "path": "/health", "service": "cns-service"}.items() <= \
+        [p for p in worker if p.get("service") == "cns-service"][0].items()
+    command = service["spec"]["template"]["spec"]["initContainers"][0]["command"]
+    assert command[-1] == "wait" and command[1].endswith("ansible_collections/ananta/platform/tools/ananta_step.py")
+
+
+def test_jobs_run_the_collections_code_with_their_own_config_and_secret(lab):
+    _variables, phases = lab
+    migration = find(phases, "Job", "db-migration", "app-plane")
+    container = migration["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"] == "ananta-lab/ee:0.1" and container["command"][-1] == "migrate"
+    assert migration["spec"]["backoffLimit"] == 0
+    config = json.loads(find(phases, "ConfigMap", "db-migration-config", "app-plane")["data"]["config.json"])
+    assert [d["name"] for d in config["databases"]] == ["components-db", "supabase-db"]
+    versions = [m["version"] for d in config["databases"] for m in d["migrations"]]
+    assert sorted(versions) == ["001", "002", "005", "007", "008"]
+    files = find(phases, "ConfigMap", "ananta-migrations", "app-plane")["data"]
+    assert sorted(files) == ["001_SUPABASE_MASTER.sql", "002_COMPONENTS_V2_MASTER.sql", "005_DIRECTUS_ENRICHMENT_TABLES.sql",
+                             "007_component_catalog_table.sql", "008_column_mapping_templates.sql"]
+    control = json.loads(find(phases, "ConfigMap", "db-migration-config", "arc-saas")["data"]["config.json"])
+    assert [m["version"] for m in control["databases"][0]["migrations"]] == ["003", "004", "006"]
+    assert control["databases"][0]["migrations"][1]["skip"] is True
+    topology = json.loads(find(phases, "ConfigMap", "rabbitmq-stream-init-config", "app-plane")["data"]["config.json"])
+    assert [e["name"] for e in topology["exchanges"]] == ["platform.events", "bom.events", "enrichment.events"]
+    assert len(topology["queues"]) == 6 and topology["host"] == "app-plane-rabbitmq"
+
+
+def test_a_changed_migration_changes_the_job_hash_only(lab):
+    variables, phases = lab
+    files = _k8s_render.read_migration_files(variables["ananta_migrations_path"], variables["ananta_migrations"])
+    files["008_column_mapping_templates.sql"] += "\n-- changed\n"
+    _v, again = render_inventory("lab", migration_files=files)
+    before = {p["name"]: p["job_hashes"] for p in phases if p["job_hashes"]}
+    after = {p["name"]: p["job_hashes"] for p in again if p["job_hashes"]}
+    assert before["app_plane/jobs"]["db-migration"] != after["app_plane/jobs"]["db-migration"]
+    assert before["app_plane/jobs"]["rabbitmq-stream-init"] == after["app_plane/jobs"]["rabbitmq-stream-init"]
+    assert before["control_plane/jobs"] == after["control_plane/jobs"]
+
+
+def test_steps_only_renders_the_step_objects(lab):
+    variables, _phases = lab
+    _v, phases = render_inventory("lab", steps=("migrations",))
+    app_jobs = [p for p in phases if p["name"] == "app_plane/jobs"][0]
+    assert "rabbitmq-stream-init" not in app_jobs["job_hashes"]
+    renderer = _k8s_render.Renderer(variables["ananta_services"], step_image="x", migrations=variables["ananta_migrations"],
+                                    databases=variables["ananta_databases"],
+                                    migration_files=_k8s_render.read_migration_files(variables["ananta_migrations_path"],
+                                                                                     variables["ananta_migrations"]))
+    only = renderer.render(["app_plane"], steps_only=True)
+    assert [p["name"] for p in only] == ["app_plane/jobs"]
+    assert {(o["kind"], o["metadata"]["name"]) for o in only[0]["objects"]} == {
+        ("ConfigMap", "ananta-migrations"), ("ConfigMap", "db-migration-config"),
+        ("Secret", "db-migration-credentials"), ("Job", "db-migration")}
+
+
+# ------------------------------------------------------------------ secrets and names
+def test_no_secret_value_in_a_configmap_or_a_plain_env(example):
+    variables, phases = example
+    secrets = {str(v) for v in variables["ananta_secrets"].values() if len(str(v)) >= 3}
+    for obj in all_objects(phases):
+        if obj["kind"] == "Secret":
+            continue
+        text = json.dumps(obj)
+        leaked = [s for s in secrets if s in text]
+        assert not leaked, "%s %s holds a secret" % (obj["kind"], obj["metadata"]["name"])
+
+
+def test_names_used_on_docker_resolve_in_every_namespace(lab):
+    _variables, phases = lab
+    aliases = {(o["metadata"]["namespace"], o["metadata"]["name"]): o["spec"] for o in all_objects(phases)
+               if o["kind"] == "Service" and o["spec"].get("type") == "ExternalName"}
+    assert aliases[("arc-saas", "shared-temporal")]["externalName"] == "shared-temporal.temporal.svc.cluster.local"
+    assert aliases[("app-plane", "shared-temporal")]["externalName"] == "shared-temporal.temporal.svc.cluster.local"
+    # a workload renamed for seed 000 (components-db) keeps its catalog name as a second Service
+    renamed = find(phases, "Service", "components-v2-postgres", "app-plane")
+    assert renamed["spec"]["selector"]["app.kubernetes.io/name"] == "components-db"
+
+
+def test_datastores_keep_their_data_in_claims(lab):
+    _variables, phases = lab
+    sts = find(phases, "StatefulSet", "supabase-db")
+    claim = sts["spec"]["volumeClaimTemplates"][0]
+    assert claim["metadata"]["name"] == "app-plane-supabase-db-data"
+    assert claim["spec"]["resources"]["requests"]["storage"] == "10Gi"
+    mount = sts["spec"]["template"]["spec"]["containers"][0]["volumeMounts"][0]
+    assert mount["mountPath"] == "/var/lib/postgresql/data" and mount["subPath"] == "data"
+    assert find(phases, "Service", "supabase-db", "app-plane")["spec"]["clusterIP"] == "None"
+
+
+def test_bad_catalog_is_refused_naming_the_service(lab):
+    variables, _phases = lab
+    services = copy.deepcopy(variables["ananta_services"])
+    db = [s for s in services if s["name"] == "supabase-db"][0]
+    db["depends_on"] = ["supabase-meta"]  # a StatefulSet on a Deployment of a later phase
+    db["level"] = 3
+    meta = [s for s in services if s["name"] == "supabase-meta"][0]
+    meta["depends_on"] = []
+    db["volumes"] = ["/srv/data:/var/lib/postgresql/data"]
+    with pytest.raises(CatalogError) as caught:
+        _k8s_render.Renderer(services, step_image="x")
+    text = caught.value.message
+    assert "'supabase-db' (StatefulSet) depends on 'supabase-meta' (Deployment)" in text
+    assert "bind mount" in text and "supabase-db" in text
