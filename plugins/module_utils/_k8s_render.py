@@ -355,8 +355,9 @@ class Renderer:
         template_meta = {"labels": dict(labels)}
         restart = "Never" if kind == "Job" else "Always"
         pod = self._pod_spec(svc, secret_data, config_maps, restart)
-        template_meta["annotations"] = {ANNOTATION_HASH: _hash([pod, config_maps.get(name + "-config"),
-                                                                 {k: v for k, v in secret_data.items() if k.startswith(name + ".")}])}
+        own_secrets = {k: v for k, v in secret_data.items() if k.startswith(name + ".")}
+        # a changed ConfigMap or Secret value rolls the pods (their template changes)
+        template_meta["annotations"] = {ANNOTATION_HASH: _hash([pod, config_maps.get(name + "-config"), own_secrets])}
         template = {"metadata": template_meta, "spec": pod}
         objects = []
         if kind == "StatefulSet":
@@ -424,7 +425,7 @@ class Renderer:
                       "data": {"config.json": json.dumps(config, sort_keys=True, indent=1)}}
         secret = {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
                   "metadata": self._meta(name + "-credentials", namespace, labels),
-                  "stringData": {variable: password for variable, password in passwords}}
+                  "stringData": dict(passwords)}
         env = [{"name": variable, "valueFrom": {"secretKeyRef": {"name": name + "-credentials", "key": variable}}}
                for variable, _password in passwords]
         container = self._step_container(name, step, {"name": "ANANTA_STEP_CONFIG", "valueFrom": {
@@ -545,10 +546,9 @@ class Renderer:
             namespace = self.namespaces[plane]
             secret_data, config_maps = {}, {}
             workloads = {s["name"]: self._workload(s, secret_data, config_maps) for s in members}
-            ns_object = {"apiVersion": "v1", "kind": "Namespace",
-                         "metadata": {"name": namespace, "labels": {LABEL_PROJECT: self.project,
-                                                                      LABEL_PLANE: plane.replace("_", "-"),
-                                                                      "app.kubernetes.io/part-of": "ananta-platform"}}}
+            ns_labels = {LABEL_PROJECT: self.project, LABEL_PLANE: plane.replace("_", "-"),
+                         "app.kubernetes.io/part-of": "ananta-platform"}
+            ns_object = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace, "labels": ns_labels}}
             phases.append(self._phase(plane, "namespace", [ns_object] + self._aliases(plane), []))
             config = [{"apiVersion": "v1", "kind": "ConfigMap",
                        "metadata": self._meta(name, namespace, _labels(self.project, plane, name, phase="config")),

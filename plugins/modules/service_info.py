@@ -77,7 +77,9 @@ services:
     plane: {description: Plane., type: str}
     level: {description: Level., type: int}
     container: {description: "Container name (on Kubernetes, the workload: kind namespace/name).", type: str}
-    state: {description: "Container state (running, exited, restarting...) or missing; on Kubernetes C(N/M ready), C(complete), C(failed) or C(missing).", type: str}
+    state:
+      description: "Container state (running, exited, restarting...) or missing; on Kubernetes C(N/M ready), C(complete), C(failed) or C(missing)."
+      type: str
     health: {description: "healthy, unhealthy, starting, or none without a healthcheck; on Kubernetes the readiness rules' message.", type: str}
     restarts: {description: Restart count., type: int}
     ports: {description: Published ports., type: list, elements: str}
