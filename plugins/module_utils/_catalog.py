@@ -418,3 +418,18 @@ def secret_values(services):
                     found.add(str(probe["password"]))
                 scan_text(str(probe.get("url", "")))
     return {value for value in found if len(value) >= 3}
+
+
+def plan_result(services, networks=None, planes=None, levels=None, durations=None):
+    """What catalog_plan returns: the catalog validated (CatalogError otherwise), then the
+    plan of the selection. Shared by the module and its controller-side action plugin."""
+    names = None if networks is None else [n["name"] if isinstance(n, dict) else str(n) for n in networks]
+    validate(services, names)
+    selected = select(services, planes=planes, levels=levels)
+    result = dict(changed=False, levels=start_plan(selected), order=topological_order(selected),
+                  stop_order=stop_order(selected), external_dependencies=external_dependencies(services, selected),
+                  lines=plan_lines(selected))
+    if durations is not None:
+        path = critical_path(selected, durations)
+        result["critical_path"] = {"seconds": path["seconds"], "path": path["path"]}
+    return result

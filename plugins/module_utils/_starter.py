@@ -137,22 +137,26 @@ class Starter:
     def _run(self, start):
         try:
             began = self.clock()
-            if not self.check_mode:
-                for dep in start.service.get("depends_on") or []:
-                    if not self._wait_dependency(start, dep):
-                        return
-                if not self._wait_gates(start):
-                    return
-            start.waited = self.clock() - began
             spec = self.deployer.spec(start.service)
             action, _current = self.deployer.plan(spec)
             start.action = action
-            if self.check_mode or self.stop.is_set():
+            if self.check_mode:
                 return
+            # Create the container while its dependencies are still starting: when they are
+            # ready, only the start is left (creating costs about half a second on a busy host,
+            # at every hop of the dependency chain).
             if action in ("create", "recreate"):
                 if action == "recreate":
                     self.deployer.remove(spec.name)
                 self.deployer.create(spec)
+            for dep in start.service.get("depends_on") or []:
+                if not self._wait_dependency(start, dep):
+                    return
+            if not self._wait_gates(start):
+                return
+            start.waited = self.clock() - began
+            if self.stop.is_set():
+                return
             if action:
                 self.deployer.start(spec.name)
                 start.started_at = round(time.time(), 3)
@@ -173,9 +177,25 @@ class Starter:
         finally:
             start.done.set()
 
+    def _chain_lengths(self):
+        """For each service, the longest chain of dependants behind it (in this start)."""
+        memo = {}
+
+        def length(name, seen=()):
+            if name not in memo:
+                behind = [d for d in self.dependants.get(name, []) if d in self.starts and d not in seen]
+                memo[name] = 1 + max([length(d, seen + (name,)) for d in behind] or [0])
+            return memo[name]
+
+        return {name: length(name) for name in self.starts}
+
     def run(self):
         self.t0 = self.clock()
-        threads = [threading.Thread(target=self._run, args=(s,), daemon=True) for s in self.starts.values()]
+        # Those with the longest chain of dependants behind them first: on a busy host, the
+        # order in which containers are created and started is the order they get the CPU.
+        chains = self._chain_lengths()
+        ordered = sorted(self.starts.values(), key=lambda s: -chains[s.name])
+        threads = [threading.Thread(target=self._run, args=(s,), daemon=True) for s in ordered]
         for thread in threads:
             thread.start()
         watch_abort_file(self.abort_file, self.stop, self._abort)

@@ -26,7 +26,7 @@ def collect(host_results):
                         started[svc["name"]] = svc["started_at"]
                     if svc.get("ready_at"):
                         ready[svc["name"]] = min(svc["ready_at"], ready.get(svc["name"], svc["ready_at"]))
-            elif "_ready_l" in key:
+            elif "_ready_" in key:
                 for svc in value.get("services") or []:
                     if svc.get("ready_at"):
                         ready[svc["name"]] = min(svc["ready_at"], ready.get(svc["name"], svc["ready_at"]))
@@ -116,3 +116,18 @@ def summary(timeline):
     for svc in slowest:
         lines.append("slowest: %-28s started at %6.1f s, ready %.1f s later" % (svc["name"], svc["started"], svc["seconds_to_ready"]))
     return lines
+
+
+def write_report(services, results, started_at, path, step_after, check_mode=False):
+    """What start_report returns: the timeline (written to ``path`` unless in check mode) and
+    its summary. Shared by the module and its controller-side action plugin."""
+    import json
+    import os
+    import time
+
+    timeline = build(services, results, started_at, time.time(), step_after)
+    if not check_mode:
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        with open(path, "w", encoding="utf-8") as handle:
+            json.dump(timeline, handle, indent=2)
+    return dict(changed=not check_mode, timeline=timeline, summary=summary(timeline), path=path)

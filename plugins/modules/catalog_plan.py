@@ -18,6 +18,8 @@ description:
     a duplicate name, container name or host port, a missing or malformed readiness probe,
     or an unknown plane.
   - Changes nothing; safe in check mode.
+  - Runs on the controller (an action plugin of the same name does the work there, without
+    sending a module to the host): a plan costs no round-trip.
 author:
   - Ananta Platform engineers (@ananta-platform)
 attributes:
@@ -109,43 +111,27 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.ananta.platform.plugins.module_utils import _catalog
 from ansible_collections.ananta.platform.plugins.module_utils._errors import CatalogError
 
-
-def network_names(networks):
-    if networks is None:
-        return None
-    return [n["name"] if isinstance(n, dict) else str(n) for n in networks]
+ARGUMENT_SPEC = dict(
+    services=dict(type="list", elements="dict", required=True),
+    networks=dict(type="list", elements="raw"),
+    planes=dict(type="list", elements="str", choices=list(_catalog.PLANES)),
+    levels=dict(type="list", elements="int"),
+    durations=dict(type="dict"),
+)
 
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(
-            services=dict(type="list", elements="dict", required=True),
-            networks=dict(type="list", elements="raw"),
-            planes=dict(type="list", elements="str", choices=list(_catalog.PLANES)),
-            levels=dict(type="list", elements="int"),
-            durations=dict(type="dict"),
-        ),
+        argument_spec=dict(ARGUMENT_SPEC),
         supports_check_mode=True,
     )
     services = module.params["services"]
     module.no_log_values.update(_catalog.secret_values(services))
     try:
-        _catalog.validate(services, network_names(module.params["networks"]))
+        result = _catalog.plan_result(services, module.params["networks"], module.params["planes"], module.params["levels"],
+                                      module.params["durations"])
     except CatalogError as exc:
         module.fail_json(msg="Failed to validate the service catalog: %s" % exc.message, problems=exc.problems)
-
-    selected = _catalog.select(services, planes=module.params["planes"], levels=module.params["levels"])
-    result = dict(
-        changed=False,
-        levels=_catalog.start_plan(selected),
-        order=_catalog.topological_order(selected),
-        stop_order=_catalog.stop_order(selected),
-        external_dependencies=_catalog.external_dependencies(services, selected),
-        lines=_catalog.plan_lines(selected),
-    )
-    if module.params["durations"] is not None:
-        path = _catalog.critical_path(selected, module.params["durations"])
-        result["critical_path"] = {"seconds": path["seconds"], "path": path["path"]}
     module.exit_json(**result)
 
 

@@ -15,6 +15,8 @@ description:
     start and ready times, each step's duration (namespaces, migrations, streams), and the critical path through
     services and steps, the shortest time any ordering could reach with these durations.
   - Writes it as JSON to O(path) and returns it with a few readable summary lines.
+  - Runs on the controller (an action plugin of the same name does the work there), so O(path) is a
+    path on the controller.
 author:
   - Ananta Platform engineers (@ananta-platform)
 attributes:
@@ -83,36 +85,25 @@ path:
   type: str
 """
 
-import json
-import os
-import time
-
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.ananta.platform.plugins.module_utils import _catalog, _timeline
 
+ARGUMENT_SPEC = dict(
+    services=dict(type="list", elements="dict", required=True),
+    results=dict(type="list", elements="dict", required=True),
+    started_at=dict(type="float", required=True),
+    path=dict(type="path", required=True),
+    step_after=dict(type="dict", default={"namespaces": ["shared-temporal"], "streams": ["app-plane-rabbitmq"]}),
+)
+
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            services=dict(type="list", elements="dict", required=True),
-            results=dict(type="list", elements="dict", required=True),
-            started_at=dict(type="float", required=True),
-            path=dict(type="path", required=True),
-            step_after=dict(type="dict", default={"namespaces": ["shared-temporal"], "streams": ["app-plane-rabbitmq"]}),
-        ),
-        supports_check_mode=True,
-    )
+    module = AnsibleModule(argument_spec=dict(ARGUMENT_SPEC), supports_check_mode=True)
     params = module.params
     module.no_log_values.update(_catalog.secret_values(params["services"]))
-    timeline = _timeline.build(params["services"], params["results"], params["started_at"], time.time(), params["step_after"])
-    changed = False
-    if not module.check_mode:
-        os.makedirs(os.path.dirname(params["path"]) or ".", exist_ok=True)
-        with open(params["path"], "w", encoding="utf-8") as handle:
-            json.dump(timeline, handle, indent=2)
-        changed = True
-    module.exit_json(changed=changed, timeline=timeline, summary=_timeline.summary(timeline), path=params["path"])
+    module.exit_json(**_timeline.write_report(params["services"], params["results"], params["started_at"], params["path"],
+                                              params["step_after"], module.check_mode))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,42 @@
+# -*- coding: utf-8 -*-
+# Copyright: Ananta Platform engineers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""catalog_plan on the controller: the catalog is data the controller already holds, so the
+plan is computed in-process (no module sent to the host, no interpreter started)."""
+
+from __future__ import annotations
+
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.ananta.platform.plugins.module_utils import _catalog
+from ansible_collections.ananta.platform.plugins.module_utils._errors import CatalogError
+from ansible_collections.ananta.platform.plugins.modules.catalog_plan import ARGUMENT_SPEC
+
+
+def mask(value, secrets):
+    """The catalog's secret values hidden from what goes to the output, as no_log_values would."""
+    if isinstance(value, str):
+        for secret in secrets:
+            value = value.replace(secret, "********")
+        return value
+    if isinstance(value, list):
+        return [mask(v, secrets) for v in value]
+    if isinstance(value, dict):
+        return {k: mask(v, secrets) for k, v in value.items()}
+    return value
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _requires_connection = False
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        _validation, args = self.validate_argument_spec(argument_spec=dict(ARGUMENT_SPEC))
+        secrets = sorted(_catalog.secret_values(args["services"]), key=len, reverse=True)
+        try:
+            result.update(_catalog.plan_result(args["services"], args["networks"], args["planes"], args["levels"],
+                                               args["durations"]))
+        except CatalogError as exc:
+            result.update(failed=True, msg="Failed to validate the service catalog: %s" % exc.message, problems=exc.problems)
+        return mask(result, secrets)
