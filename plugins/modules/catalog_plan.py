@@ -19,7 +19,7 @@ description:
     or an unknown plane.
   - Changes nothing; safe in check mode.
   - Runs on the controller (an action plugin of the same name does the work there, without
-    sending a module to the host): a plan costs no round-trip.
+    sending a module to the host), so a plan costs no round-trip.
 author:
   - Ananta Platform engineers (@ananta-platform)
 attributes:
