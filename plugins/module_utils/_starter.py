@@ -163,6 +163,10 @@ class Starter:
             if self.dependants.get(start.name) and any(d in self.starts for d in self.dependants[start.name]) \
                     or self.wait_all:
                 wait = ServiceWait(start.service, self.poll_interval, None)
+                if not action:
+                    # it was running before this run: one passing probe says it still is (the
+                    # stability window is for a service that has just started)
+                    wait.stable = 1
                 self.checker.prepare(wait)
                 watch(wait, self.checker, self.stop, self.clock(), self.clock)
                 if wait.verdict != READY:
