@@ -26,17 +26,30 @@ def mask(value, secrets):
     return value
 
 
-class ActionModule(ActionBase):
+class ControllerAction(ActionBase):
+    """A module of this collection computed in the controller's process: its arguments checked
+    against the module's own spec, the catalog's secret values masked in what it returns."""
+
     TRANSFERS_FILES = False
     _requires_connection = False
+    ARGUMENT_SPEC = {}
+
+    def compute(self, args):
+        raise NotImplementedError
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
-        _validation, args = self.validate_argument_spec(argument_spec=dict(ARGUMENT_SPEC))
+        _validation, args = self.validate_argument_spec(argument_spec=dict(self.ARGUMENT_SPEC))
         secrets = sorted(_catalog.secret_values(args["services"]), key=len, reverse=True)
-        try:
-            result.update(_catalog.plan_result(args["services"], args["networks"], args["planes"], args["levels"],
-                                               args["durations"]))
-        except CatalogError as exc:
-            result.update(failed=True, msg="Failed to validate the service catalog: %s" % exc.message, problems=exc.problems)
+        result.update(self.compute(args))
         return mask(result, secrets)
+
+
+class ActionModule(ControllerAction):
+    ARGUMENT_SPEC = ARGUMENT_SPEC
+
+    def compute(self, args):
+        try:
+            return _catalog.plan_result(args["services"], args["networks"], args["planes"], args["levels"], args["durations"])
+        except CatalogError as exc:
+            return dict(failed=True, msg="Failed to validate the service catalog: %s" % exc.message, problems=exc.problems)

@@ -6,21 +6,14 @@ and written there, in-process (no module sent, no interpreter started at the end
 
 from __future__ import annotations
 
-from ansible.plugins.action import ActionBase
-
-from ansible_collections.ananta.platform.plugins.action.catalog_plan import mask
-from ansible_collections.ananta.platform.plugins.module_utils import _catalog, _timeline
+from ansible_collections.ananta.platform.plugins.action.catalog_plan import ControllerAction
+from ansible_collections.ananta.platform.plugins.module_utils import _timeline
 from ansible_collections.ananta.platform.plugins.modules.start_report import ARGUMENT_SPEC
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
-    _requires_connection = False
+class ActionModule(ControllerAction):
+    ARGUMENT_SPEC = ARGUMENT_SPEC
 
-    def run(self, tmp=None, task_vars=None):
-        result = super().run(tmp, task_vars)
-        _validation, args = self.validate_argument_spec(argument_spec=dict(ARGUMENT_SPEC))
-        secrets = sorted(_catalog.secret_values(args["services"]), key=len, reverse=True)
-        result.update(_timeline.write_report(args["services"], args["results"], args["started_at"], args["path"],
-                                             args["step_after"], self._task.check_mode))
-        return mask(result, secrets)
+    def compute(self, args):
+        return _timeline.write_report(args["services"], args["results"], args["started_at"], args["path"],
+                                      args["step_after"], self._task.check_mode)
