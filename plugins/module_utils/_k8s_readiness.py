@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 
 from ansible_collections.ananta.platform.plugins.module_utils import _k8s_rules
+from ansible_collections.ananta.platform.plugins.module_utils._k8s_rules import kind_of, object_name, object_namespace
 from ansible_collections.ananta.platform.plugins.module_utils._errors import RuntimeAdapterError
 from ansible_collections.ananta.platform.plugins.module_utils._waiter import (
     CRASHED, FAILED, READY, WAITING, Observation,
@@ -22,20 +23,6 @@ try:
 except ImportError as exc:  # guarded: modules call missing_required_lib
     HAS_KUBERNETES = False
     KUBERNETES_IMPORT_ERROR = exc
-
-DEFAULT_PLANE_NAMESPACES = {"shared_temporal": "temporal", "control_plane": "arc-saas", "app_plane": "app-plane"}
-API_PATHS = {"StatefulSet": ("apps/v1", "statefulsets"), "Deployment": ("apps/v1", "deployments"),
-             "Job": ("batch/v1", "jobs")}
-
-
-def object_name(service):
-    kube = service.get("kubernetes") or {}
-    return kube.get("k8s_name") or service["name"]
-
-
-def object_namespace(service, plane_namespaces=None):
-    kube = service.get("kubernetes") or {}
-    return kube.get("namespace") or (plane_namespaces or DEFAULT_PLANE_NAMESPACES).get(service.get("plane"), "default")
 
 
 def api_client(kubeconfig=None, context=None, host=None, api_key=None, validate_certs=True, ca_cert=None):
@@ -64,19 +51,13 @@ def api_client(kubeconfig=None, context=None, host=None, api_key=None, validate_
     return k8s_client.ApiClient(configuration)
 
 
-class _StatusProbe:  # the shape of a Wait, for a one-off read
-    def __init__(self, service):
-        self.service = service
-        self.baseline = {}
-
-
 class KubernetesChecker:
     def __init__(self, api, plane_namespaces=None, wait_missing=False):
         self.api = api
         self.plane_namespaces = plane_namespaces
         self.wait_missing = wait_missing
 
-    def _call(self, what, call, *args, **kwargs):
+    def _call(self, what, call, *args, raw=False, **kwargs):
         """A typed API call read as raw JSON (the object as the API shapes it, camelCase), so
         that no client model rejects a field the server left out; None for 404."""
         try:
@@ -94,17 +75,17 @@ class KubernetesChecker:
         if status >= 400:
             raise RuntimeAdapterError("reading %s answered %s" % (what, status))
         text = data.decode("utf-8", "replace") if isinstance(data, bytes) else str(data)
-        if kwargs.get("tail_lines") is not None:
+        if raw:
             return text
         try:
             return json.loads(text)
         except ValueError as exc:
             raise RuntimeAdapterError("reading %s: the answer is not JSON: %s" % (what, text[:200])) from exc
 
-    def _workload(self, wait):
-        kind = (wait.service.get("kubernetes") or {}).get("kind", "Deployment")
-        namespace = object_namespace(wait.service, self.plane_namespaces)
-        name = object_name(wait.service)
+    def _workload(self, service):
+        kind = kind_of(service)
+        namespace = object_namespace(service, self.plane_namespaces)
+        name = object_name(service)
         if kind == "StatefulSet":
             call = k8s_client.AppsV1Api(self.api).read_namespaced_stateful_set
         elif kind == "Deployment":
@@ -126,7 +107,7 @@ class KubernetesChecker:
         return data.get("items") or []
 
     def prepare(self, wait):
-        obj, namespace = self._workload(wait)
+        obj, namespace = self._workload(wait.service)
         baselines = {}
         if obj is not None:
             for pod in self._pods(obj, namespace):
@@ -135,10 +116,9 @@ class KubernetesChecker:
         wait.baseline = baselines
 
     def check(self, wait):
-        obj, namespace = self._workload(wait)
+        obj, namespace = self._workload(wait.service)
         if obj is None:
-            text = "%s %s/%s does not exist" % (
-                (wait.service.get("kubernetes") or {}).get("kind", "Deployment"), namespace, object_name(wait.service))
+            text = "%s %s/%s does not exist" % (kind_of(wait.service), namespace, object_name(wait.service))
             if self.wait_missing:
                 return Observation(WAITING, text + " yet")
             return Observation(FAILED, text)
@@ -151,9 +131,8 @@ class KubernetesChecker:
 
     def status(self, service):
         """One workload as a status row: object, state, restarts, up, and the rules' message."""
-        kind = (service.get("kubernetes") or {}).get("kind", "Deployment")
-        probe = _StatusProbe(service)
-        obj, namespace = self._workload(probe)
+        kind = kind_of(service)
+        obj, namespace = self._workload(service)
         entry = {"object": "%s %s/%s" % (kind, namespace, object_name(service)), "restarts": 0}
         if obj is None:
             return dict(entry, state="missing", up=False, message="does not exist")
@@ -172,7 +151,7 @@ class KubernetesChecker:
         return dict(entry, state=state, up=verdict == "ready", message=message)
 
     def logs(self, wait, lines):
-        obj, namespace = self._workload(wait)
+        obj, namespace = self._workload(wait.service)
         if obj is None:
             return []
         found = []
@@ -183,7 +162,7 @@ class KubernetesChecker:
             for container in containers:
                 try:
                     text = self._call("log of %s/%s" % (name, container), k8s_client.CoreV1Api(self.api).read_namespaced_pod_log,
-                                      name, namespace, container=container, tail_lines=lines)
+                                      name, namespace, container=container, tail_lines=lines, raw=True)
                 except RuntimeAdapterError:
                     continue
                 found.extend("[%s/%s] %s" % (name, container, line) for line in str(text or "").splitlines()[-lines:])

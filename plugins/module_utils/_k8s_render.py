@@ -34,9 +34,10 @@ import re
 
 from ansible_collections.ananta.platform.plugins.module_utils import _catalog
 from ansible_collections.ananta.platform.plugins.module_utils._errors import CatalogError
+from ansible_collections.ananta.platform.plugins.module_utils._k8s_rules import (  # noqa: F401  (object_name: part of this API)
+    DEFAULT_PLANE_NAMESPACES, kind_of, object_name, object_namespace,
+)
 
-DEFAULT_PLANE_NAMESPACES = {"shared_temporal": "temporal", "control_plane": "arc-saas", "app_plane": "app-plane"}
-PHASES = ("namespace", "config", "statefulsets", "jobs", "levels")
 LABEL_PROJECT = "ananta.platform/project"
 LABEL_PLANE = "ananta.platform/plane"
 LABEL_LEVEL = "ananta.platform/level"
@@ -80,14 +81,6 @@ def _labels(project, plane, name, level=None, phase=None):
 
 def _selector(project, name):
     return {"app.kubernetes.io/name": name, LABEL_PROJECT: project}
-
-
-def object_name(svc):
-    return (svc.get("kubernetes") or {}).get("k8s_name") or svc["name"]
-
-
-def kind_of(svc):
-    return (svc.get("kubernetes") or {}).get("kind", "Deployment")
 
 
 def _seconds(value, default=None):
@@ -178,7 +171,7 @@ class Renderer:
 
     # ------------------------------------------------------------------ helpers
     def namespace_of(self, svc):
-        return (svc.get("kubernetes") or {}).get("namespace") or self.namespaces[svc["plane"]]
+        return object_namespace(svc, self.namespaces)
 
     def _is_secret(self, key, value):
         text = str(value)
@@ -245,7 +238,7 @@ class Renderer:
     def _init_containers(self, svc, secret_data):
         """Seed 000's init containers: wait-for-schema (tables), wait-for-dependencies (the rest)."""
         name = object_name(svc)
-        schema, dependencies, described = [], [], []
+        schema, dependencies = [], []
         for gate in svc.get("start_after") or []:
             probe = self.in_cluster_probe(gate)
             if probe is None:
@@ -266,7 +259,6 @@ class Renderer:
             containers.append(self._step_container(container, "wait", {
                 "name": "ANANTA_STEP_CONFIG",
                 "valueFrom": {"secretKeyRef": {"name": self.opts["secret_name"], "key": key}}}))
-            described.append(container)
         return containers
 
     def _readiness_probe(self, svc):
@@ -509,15 +501,16 @@ class Renderer:
             texts.extend(str(v) for v in (svc.get("env") or {}).values())
             texts.extend(json.dumps(g) for g in svc.get("start_after") or [])
         referenced = " ".join(texts)
+        members = [s for s in self.services if s["plane"] == plane]
+        depended_on = {d for s in members for d in s.get("depends_on") or []}
+        gated_on = {self.host_ports[int(g["port"])][0]["name"] for s in members for g in s.get("start_after") or []
+                    if isinstance(g, dict) and g.get("port") and not g.get("host") and int(g["port"]) in self.host_ports}
         aliases = []
         for other in self.services:
             if other["plane"] == plane or other["name"] in local or not _container_ports(other):
                 continue
-            used = any(other["name"] in (s.get("depends_on") or []) for s in self.services if s["plane"] == plane)
+            used = other["name"] in depended_on or other["name"] in gated_on
             used = used or re.search(r"(?<![a-z0-9.-])%s(?![a-z0-9-])" % re.escape(other["name"]), referenced) is not None
-            gate_ports = {int(g["port"]) for s in self.services if s["plane"] == plane
-                          for g in s.get("start_after") or [] if isinstance(g, dict) and g.get("port") and not g.get("host")}
-            used = used or any(self.host_ports.get(port, (None,))[0] is other for port in gate_ports)
             if not used:
                 continue
             target = "%s.%s.svc.%s" % (object_name(other), self.namespace_of(other), self.opts["cluster_domain"])
@@ -615,9 +608,18 @@ def plan_lines(phases):
 
 
 def stop_phases(phases):
-    """The phases in reverse (Deployments by level down, Jobs, StatefulSets), config and
-    namespaces left: stopping removes workloads, not the platform's configuration or data."""
-    return [p for p in reversed(phases) if p["phase"] not in ("namespace", "config")]
+    """The phases in stop order (reverse), each with the objects a stop deletes: workloads and
+    their Services. Namespaces (and their alias Services), ConfigMaps, Secrets and volume claims
+    stay (the claims go only when asked, by label)."""
+    kept = ("Namespace", "ConfigMap", "Secret", "PersistentVolumeClaim")
+    stops = []
+    for phase in reversed(phases):
+        if phase["phase"] in ("namespace", "config"):
+            continue
+        objects = [o for o in phase["objects"] if o["kind"] not in kept]
+        if objects:
+            stops.append(dict(phase, objects=objects))
+    return stops
 
 
 def read_migration_files(path, migrations):

@@ -183,10 +183,9 @@ class Starter:
         """For each service, the longest chain of dependants behind it (in this start)."""
         memo = {}
 
-        def length(name, seen=()):
+        def length(name):  # the catalog was validated: no cycle
             if name not in memo:
-                behind = [d for d in self.dependants.get(name, []) if d in self.starts and d not in seen]
-                memo[name] = 1 + max([length(d, seen + (name,)) for d in behind] or [0])
+                memo[name] = 1 + max([length(d) for d in self.dependants.get(name, []) if d in self.starts] or [0])
             return memo[name]
 
         return {name: length(name) for name in self.starts}

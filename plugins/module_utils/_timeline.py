@@ -6,6 +6,10 @@ each step took, and the critical path through services and steps."""
 
 from __future__ import annotations
 
+import json
+import os
+import time
+
 from ansible_collections.ananta.platform.plugins.module_utils import _catalog
 
 
@@ -121,10 +125,6 @@ def summary(timeline):
 def write_report(services, results, started_at, path, step_after, check_mode=False):
     """What start_report returns: the timeline (written to ``path`` unless in check mode) and
     its summary. Shared by the module and its controller-side action plugin."""
-    import json
-    import os
-    import time
-
     timeline = build(services, results, started_at, time.time(), step_after)
     if not check_mode:
         os.makedirs(os.path.dirname(path) or ".", exist_ok=True)

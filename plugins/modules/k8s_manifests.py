@@ -192,6 +192,13 @@ phases:
     external: {description: Services of other planes the phase's workloads depend on., type: list, elements: dict}
     secret: {description: Whether the phase holds a Secret (apply it with no_log)., type: bool}
     job_hashes: {description: "Configuration hash of each Job of the phase (a Job whose hash changed is replaced: its pod template cannot change).", type: dict}
+stop_phases:
+  description:
+    - The phases in the order a stop deletes them (the reverse), each with only the objects a stop
+      deletes (workloads and their Services; namespaces, ConfigMaps, Secrets and volume claims stay).
+  returned: always
+  type: list
+  elements: dict
 plan:
   description: Readable plan, one line per phase and object (no values).
   returned: always
@@ -293,7 +300,7 @@ def main():
         phases = renderer.render(params["planes"], steps_only=params["steps_only"])
     except CatalogError as exc:
         module.fail_json(msg="Failed to render the Kubernetes objects: %s" % exc.message, problems=exc.problems)
-    result = dict(changed=False, phases=phases, plan=_k8s_render.plan_lines(phases))
+    result = dict(changed=False, phases=phases, stop_phases=_k8s_render.stop_phases(phases), plan=_k8s_render.plan_lines(phases))
     if params["dest"]:
         changed, written, diff = write_phases(module, phases, params["dest"])
         result.update(changed=changed, files=written)
