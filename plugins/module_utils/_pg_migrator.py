@@ -250,3 +250,56 @@ def migrate(migrator, files, accept_checksums=(), out_of_order=False, check_mode
         exc.details["outcome"] = outcome
         raise
     return outcome
+
+
+
+
+class MigrationRun:
+    """One database's migrations from ``params`` (ARGSPEC, validated): what pg_migrate does,
+    and what each database of a migrations step of docker_services does."""
+
+    def __init__(self, params, check_mode=False, diff=False):
+        self.params = params
+        self.check_mode = check_mode
+        self.diff = diff
+        conninfo = dict(host=params["login_host"], port=params["port"], user=params["login_user"],
+                        password=params["login_password"], dbname=params["db"], sslmode=params["ssl_mode"],
+                        connect_timeout=params["connect_timeout"], application_name="ananta.platform.pg_migrate")
+        if params["ca_cert"]:
+            conninfo["sslrootcert"] = params["ca_cert"]
+        self.migrator = Migrator(conninfo, params["history_schema"], params["history_table"],
+                                 params["applied_by"], params["lock_timeout"])
+        self.result = dict(changed=False, applied=[], skipped_versions=[], pending=[], accepted=[], already_applied=[],
+                           missing_files=[], history_table="%s.%s" % (params["history_schema"], params["history_table"]),
+                           lock_wait=0.0, started_at=round(time.time(), 3))
+        self.clock = time.monotonic()
+
+    def run(self):
+        params = self.params
+        # Everything that can be checked without the database is checked first.
+        files = _migrations.build_files(params["path"], params["migrations"], params["skip"], params["schema"])
+        self.migrator.connect()
+        try:
+            outcome = migrate(self.migrator, files, params["accept_checksums"], params["out_of_order"], self.check_mode)
+        except MigrationError as exc:
+            self.record(exc.details.get("outcome"))
+            raise
+        finally:
+            self.migrator.close()
+        self.record(outcome)
+        self.result["elapsed"] = round(time.monotonic() - self.clock, 3)
+        return self.result
+
+    def record(self, outcome):
+        if outcome is None:
+            return
+        self.result.update(applied=outcome["applied"], skipped_versions=outcome["skipped"], accepted=outcome["accepted"],
+                           pending=[f.describe() for f in outcome["pending"]], already_applied=outcome["already_applied"],
+                           missing_files=outcome["missing"], lock_wait=self.migrator.waited_for_lock)
+        self.result["changed"] = bool(outcome["applied"] or outcome["skipped"] or outcome["accepted"]
+                                      or (self.check_mode and outcome["pending"]))
+        if self.diff:
+            before = sorted(outcome["already_applied"], key=_migrations.version_key)
+            after = sorted(before + [a["version"] for a in outcome["applied"]] + [f.version for f in outcome["pending"]],
+                           key=_migrations.version_key)
+            self.result["diff"] = {"before": {"applied": before}, "after": {"applied": after}}

@@ -7,6 +7,8 @@ step command of one-shot containers."""
 
 from __future__ import annotations
 
+import time
+
 from ansible_collections.ananta.platform.plugins.module_utils import _rabbitmq_client, _rabbitmq_compare as cmp
 from ansible_collections.ananta.platform.plugins.module_utils._errors import TopologyError
 
@@ -114,3 +116,35 @@ class TopologyEnsurer:
                 self.conflict("binding", "%s -> %s" % (binding["source"], binding["destination"]), [],
                               "%s: the broker refused: %s" % (cmp.binding_label(binding), exc.text))
         return self.result
+
+
+
+
+def run(params, check_mode=False, diff=False, result=None):
+    """Ensure the topology ``params`` (ARGSPEC, validated) asks for; update and return
+    ``result`` (changed, created, unchanged, deleted, ensured, conflicts, started_at, elapsed).
+    Conflicts are in the result, not raised: the caller fails on them after reporting."""
+    result = result if result is not None else dict(changed=False, created=[], unchanged=[], deleted=[], ensured=[],
+                                                    conflicts=[])
+    result["started_at"] = round(time.time(), 3)
+    clock = time.monotonic()
+    wanted = validate(params["exchanges"], params["queues"], params["bindings"])
+    client = _rabbitmq_client.RabbitClient(
+        params["login_host"], params["port"], params["vhost"], params["login_user"], params["login_password"],
+        params["tls"], params["ca_cert"], params["client_cert"], params["client_key"], params["connect_timeout"],
+        params["management_url"] or None, params["validate_certs"])
+    ensurer = TopologyEnsurer(client, check_mode)
+    try:
+        result.update(ensurer.ensure(wanted, params["bindings"]))
+    finally:
+        client.close()
+    result["changed"] = bool(result["created"] or result["deleted"])
+    if diff:
+        result["diff"] = {"before": "\n".join(sorted(ensurer.before)) + "\n", "after": "\n".join(sorted(ensurer.after)) + "\n"}
+    result["elapsed"] = round(time.monotonic() - clock, 3)
+    return result
+
+
+def conflicts_message(result):
+    return "%d conflict(s), nothing deleted:\n  %s" % (
+        len(result["conflicts"]), "\n  ".join(c["message"] for c in result["conflicts"]))

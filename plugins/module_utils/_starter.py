@@ -10,10 +10,17 @@ answering) must pass. A dependency inside the set is waited for through its thre
 one outside the set is probed directly: waited for (``external='wait'``: another plane
 is starting it in this run) or checked once (``external='check'``: it should be up
 already; if not, fail at once naming it). The first failure stops every thread.
+
+Steps (seed 000's Jobs: namespaces, migrations, topology; see _steps.py) are nodes of the
+same graph: each runs in its own thread once the services it comes after are ready, and a
+service whose gate a step of this run provides waits for that step before probing the gate.
+One process for the planes and their steps: a service starts the moment what it needs is
+ready, not when a scheduler gets round to it.
 """
 
 from __future__ import annotations
 
+import heapq
 import threading
 import time
 
@@ -22,6 +29,40 @@ from ansible_collections.ananta.platform.plugins.module_utils._probes import run
 from ansible_collections.ananta.platform.plugins.module_utils._waiter import (
     FAILURES, READY, ServiceWait, watch, watch_abort_file,
 )
+
+
+class PriorityGate:
+    """At most ``slots`` holders; waiters are let in highest priority first. The first
+    ``first_wave`` waiters are held (up to ``hold`` seconds) until they are all queued, so
+    that the first to be let in is the most important, not the quickest to arrive."""
+
+    def __init__(self, slots, first_wave=0, hold=1.0, clock=time.monotonic):
+        self.slots = slots
+        self.cond = threading.Condition()
+        self.waiting = []
+        self.seq = 0
+        self.first_wave = first_wave
+        self.clock = clock
+        self.hold_until = clock() + hold
+
+    def acquire(self, priority):
+        with self.cond:
+            self.seq += 1
+            entry = (-priority, self.seq)
+            heapq.heappush(self.waiting, entry)
+            self.cond.notify_all()
+            while True:
+                held = self.seq < self.first_wave and self.clock() < self.hold_until
+                if not held and self.slots > 0 and self.waiting[0] == entry:
+                    break
+                self.cond.wait(max(0.01, self.hold_until - self.clock()) if held else None)
+            heapq.heappop(self.waiting)
+            self.slots -= 1
+
+    def release(self):
+        with self.cond:
+            self.slots += 1
+            self.cond.notify_all()
 
 
 class ServiceStart:
@@ -34,18 +75,26 @@ class ServiceStart:
         self.ready_at = None
         self.waited = 0.0
         self.done = threading.Event()  # ready for its dependants (or failed)
+        self.after_steps = []  # steps of this run whose result its gates wait for
+        self.lock = threading.Lock()
+        self.prepared = None  # (spec, action) once planned and, if needed, created
+
+    @property
+    def label(self):
+        return "service %s (level %s)" % (self.name, self.service.get("level"))
 
     def result(self):
         return {"name": self.name, "container": self.service.get("container_name") or self.name,
                 "plane": self.service.get("plane"), "level": self.service.get("level"),
                 "action": self.action or "unchanged", "started_at": self.started_at, "ready_at": self.ready_at,
-                "waited_for_dependencies": round(self.waited, 3), "error": self.error}
+                "waited_for_dependencies": round(self.waited, 3), "after_steps": [s.name for s in self.after_steps],
+                "error": self.error}
 
 
 class Starter:
     def __init__(self, deployer, checker, services, catalog, external="wait", probe_host="127.0.0.1",
                  check_mode=False, poll_interval=0.5, probe_timeout=3.0, wait_all=False, clock=time.monotonic,
-                 abort_file=None):
+                 abort_file=None, steps=None, verify_restarts=False, durations=None):
         self.deployer = deployer
         self.checker = checker
         self.catalog = {s["name"]: s for s in catalog}
@@ -63,6 +112,14 @@ class Starter:
         self.t0 = None
         self.abort_file = abort_file
         self.external_ready = set()  # dependencies outside the selection already judged ready
+        self.steps = list(steps or [])
+        self.roots, self.roots_pending, self.roots_done = set(), 0, threading.Event()
+        self.durations = durations or {}
+        self.priority = {}
+        self.verify_restarts = verify_restarts
+        for start in self.starts.values():
+            gates = start.service.get("start_after") or []
+            start.after_steps = [step for step in self.steps if any(step.provides(gate) for gate in gates)]
         dependants = {}
         for svc in services:
             for dep in svc.get("depends_on") or []:
@@ -79,7 +136,7 @@ class Starter:
         with self.lock:
             start.error = message
             if self.failure is None:
-                self.failure = "service %s (level %s): %s" % (start.name, start.service.get("level"), message)
+                self.failure = "%s: %s" % (start.label, message)
             self.stop.set()
         start.done.set()
 
@@ -117,6 +174,61 @@ class Starter:
                     dep, service.get("plane"), wait.verdict.replace("_", " "), wait.output))
         return False
 
+    def _wait_steps(self, start):
+        for step in start.after_steps:
+            while not step.done.wait(0.2):
+                if self.stop.is_set():
+                    return False
+            if step.error:
+                self._fail(start, "not started: %s failed" % step.label)
+                return False
+        return True
+
+    def _run_step(self, step):
+        try:
+            if self.check_mode:
+                # nothing was started: run the step (in check mode) only if what it needs is up
+                if not all(self._ready_now(dep) for dep in step.after):
+                    step.outcome = {"changed": False, "skipped": True,
+                                    "msg": "would run once %s is ready" % ", ".join(step.after)}
+                    return
+            else:
+                for dep in step.after:
+                    if not self._wait_dependency(step, dep):
+                        return
+            if self.stop.is_set():
+                return
+            step.run(self.check_mode)
+        except AnantaError as exc:
+            self._fail(step, exc.message)
+        except Exception as exc:  # pylint: disable=broad-except  # reported, never lost in a thread
+            self._fail(step, "%s: %s" % (type(exc).__name__, exc))
+        finally:
+            step.done.set()
+
+    def _ready_now(self, name):
+        service = self.catalog.get(name)
+        if service is None:
+            return False
+        wait = ServiceWait(service, self.poll_interval, None)
+        self.checker.prepare(wait)
+        wait.budget, wait.stable = 0, 1
+        watch(wait, self.checker, threading.Event(), self.clock(), self.clock)
+        return wait.verdict == READY
+
+    def _verify_restarts(self):
+        """After the start: no service of this run restarted on the way (Docker's restart count)."""
+        for start in self.starts.values():
+            if start.ready_at is None or (start.service.get("readiness") or {}).get("probe") == "exit_zero":
+                continue
+            current = self.deployer.inspect(start.service.get("container_name") or start.name) or {}
+            restarts = current.get("RestartCount") or 0
+            running = (current.get("State") or {}).get("Running")
+            if restarts or not running:
+                self._fail(start, "was ready, then %s (restart count %d)" % (
+                    "restarted" if running else "stopped", restarts))
+                return
+
     def _wait_gates(self, start):
         for gate in start.service.get("start_after") or []:
             budget = float(gate.get("timeout", (start.service.get("readiness") or {}).get("timeout", 120)))
@@ -141,25 +253,23 @@ class Starter:
                 for dep in start.service.get("depends_on") or []:
                     if not self._wait_dependency(start, dep):
                         return
-                if not self._wait_gates(start):
+                if not self._wait_steps(start) or not self._wait_gates(start):
                     return
             start.waited = self.clock() - began
-            spec = self.deployer.spec(start.service)
-            action, _current = self.deployer.plan(spec)
-            start.action = action
+            spec, action = self._prepare(start)
             if self.check_mode or self.stop.is_set():
                 return
-            # (Creating every container up front, while the datastores boot, was measured to
-            # delay the datastores' own start by 1-1.5 s on 2 cores: created when needed.)
-            if action in ("create", "recreate"):
-                if action == "recreate":
-                    self.deployer.remove(spec.name)
-                self.deployer.create(spec)
             if action:
-                self.deployer.start(spec.name)
+                self.gate.acquire(self.priority.get(start.name, 0))
+                try:
+                    self.deployer.start(spec.name)
+                finally:
+                    self.gate.release()
                 start.started_at = round(time.time(), 3)
+            if start.name in self.roots:
+                self._root_started()
             if self.dependants.get(start.name) and any(d in self.starts for d in self.dependants[start.name]) \
-                    or self.wait_all:
+                    or self.wait_all or any(start.name in step.after for step in self.steps):
                 wait = ServiceWait(start.service, self.poll_interval, None)
                 if not action:
                     # it was running before this run: one passing probe says it still is (the
@@ -179,13 +289,61 @@ class Starter:
         finally:
             start.done.set()
 
+    def _prepare(self, start):
+        """Plan the service's container and create it if needed (once: by its own thread, or
+        ahead of time by the pre-creator). Returns (spec, action)."""
+        with start.lock:
+            if start.prepared is None:
+                spec = self.deployer.spec(start.service)
+                action, _current = self.deployer.plan(spec)
+                if action in ("create", "recreate") and not self.check_mode and not self.stop.is_set():
+                    if action == "recreate":
+                        self.deployer.remove(spec.name)
+                    self.deployer.create(spec)
+                start.action = action
+                start.prepared = (spec, action)
+            return start.prepared
+
+    def _root_started(self):
+        with self.lock:
+            self.roots_pending -= 1
+            if self.roots_pending <= 0:
+                self.roots_done.set()
+
+    def _precreate(self, ordered):
+        """Once the services that wait for nothing have been started, create the others'
+        containers one by one, longest chains first, while their dependencies boot: when a
+        dependency is ready, its dependant only has to be started. (Creating them all before
+        the first start was measured to delay the datastores by 1-1.5 s on 2 cores.)"""
+        while not self.roots_done.wait(0.2):
+            if self.stop.is_set():
+                return
+        for start in ordered:
+            if self.stop.is_set():
+                return
+            if start.prepared is None:
+                try:
+                    self._prepare(start)
+                except Exception:  # pylint: disable=broad-except  # its own thread will meet and report it
+                    pass
+
     def _chain_lengths(self):
-        """For each service, the longest chain of dependants behind it (in this start)."""
+        """For each service, the longest chain of dependants behind it in this start, through
+        the steps too (a datastore -> its step -> the services gated on the step), in seconds:
+        each service counts its expected seconds to ready (``durations``, from an earlier
+        run's timeline) or 1 when there is none, so that without durations this is the
+        length of the chain."""
+        behind = {name: [d for d in self.dependants.get(name, []) if d in self.starts] for name in self.starts}
+        for step in self.steps:
+            gated = [s.name for s in self.starts.values() if step in s.after_steps]
+            for name in step.after:
+                if name in behind:
+                    behind[name] = behind[name] + gated
         memo = {}
 
-        def length(name):  # the catalog was validated: no cycle
+        def length(name):  # the catalog was validated: no cycle, and steps only add edges into a later level
             if name not in memo:
-                memo[name] = 1 + max([length(d) for d in self.dependants.get(name, []) if d in self.starts] or [0])
+                memo[name] = float(self.durations.get(name) or 1.0) + max([length(d) for d in behind[name]] or [0])
             return memo[name]
 
         return {name: length(name) for name in self.starts}
@@ -195,12 +353,28 @@ class Starter:
         # Those with the longest chain of dependants behind them first: on a busy host, the
         # order in which containers are created and started is the order they get the CPU.
         chains = self._chain_lengths()
+        self.priority = chains
         ordered = sorted(self.starts.values(), key=lambda s: -chains[s.name])
-        threads = [threading.Thread(target=self._run, args=(s,), daemon=True) for s in ordered]
+        self.roots = {s.name for s in ordered if not s.service.get("depends_on") and not s.service.get("start_after")}
+        self.roots_pending = len(self.roots)
+        # Containers are started three at a time, the longest expected chains first: a dozen
+        # at once share the engine and the CPU, and the most important start late.
+        self.gate = PriorityGate(3, first_wave=len(self.roots))
+        if not self.roots_pending:
+            self.roots_done.set()
+        threads = [threading.Thread(target=self._run_step, args=(s,), daemon=True) for s in self.steps]
+        threads += [threading.Thread(target=self._run, args=(s,), daemon=True) for s in ordered]
+        if not self.check_mode:
+            threading.Thread(target=self._precreate, args=(ordered,), daemon=True).start()
         for thread in threads:
             thread.start()
         watch_abort_file(self.abort_file, self.stop, self._abort)
         for thread in threads:
             thread.join()
+        if self.verify_restarts and self.failure is None and not self.check_mode:
+            self._verify_restarts()
         self.stop.set()
         return [s.result() for s in self.starts.values()], round(self.clock() - self.t0, 3), self.failure
+
+    def step_results(self):
+        return [step.result() for step in self.steps]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from datetime import timedelta
 
 from ansible_collections.ananta.platform.plugins.module_utils._errors import TemporalError
@@ -152,3 +153,102 @@ def describe_namespace_once(address, namespace, timeout=3.0):
         return conn.describe(namespace, timeout=timeout)
     finally:
         conn.close()
+
+
+
+
+def connect_with_retry(params):
+    deadline = time.monotonic() + params["connect_timeout"]
+    delay, last = 0.5, None
+    while True:
+        remaining = deadline - time.monotonic()
+        try:
+            return TemporalConnection(
+                params["address"], tls=params["tls"], api_key=params["api_key"], client_cert=params["client_cert"],
+                client_key=params["client_key"], server_root_ca_cert=params["ca_cert"], server_name=params["server_name"],
+                connect_timeout=max(1.0, min(5.0, remaining)))
+        except TemporalError as exc:
+            last = exc
+        if time.monotonic() + delay > deadline:
+            raise TemporalError("Temporal at %s did not answer within %ss; last status %s: %s" % (
+                params["address"], params["connect_timeout"], last.details.get("status", "UNAVAILABLE"), last.message))
+        time.sleep(delay)
+        delay = min(delay * 2, 5.0)
+
+
+def wait_ready(conn, name, timeout):
+    """Until describe and a workflow list both answer for the namespace."""
+    started = time.monotonic()
+    last = "not checked"
+    while True:
+        try:
+            if conn.describe(name) is not None:
+                conn.list_workflows(name)
+                return round(time.monotonic() - started, 3)
+            last = "describe says it does not exist"
+        except Exception as exc:  # pylint: disable=broad-except  # RPC errors while the namespace cache warms up
+            last = "%s %s" % (rpc_status_name(exc), exc)
+        if time.monotonic() - started > timeout:
+            raise TemporalError("namespace %s did not answer describe and a workflow list within %ss: %s" % (name, timeout, last))
+        time.sleep(0.25)
+
+
+def view(ns):
+    return {"retention_seconds": ns.get("retention_seconds"), "description": ns.get("description", ""),
+            "owner_email": ns.get("owner_email", "")}
+
+
+def ensure(params, check_mode=False, result=None):
+    """Ensure the namespaces ``params`` (ARGSPEC, validated) asks for.
+
+    Returns (result, before, after); ``result`` (updated in place, so that a caller that
+    catches an error still has what was done) holds changed, namespaces, started_at, elapsed."""
+    result = result if result is not None else dict(changed=False, namespaces=[], address=params["address"])
+    result["started_at"] = round(time.time(), 3)
+    clock = time.monotonic()
+    before, after, wanted = {}, {}, []
+    for spec in params["namespaces"]:  # everything is validated before the first call
+        retention = parse_duration(spec["retention"])
+        validate_namespace(spec["name"], retention if spec["state"] == "present" else None)
+        wanted.append((spec, retention))
+    conn = connect_with_retry(params)
+    try:
+        for spec, retention in wanted:
+            name = spec["name"]
+            current = conn.describe(name)
+            if current is not None and current.get("state") == "deleted":
+                current = None
+            entry = {"name": name}
+            if spec["state"] == "absent":
+                if current is not None:
+                    before[name] = view(current)
+                    if not check_mode:
+                        conn.delete(name)
+                    entry["action"] = "deleted"
+                else:
+                    entry["action"] = "unchanged"
+                result["namespaces"].append(entry)
+                continue
+            target = {"retention_seconds": retention, "description": spec["description"], "owner_email": spec["owner_email"]}
+            after[name] = target
+            if current is None:
+                entry["action"] = "created"
+                if not check_mode:
+                    conn.register(name, retention, spec["description"], spec["owner_email"])
+            else:
+                before[name] = view(current)
+                if view(current) == target:
+                    entry["action"] = "unchanged"
+                else:
+                    entry["action"] = "updated"
+                    if not check_mode:
+                        conn.update(name, retention, spec["description"], spec["owner_email"])
+            entry.update(target)
+            if entry["action"] != "unchanged" and not check_mode:
+                entry["ready_seconds"] = wait_ready(conn, name, params["ready_timeout"])
+            result["namespaces"].append(entry)
+    finally:
+        conn.close()
+    result["changed"] = any(e["action"] != "unchanged" for e in result["namespaces"])
+    result["elapsed"] = round(time.monotonic() - clock, 3)
+    return result, before, after

@@ -14,18 +14,26 @@ from ansible_collections.ananta.platform.plugins.module_utils import _catalog
 
 
 def collect(host_results):
-    """From the registered results of the plane hosts: (started, ready, steps).
+    """From the registered results of the start: (started, ready, steps, after_steps).
 
-    ``host_results``: one dict per plane host, variable name -> registered result.
+    ``host_results``: one dict per host of the start (on Docker, the one docker_services call
+    that started the planes and their steps), variable name -> registered result.
+    ``after_steps``: service -> the steps its gates waited for, when the start says so.
     """
-    started, ready, steps = {}, {}, []
+    started, ready, steps, after_steps = {}, {}, [], {}
     for variables in host_results:
         plane = variables.get("ananta_plane")
         for key, value in sorted(variables.items()):
             if not isinstance(value, dict) or value.get("skipped"):
                 continue
+            for step in value.get("steps") or []:  # steps run inside docker_services
+                if step.get("started_at") and step.get("elapsed") is not None:
+                    steps.append({"name": step["name"], "plane": step.get("plane"), "started_at": step["started_at"],
+                                  "seconds": step["elapsed"], "after": list(step.get("after") or [])})
             if "_start_" in key:
                 for svc in value.get("services") or []:
+                    if "after_steps" in svc:
+                        after_steps[svc["name"]] = list(svc["after_steps"])
                     if svc.get("started_at"):
                         started[svc["name"]] = svc["started_at"]
                     if svc.get("ready_at"):
@@ -44,12 +52,14 @@ def collect(host_results):
                         steps.append({"name": "migrations:%s" % (item.get("item") or {}).get("key"), "plane": plane,
                                       "started_at": item["started_at"], "seconds": item.get("elapsed", 0.0),
                                       "after": [database["service"]] if database.get("service") else []})
-    return started, ready, steps
+    return started, ready, steps, after_steps
 
 
-def step_graph(services, steps, step_after):
+def step_graph(services, steps, step_after, after_steps=None):
     """Services and steps as one graph for the critical path: steps come after the services
-    they need; services gated on a step's result come after the step."""
+    they need; services gated on a step's result come after the step (as the start reported
+    it, or, for a start that does not report it, by the kind of the gate)."""
+    after_steps = after_steps or {}
     nodes = [dict(s) for s in services]
     by_name = {s["name"]: s for s in nodes}
     for step in steps:
@@ -62,6 +72,10 @@ def step_graph(services, steps, step_after):
         if svc["name"].startswith("step:"):
             continue
         extra = []
+        if svc["name"] in after_steps:
+            svc["depends_on"] = list(svc.get("depends_on") or []) + ["step:%s" % n for n in after_steps[svc["name"]]
+                                                                   if "step:%s" % n in by_name]
+            continue
         for gate in svc.get("start_after") or []:
             for step in steps:
                 kind = step["name"].split(":")[0]
@@ -80,7 +94,7 @@ def step_graph(services, steps, step_after):
 
 
 def build(services, host_results, run_started, run_finished, step_after=None):
-    started, ready, steps = collect(host_results)
+    started, ready, steps, after_steps = collect(host_results)
     timeline_services, durations = [], {}
     for svc in services:
         name = svc["name"]
@@ -93,7 +107,7 @@ def build(services, host_results, run_started, run_finished, step_after=None):
         timeline_services.append(entry)
     for step in steps:
         durations["step:%s" % step["name"]] = step["seconds"]
-    graph = step_graph(services, steps, step_after or {})
+    graph = step_graph(services, steps, step_after or {}, after_steps)
     path = _catalog.critical_path(graph, durations)
     return {
         "started_at": run_started,
@@ -130,4 +144,25 @@ def write_report(services, results, started_at, path, step_after, check_mode=Fal
         os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
         with open(path, "w", encoding="utf-8") as handle:
             json.dump(timeline, handle, indent=2)
+        update_durations(os.path.join(os.path.dirname(path) or ".", DURATIONS_FILE), timeline)
     return dict(changed=not check_mode, timeline=timeline, summary=summary(timeline), path=path)
+
+
+DURATIONS_FILE = "expected-durations.json"
+
+
+def update_durations(path, timeline):
+    """Keep, beside the timelines, each service's latest measured seconds to ready (a run that
+    started nothing leaves the earlier figures): the next start starts the containers behind
+    the longest expected chains first."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            durations = json.load(handle)
+    except (OSError, ValueError):
+        durations = {}
+    durations.update({s["name"]: s["seconds_to_ready"] for s in timeline["services"]
+                      if s.get("seconds_to_ready") is not None})
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as handle:
+        json.dump(durations, handle, indent=2, sort_keys=True)
+    os.replace(tmp, path)

@@ -24,6 +24,11 @@ description:
     collection did not make is never touched.
   - With O(state=stopped) or O(state=absent), dependants go before what they depend on; named volumes are
     removed only with O(remove_volumes=true).
+  - O(steps) run seed 000's Jobs inside the same start, as nodes of its dependency graph, each as soon as
+    the services it comes after are ready (the Temporal namespaces, each database's migrations, the
+    RabbitMQ topology, with the options and guarantees of M(ananta.platform.temporal_namespace),
+    M(ananta.platform.pg_migrate) and M(ananta.platform.rabbitmq_topology)). A service whose gate a step of
+    the call provides waits for that step; a failing step stops the start and is named.
   - Images are never pulled.
 author:
   - Ananta Platform engineers (@ananta-platform)
@@ -48,7 +53,7 @@ options:
     elements: dict
     required: true
   planes:
-    description: Select the services of these planes.
+    description: Select the services of these planes. An empty list selects none (a call that runs only O(steps)).
     type: list
     elements: str
     choices: [shared_temporal, control_plane, app_plane]
@@ -80,7 +85,9 @@ options:
     choices: [wait, check]
     default: wait
   wait_all:
-    description: Also wait for the readiness of services that nothing in the selection depends on.
+    description:
+      - Also wait for the readiness of services that nothing in the selection depends on, and check at the
+        end that no service of the call restarted or stopped on the way.
     type: bool
     default: false
   remove_volumes:
@@ -107,6 +114,52 @@ options:
     description: Seconds a container has to stop before it is killed.
     type: int
     default: 10
+  durations:
+    description:
+      - Expected seconds to ready per service (what it took in an earlier run; start_platform keeps them
+        beside its timelines). Containers are started a few at a time, those behind the longest expected
+        chain (through the steps) first; without durations, the longest chains of dependants first.
+    type: dict
+    default: {}
+  steps:
+    description:
+      - Steps to run inside the start (with O(state=started)). Every definition is validated, against the
+        argument spec of the step's module, before anything starts; a problem names its step.
+      - A V(migrations) step becomes one node per database of its plane that the order table names
+        (C(migrations:<database>)), each after its own database's service.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      name:
+        description: Name of the step (its tag in start_platform), unique per plane in the call.
+        type: str
+        required: true
+      kind:
+        description: What the step does.
+        type: str
+        required: true
+        choices: [namespaces, migrations, streams]
+      plane:
+        description: The plane the step belongs to.
+        type: str
+        required: true
+        choices: [shared_temporal, control_plane, app_plane]
+      after:
+        description: Services (catalog names) that must be ready before the step runs.
+        type: list
+        elements: str
+        default: []
+      options:
+        description:
+          - For V(namespaces), the options of M(ananta.platform.temporal_namespace); for V(streams), those of
+            M(ananta.platform.rabbitmq_topology).
+          - For V(migrations), C(path) (the files), C(order) (the order table, each entry with C(database),
+            C(version), C(file), C(schema), C(skip), C(reason)), C(databases) (name to C(service), C(plane),
+            C(host), C(port), C(user), C(password), C(dbname)) and optionally C(lock_timeout), C(connect_timeout),
+            C(ssl_mode), C(ca_cert), C(history_schema), C(history_table), C(accept_checksums), C(out_of_order).
+        type: dict
+        required: true
   abort_file:
     description:
       - A file whose appearance stops every wait at once, failing with its content (a step that runs
@@ -144,7 +197,23 @@ services:
     started_at: {description: Epoch seconds when the container was started by this run., type: float}
     ready_at: {description: Epoch seconds when it was judged ready (services something waited on)., type: float}
     waited_for_dependencies: {description: Seconds spent waiting for dependencies and gates., type: float}
+    after_steps: {description: Steps of the call this service waited for (its gates)., type: list, elements: str}
     error: {description: Why it failed or was not started., type: str}
+steps:
+  description: One entry per step node, with what its module returns under C(result).
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    name: {description: "The step (C(migrations:<database>) for each database of a migrations step).", type: str}
+    kind: {description: V(namespaces), V(migrations) or V(streams)., type: str}
+    plane: {description: The plane., type: str}
+    after: {description: The services it came after., type: list, elements: str}
+    started_at: {description: Epoch seconds when it began., type: float}
+    elapsed: {description: Seconds it took., type: float}
+    changed: {description: Whether it changed anything., type: bool}
+    error: {description: Why it failed., type: str}
+    result: {description: What the step's module returns., type: dict}
 elapsed:
   description: Seconds the call took.
   returned: always
@@ -158,7 +227,7 @@ networks_created:
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.ananta.platform.plugins.module_utils import _catalog, _docker_runtime
+from ansible_collections.ananta.platform.plugins.module_utils import _catalog, _docker_runtime, _steps
 from ansible_collections.ananta.platform.plugins.module_utils._docker_deploy import DockerDeployer
 from ansible_collections.ananta.platform.plugins.module_utils._docker_readiness import DockerChecker
 from ansible_collections.ananta.platform.plugins.module_utils._errors import AnantaError
@@ -231,6 +300,14 @@ def main():
             probe_timeout=dict(type="float", default=3.0),
             stop_timeout=dict(type="int", default=10),
             abort_file=dict(type="path"),
+            durations=dict(type="dict", default={}),
+            steps=dict(type="list", elements="dict", default=[], options=dict(
+                name=dict(type="str", required=True),
+                kind=dict(type="str", required=True, choices=list(_steps.STEP_KINDS)),
+                plane=dict(type="str", required=True, choices=list(_catalog.PLANES)),
+                after=dict(type="list", elements="str", default=[]),
+                options=dict(type="dict", required=True),
+            )),
         ),
         supports_check_mode=True,
     )
@@ -239,10 +316,14 @@ def main():
         module.fail_json(msg=missing_required_lib("docker"), exception=str(_docker_runtime.DOCKER_IMPORT_ERROR))
     catalog = params["services"]
     module.no_log_values.update(_catalog.secret_values(catalog))
-    result = dict(changed=False, services=[], elapsed=0.0, networks_created=[])
+    result = dict(changed=False, services=[], steps=[], elapsed=0.0, networks_created=[])
     try:
         _catalog.validate(catalog)
         selected = _catalog.select(catalog, planes=params["planes"], levels=params["levels"], names=params["names"])
+        if params["planes"] == []:
+            selected = []
+        steps = _steps.build(params["steps"], catalog) if params["state"] == "started" else []
+        module.no_log_values.update(_steps.secret_values(steps))
         runtime = _docker_runtime.DockerRuntime(params["docker_host"])
         deployer = DockerDeployer(runtime, params["project"], params["healthcheck_defaults"])
         if params["state"] == "started":
@@ -261,10 +342,12 @@ def main():
                                     wait_missing=params["external"] == "wait")
             starter = Starter(deployer, checker, selected, catalog, params["external"], params["probe_host"],
                               module.check_mode, params["poll_interval"], params["probe_timeout"], params["wait_all"],
-                              abort_file=params["abort_file"])
+                              abort_file=params["abort_file"], steps=steps, verify_restarts=params["wait_all"],
+                              durations=params["durations"])
             services, elapsed, failure = starter.run()
-            result.update(services=services, elapsed=elapsed)
-            result["changed"] = bool(result["networks_created"]) or any(s["action"] != "unchanged" for s in services)
+            result.update(services=services, elapsed=elapsed, steps=starter.step_results())
+            result["changed"] = bool(result["networks_created"]) or any(s["action"] != "unchanged" for s in services) \
+                or any(s["changed"] for s in result["steps"])
             if failure:
                 module.fail_json(msg="Failed to start services: %s" % failure, **result)
         else:

@@ -203,93 +203,20 @@ elapsed:
   type: float
 """
 
-import time
-
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.ananta.platform.plugins.module_utils import _migrations, _pg_migrator
+from ansible_collections.ananta.platform.plugins.module_utils import _argspecs, _pg_migrator
 from ansible_collections.ananta.platform.plugins.module_utils._errors import MigrationError
 
 
-class MigrationRun:
-    def __init__(self, module):
-        self.module = module
-        params = module.params
-        conninfo = dict(host=params["login_host"], port=params["port"], user=params["login_user"],
-                        password=params["login_password"], dbname=params["db"], sslmode=params["ssl_mode"],
-                        connect_timeout=params["connect_timeout"], application_name="ananta.platform.pg_migrate")
-        if params["ca_cert"]:
-            conninfo["sslrootcert"] = params["ca_cert"]
-        self.migrator = _pg_migrator.Migrator(conninfo, params["history_schema"], params["history_table"],
-                                              params["applied_by"], params["lock_timeout"])
-        self.result = dict(changed=False, applied=[], skipped_versions=[], pending=[], accepted=[], already_applied=[],
-                           missing_files=[], history_table="%s.%s" % (params["history_schema"], params["history_table"]),
-                           lock_wait=0.0)
-
-    def run(self):
-        params = self.module.params
-        # Everything that can be checked without the database is checked first.
-        files = _migrations.build_files(params["path"], params["migrations"], params["skip"], params["schema"])
-        self.migrator.connect()
-        try:
-            outcome = _pg_migrator.migrate(self.migrator, files, params["accept_checksums"], params["out_of_order"],
-                                           self.module.check_mode)
-        except MigrationError as exc:
-            self.record(exc.details.get("outcome"))
-            raise
-        finally:
-            self.migrator.close()
-        self.record(outcome)
-        return self.result
-
-    def record(self, outcome):
-        if outcome is None:
-            return
-        self.result.update(applied=outcome["applied"], skipped_versions=outcome["skipped"], accepted=outcome["accepted"],
-                           pending=[f.describe() for f in outcome["pending"]], already_applied=outcome["already_applied"],
-                           missing_files=outcome["missing"], lock_wait=self.migrator.waited_for_lock)
-        self.result["changed"] = bool(outcome["applied"] or outcome["skipped"] or outcome["accepted"]
-                                      or (self.module.check_mode and outcome["pending"]))
-        if self.module._diff:  # pylint: disable=protected-access
-            before = sorted(outcome["already_applied"], key=_migrations.version_key)
-            after = sorted(before + [a["version"] for a in outcome["applied"]] + [f.version for f in outcome["pending"]],
-                           key=_migrations.version_key)
-            self.result["diff"] = {"before": {"applied": before}, "after": {"applied": after}}
-
-
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            login_host=dict(type="str", default="localhost", aliases=["host"]),
-            login_user=dict(type="str", default="postgres", aliases=["login"]),
-            login_password=dict(type="str", no_log=True),
-            port=dict(type="int", default=5432, aliases=["login_port"]),
-            db=dict(type="str", required=True, aliases=["login_db"]),
-            ssl_mode=dict(type="str", default="prefer", choices=["allow", "disable", "prefer", "require", "verify-ca", "verify-full"]),
-            ca_cert=dict(type="str", aliases=["ssl_rootcert"]),
-            connect_timeout=dict(type="int", default=10),
-            path=dict(type="path"),
-            migrations=dict(type="list", elements="dict"),
-            schema=dict(type="str"),
-            skip=dict(type="list", elements="str", default=[]),
-            accept_checksums=dict(type="list", elements="str", default=[], no_log=False),
-            out_of_order=dict(type="bool", default=False),
-            history_schema=dict(type="str", default="ananta_migrations"),
-            history_table=dict(type="str", default="schema_migrations"),
-            lock_timeout=dict(type="float", default=120),
-            applied_by=dict(type="str"),
-        ),
-        required_one_of=[("path", "migrations")],
-        supports_check_mode=True,
-    )
+    module = AnsibleModule(argument_spec=_argspecs.PG_MIGRATE, required_one_of=[("path", "migrations")],
+                           supports_check_mode=True)
     if not _pg_migrator.HAS_PSYCOPG2:
         module.fail_json(msg=missing_required_lib("psycopg2-binary"), exception=str(_pg_migrator.PSYCOPG2_IMPORT_ERROR))
-    started, clock = time.time(), time.monotonic()
-    run = MigrationRun(module)
-    run.result["started_at"] = round(started, 3)
+    run = _pg_migrator.MigrationRun(module.params, module.check_mode, module._diff)  # pylint: disable=protected-access
     try:
         result = run.run()
-        result["elapsed"] = round(time.monotonic() - clock, 3)
     except MigrationError as exc:
         module.fail_json(msg="Failed to migrate database %s: %s" % (module.params["db"], exc.message), **run.result)
     module.exit_json(**result)

@@ -174,65 +174,24 @@ elapsed:
   type: float
 """
 
-import time
-
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.ananta.platform.plugins.module_utils import _rabbitmq_client, _rabbitmq_topology
+from ansible_collections.ananta.platform.plugins.module_utils import _argspecs, _rabbitmq_client, _rabbitmq_topology
 from ansible_collections.ananta.platform.plugins.module_utils._errors import TopologyError
 
 
-def run(module):
-    params = module.params
-    wanted = _rabbitmq_topology.validate(params["exchanges"], params["queues"], params["bindings"])
-    client = _rabbitmq_client.RabbitClient(
-        params["login_host"], params["port"], params["vhost"], params["login_user"], params["login_password"],
-        params["tls"], params["ca_cert"], params["client_cert"], params["client_key"], params["connect_timeout"],
-        params["management_url"] or None, params["validate_certs"])
-    ensurer = _rabbitmq_topology.TopologyEnsurer(client, module.check_mode)
-    try:
-        result = ensurer.ensure(wanted, params["bindings"])
-    finally:
-        client.close()
-    result["changed"] = bool(result["created"] or result["deleted"])
-    if module._diff:  # pylint: disable=protected-access
-        result["diff"] = {"before": "\n".join(sorted(ensurer.before)) + "\n", "after": "\n".join(sorted(ensurer.after)) + "\n"}
-    return result
-
-
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            login_host=dict(type="str", default="localhost", aliases=["host"]),
-            port=dict(type="int", default=5672, aliases=["login_port"]),
-            vhost=dict(type="str", default="/"),
-            login_user=dict(type="str", default="guest", aliases=["username"]),
-            login_password=dict(type="str", default="guest", no_log=True, aliases=["password"]),
-            tls=dict(type="bool", default=False),
-            ca_cert=dict(type="path"),
-            client_cert=dict(type="path"),
-            client_key=dict(type="path", no_log=False),
-            validate_certs=dict(type="bool", default=True),
-            connect_timeout=dict(type="float", default=10),
-            management_url=dict(type="str"),
-            exchanges=dict(type="list", elements="dict", default=[]),
-            queues=dict(type="list", elements="dict", default=[]),
-            bindings=dict(type="list", elements="dict", default=[]),
-        ),
-        supports_check_mode=True,
-    )
+    module = AnsibleModule(argument_spec=_argspecs.RABBITMQ_TOPOLOGY, supports_check_mode=True)
     if not _rabbitmq_client.HAS_PIKA:
         module.fail_json(msg=missing_required_lib("pika"), exception=str(_rabbitmq_client.PIKA_IMPORT_ERROR))
-    started, clock = time.time(), time.monotonic()
-    result = dict(changed=False, created=[], unchanged=[], deleted=[], ensured=[], conflicts=[], started_at=round(started, 3))
+    result = dict(changed=False, created=[], unchanged=[], deleted=[], ensured=[], conflicts=[])
     try:
-        result.update(run(module))
-        result["elapsed"] = round(time.monotonic() - clock, 3)
+        _rabbitmq_topology.run(module.params, module.check_mode, module._diff, result)  # pylint: disable=protected-access
     except TopologyError as exc:
         module.fail_json(msg="Failed to ensure the RabbitMQ topology: %s" % exc.message, **result)
     if result["conflicts"]:
-        module.fail_json(msg="Failed to ensure the RabbitMQ topology: %d conflict(s), nothing deleted:\n  %s" % (
-            len(result["conflicts"]), "\n  ".join(c["message"] for c in result["conflicts"])), **result)
+        module.fail_json(msg="Failed to ensure the RabbitMQ topology: %s" % _rabbitmq_topology.conflicts_message(result),
+                         **result)
     module.exit_json(**result)
 
 

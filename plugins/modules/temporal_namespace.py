@@ -132,135 +132,26 @@ elapsed:
   type: float
 """
 
-import time
-
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.ananta.platform.plugins.module_utils import _temporal
+from ansible_collections.ananta.platform.plugins.module_utils import _argspecs, _temporal
 from ansible_collections.ananta.platform.plugins.module_utils._errors import TemporalError
 
 
-def connect_with_retry(params):
-    deadline = time.monotonic() + params["connect_timeout"]
-    delay, last = 0.5, None
-    while True:
-        remaining = deadline - time.monotonic()
-        try:
-            return _temporal.TemporalConnection(
-                params["address"], tls=params["tls"], api_key=params["api_key"], client_cert=params["client_cert"],
-                client_key=params["client_key"], server_root_ca_cert=params["ca_cert"], server_name=params["server_name"],
-                connect_timeout=max(1.0, min(5.0, remaining)))
-        except TemporalError as exc:
-            last = exc
-        if time.monotonic() + delay > deadline:
-            raise TemporalError("Temporal at %s did not answer within %ss; last status %s: %s" % (
-                params["address"], params["connect_timeout"], last.details.get("status", "UNAVAILABLE"), last.message))
-        time.sleep(delay)
-        delay = min(delay * 2, 5.0)
-
-
-def wait_ready(conn, name, timeout):
-    """Until describe and a workflow list both answer for the namespace."""
-    started = time.monotonic()
-    last = "not checked"
-    while True:
-        try:
-            if conn.describe(name) is not None:
-                conn.list_workflows(name)
-                return round(time.monotonic() - started, 3)
-            last = "describe says it does not exist"
-        except Exception as exc:  # pylint: disable=broad-except  # RPC errors while the namespace cache warms up
-            last = "%s %s" % (_temporal.rpc_status_name(exc), exc)
-        if time.monotonic() - started > timeout:
-            raise TemporalError("namespace %s did not answer describe and a workflow list within %ss: %s" % (name, timeout, last))
-        time.sleep(0.25)
-
-
-def view(ns):
-    return {"retention_seconds": ns.get("retention_seconds"), "description": ns.get("description", ""),
-            "owner_email": ns.get("owner_email", "")}
-
-
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            address=dict(type="str", default="localhost:7233"),
-            tls=dict(type="bool", default=False),
-            ca_cert=dict(type="path"),
-            client_cert=dict(type="path"),
-            client_key=dict(type="path", no_log=False),
-            server_name=dict(type="str"),
-            api_key=dict(type="str", no_log=True),
-            connect_timeout=dict(type="float", default=60),
-            ready_timeout=dict(type="float", default=60),
-            namespaces=dict(type="list", elements="dict", required=True, options=dict(
-                name=dict(type="str", required=True),
-                retention=dict(type="raw", default="3d"),
-                description=dict(type="str", default=""),
-                owner_email=dict(type="str", default=""),
-                state=dict(type="str", choices=["present", "absent"], default="present"),
-            )),
-        ),
-        supports_check_mode=True,
-    )
+    module = AnsibleModule(argument_spec=_argspecs.TEMPORAL_NAMESPACE, supports_check_mode=True)
     if not _temporal.HAS_TEMPORALIO:
         module.fail_json(msg=missing_required_lib("temporalio"), exception=str(_temporal.TEMPORALIO_IMPORT_ERROR))
     params = module.params
-    clock = time.monotonic()
-    result = dict(changed=False, namespaces=[], address=params["address"], started_at=round(time.time(), 3))
-    before, after = {}, {}
+    result = dict(changed=False, namespaces=[], address=params["address"])
     try:
-        wanted = []
-        for spec in params["namespaces"]:  # everything is validated before the first call
-            retention = _temporal.parse_duration(spec["retention"])
-            _temporal.validate_namespace(spec["name"], retention if spec["state"] == "present" else None)
-            wanted.append((spec, retention))
-        conn = connect_with_retry(params)
-        try:
-            for spec, retention in wanted:
-                name = spec["name"]
-                current = conn.describe(name)
-                if current is not None and current.get("state") == "deleted":
-                    current = None
-                entry = {"name": name}
-                if spec["state"] == "absent":
-                    if current is not None:
-                        before[name] = view(current)
-                        if not module.check_mode:
-                            conn.delete(name)
-                        entry["action"] = "deleted"
-                    else:
-                        entry["action"] = "unchanged"
-                    result["namespaces"].append(entry)
-                    continue
-                target = {"retention_seconds": retention, "description": spec["description"], "owner_email": spec["owner_email"]}
-                after[name] = target
-                if current is None:
-                    entry["action"] = "created"
-                    if not module.check_mode:
-                        conn.register(name, retention, spec["description"], spec["owner_email"])
-                else:
-                    before[name] = view(current)
-                    if view(current) == target:
-                        entry["action"] = "unchanged"
-                    else:
-                        entry["action"] = "updated"
-                        if not module.check_mode:
-                            conn.update(name, retention, spec["description"], spec["owner_email"])
-                entry.update(target)
-                if entry["action"] != "unchanged" and not module.check_mode:
-                    entry["ready_seconds"] = wait_ready(conn, name, params["ready_timeout"])
-                result["namespaces"].append(entry)
-        finally:
-            conn.close()
+        result, before, after = _temporal.ensure(params, module.check_mode, result)
     except TemporalError as exc:
         result["changed"] = any(e.get("action") not in (None, "unchanged") for e in result["namespaces"])
         module.fail_json(msg="Failed to ensure Temporal namespaces: %s" % exc.message, **result)
     except Exception as exc:  # pylint: disable=broad-except  # an RPC failure names its gRPC status
         module.fail_json(msg="Failed to ensure Temporal namespaces at %s: %s %s" % (
             params["address"], _temporal.rpc_status_name(exc), exc), **result)
-    result["changed"] = any(e["action"] != "unchanged" for e in result["namespaces"])
-    result["elapsed"] = round(time.monotonic() - clock, 3)
     if module._diff:  # pylint: disable=protected-access
         result["diff"] = {"before": before, "after": after}
     module.exit_json(**result)

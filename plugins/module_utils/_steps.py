@@ -1,0 +1,225 @@
+# -*- coding: utf-8 -*-
+# Copyright: Ananta Platform engineers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The steps of a start (seed 000's Jobs) as nodes of the start's dependency graph.
+
+A step runs, inside ananta.platform.docker_services, as soon as the services it comes after
+are ready, and the services whose gates (``start_after``) it provides wait for it to finish:
+the Temporal namespaces, each database's migrations, the RabbitMQ topology. Each kind takes
+the options of its module (temporal_namespace, pg_migrate, rabbitmq_topology) and is
+validated against that module's own argument spec, before anything starts.
+
+    {name: namespaces, kind: namespaces, plane: shared_temporal, after: [shared-temporal],
+     options: <temporal_namespace options>}
+    {name: streams, kind: streams, plane: app_plane, after: [app-plane-rabbitmq],
+     options: <rabbitmq_topology options>}
+    {name: migrations, kind: migrations, plane: app_plane,
+     options: {path: DIR, order: <order table>, databases: <ananta_databases>, lock_timeout: 120}}
+
+A migrations step becomes one node per database of its plane (``migrations:<database>``),
+each after its own database service: a database that is ready is migrated at once, whatever
+the others are doing.
+
+The libraries of the steps (temporalio, psycopg2, pika) are imported when a step runs, not
+when the module starts: the first containers must not wait for them.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from ansible_collections.ananta.platform.plugins.module_utils import _argspecs
+from ansible_collections.ananta.platform.plugins.module_utils._catalog import PLANES
+from ansible_collections.ananta.platform.plugins.module_utils._errors import AnantaError
+
+STEP_KINDS = ("namespaces", "migrations", "streams")
+# a gate (start_after probe) is provided by the steps of this kind
+GATE_KINDS = {"temporal": "namespaces", "postgres": "migrations", "amqp": "streams"}
+
+
+class StepRun:
+    """One node: its options, what it comes after, and its outcome."""
+
+    def __init__(self, name, kind, plane, after, params):
+        self.name = name
+        self.kind = kind
+        self.plane = plane
+        self.after = list(after)
+        self.params = params
+        self.error = None
+        self.outcome = None
+        self.started_at = None
+        self.elapsed = None
+        self.done = threading.Event()
+
+    @property
+    def label(self):
+        return "step %s (%s)" % (self.name, self.plane)
+
+    def provides(self, gate):
+        """Whether this step is what makes the gate pass (so that a gated service waits for it)."""
+        kind = GATE_KINDS.get(gate.get("probe"))
+        if kind != self.kind:
+            return False
+        if kind == "migrations":
+            return bool(gate.get("tables")) and str(gate.get("port")) == str(self.params.get("port"))
+        if kind == "streams":
+            return bool(gate.get("queues"))
+        return bool(gate.get("namespace"))
+
+    def run(self, check_mode=False):
+        self.started_at = round(time.time(), 3)
+        clock = time.monotonic()
+        try:
+            self.outcome = RUNNERS[self.kind](self.params, check_mode)
+        finally:
+            self.elapsed = round(time.monotonic() - clock, 3)
+
+    def result(self):
+        return {"name": self.name, "kind": self.kind, "plane": self.plane, "after": self.after,
+                "started_at": self.started_at, "elapsed": self.elapsed,
+                "changed": bool((self.outcome or {}).get("changed")), "error": self.error, "result": self.outcome}
+
+
+def _validate(spec, params, what):
+    from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+
+    validated = ArgumentSpecValidator(spec).validate(params)
+    if validated.error_messages:
+        raise AnantaError("%s: %s" % (what, "; ".join(validated.error_messages)))
+    return validated.validated_parameters
+
+
+def _spec(kind):
+    return {"namespaces": _argspecs.TEMPORAL_NAMESPACE, "streams": _argspecs.RABBITMQ_TOPOLOGY,
+            "migrations": _argspecs.PG_MIGRATE}[kind]
+
+
+def _migration_nodes(step, options, catalog_names, problems):
+    """One node per database of the step's plane that the order table names."""
+    databases = options.get("databases") or {}
+    order = options.get("order") or []
+    if not isinstance(databases, dict) or not isinstance(order, list):
+        problems.append("step %s: options.databases must be a mapping and options.order a list" % step["name"])
+        return []
+    unknown = sorted({str(e.get("database")) for e in order if e.get("database") not in databases})
+    if unknown:
+        problems.append("step %s: the order table names database(s) %s, not in options.databases"
+                        % (step["name"], ", ".join(unknown)))
+    nodes = []
+    for key, database in sorted(databases.items()):
+        if database.get("plane") != step["plane"]:
+            continue
+        entries = [e for e in order if e.get("database") == key]
+        if not entries:
+            continue
+        service = database.get("service")
+        if service and service not in catalog_names:
+            problems.append("step %s: database %s runs on service %s, which is not in the catalog"
+                            % (step["name"], key, service))
+            continue
+        params = {"login_host": database.get("host"), "port": database.get("port"), "login_user": database.get("user"),
+                  "login_password": database.get("password"), "db": database.get("dbname"),
+                  "path": options.get("path"), "migrations": entries}
+        for name in ("lock_timeout", "connect_timeout", "ssl_mode", "ca_cert", "history_schema", "history_table",
+                     "applied_by", "accept_checksums", "out_of_order"):
+            if options.get(name) is not None:
+                params[name] = options[name]
+        name = "%s:%s" % (step["name"], key)
+        try:
+            nodes.append(StepRun(name, "migrations", step["plane"], list(step.get("after") or []) + ([service] if service else []),
+                                 _validate(_spec("migrations"), params, "step %s" % name)))
+        except AnantaError as exc:
+            problems.append(exc.message)
+    return nodes
+
+
+def build(steps, catalog):
+    """Validate the step definitions and return their nodes; every problem is listed, each
+    naming its step, before anything starts."""
+    catalog_names = {s["name"] for s in catalog}
+    problems, nodes, seen = [], [], set()
+    for step in steps or []:
+        name = step.get("name")
+        if not name:
+            problems.append("a step needs a name: %r" % ({k: v for k, v in step.items() if k != "options"},))
+            continue
+        if (name, step.get("plane")) in seen:
+            problems.append("step %s of the %s is given twice" % (name, step.get("plane")))
+            continue
+        seen.add((name, step.get("plane")))
+        if step.get("kind") not in STEP_KINDS:
+            problems.append("step %s: kind %r is not one of %s" % (name, step.get("kind"), ", ".join(STEP_KINDS)))
+            continue
+        if step.get("plane") not in PLANES:
+            problems.append("step %s: plane %r is not one of %s" % (name, step.get("plane"), ", ".join(PLANES)))
+            continue
+        missing = [a for a in step.get("after") or [] if a not in catalog_names]
+        if missing:
+            problems.append("step %s: comes after %s, not in the catalog" % (name, ", ".join(missing)))
+            continue
+        options = step.get("options") or {}
+        if step["kind"] == "migrations":
+            nodes.extend(_migration_nodes(step, options, catalog_names, problems))
+            continue
+        try:
+            nodes.append(StepRun(name, step["kind"], step["plane"], step.get("after") or [],
+                                 _validate(_spec(step["kind"]), options, "step %s" % name)))
+        except AnantaError as exc:
+            problems.append(exc.message)
+    names = [node.name for node in nodes]
+    problems.extend("step %s: two steps of this name (one per plane only for migrations)" % n
+                    for n in sorted({n for n in names if names.count(n) > 1}))
+    if problems:
+        raise AnantaError("the steps have %d problem(s):\n%s" % (len(problems), "\n".join("  - %s" % p for p in problems)))
+    return nodes
+
+
+def secret_values(nodes):
+    """The values of the steps' no_log options, to mask in the module's output."""
+    values = set()
+    for node in nodes:
+        for key, spec in _spec(node.kind).items():
+            if spec.get("no_log") and node.params.get(key):
+                values.add(str(node.params[key]))
+    return values
+
+
+# -- the runners: what each module does, from its validated options -------------------------------
+
+def _namespaces(params, check_mode):
+    from ansible_collections.ananta.platform.plugins.module_utils import _temporal
+
+    if not _temporal.HAS_TEMPORALIO:
+        raise AnantaError("the namespaces step needs the temporalio library: %s" % _temporal.TEMPORALIO_IMPORT_ERROR)
+    try:
+        return _temporal.ensure(params, check_mode)[0]
+    except AnantaError:
+        raise
+    except Exception as exc:  # pylint: disable=broad-except  # an RPC failure names its gRPC status
+        raise AnantaError("Temporal at %s: %s %s" % (params["address"], _temporal.rpc_status_name(exc), exc))
+
+
+def _migrations(params, check_mode):
+    from ansible_collections.ananta.platform.plugins.module_utils import _pg_migrator
+
+    run = _pg_migrator.MigrationRun(params, check_mode)
+    try:
+        return run.run()
+    except AnantaError as exc:
+        raise AnantaError("database %s: %s" % (params["db"], exc.message))
+
+
+def _streams(params, check_mode):
+    from ansible_collections.ananta.platform.plugins.module_utils import _rabbitmq_client, _rabbitmq_topology
+
+    if not _rabbitmq_client.HAS_PIKA:
+        raise AnantaError("the streams step needs the pika library: %s" % _rabbitmq_client.PIKA_IMPORT_ERROR)
+    result = _rabbitmq_topology.run(params, check_mode)
+    if result["conflicts"]:
+        raise AnantaError("RabbitMQ topology: %s" % _rabbitmq_topology.conflicts_message(result))
+    return result
+
+
+RUNNERS = {"namespaces": _namespaces, "migrations": _migrations, "streams": _streams}

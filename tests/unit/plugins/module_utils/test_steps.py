@@ -1,0 +1,165 @@
+"""The steps of a start as nodes of its graph (plugins/module_utils/_steps.py), the start order
+(_starter.py: priority gate, expected chains through the steps) and the timeline of a start
+that ran its steps inside docker_services (_timeline.py).
+
+The step definitions are the plane roles' own (roles/*/vars/main.yml with their defaults),
+rendered with the lab inventory, so that these tests check the wiring the playbooks use."""
+
+import os
+import threading
+import time
+
+import pytest
+import yaml
+
+from ansible_collections.ananta.platform.plugins.module_utils import _steps, _timeline
+from ansible_collections.ananta.platform.plugins.module_utils._errors import AnantaError
+from ansible_collections.ananta.platform.plugins.module_utils._starter import PriorityGate, Starter
+from inventory_helpers import ROOT, inventory_vars
+
+ROLES = ("shared_temporal", "control_plane", "app_plane")
+
+
+@pytest.fixture(scope="module")
+def lab():
+    return inventory_vars("lab")
+
+
+@pytest.fixture(scope="module")
+def role_steps(lab):
+    """Each plane role's docker steps, rendered as the role would render them on the lab."""
+    from ansible.parsing.dataloader import DataLoader
+    from ansible.template import Templar, trust_as_template
+
+    def trusted(value):  # the role's own files: their templates are trusted, as Ansible trusts them
+        if isinstance(value, dict):
+            return {k: trusted(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [trusted(v) for v in value]
+        return trust_as_template(value) if isinstance(value, str) else value
+
+    steps, loader = {}, DataLoader()
+    for role in ROLES:
+        variables = dict(lab)
+        for part in ("defaults", "vars"):
+            with open(os.path.join(ROOT, "roles", role, part, "main.yml"), encoding="utf-8") as handle:
+                variables.update(trusted(yaml.safe_load(handle) or {}))
+        steps[role] = Templar(loader=loader, variables=variables).template(variables["%s_docker_steps" % role])
+    return steps
+
+
+@pytest.fixture(scope="module")
+def nodes(role_steps, lab):
+    return _steps.build([s for role in ROLES for s in role_steps[role]], lab["ananta_services"])
+
+
+def test_the_roles_steps_become_one_node_per_database_each_after_its_own_service(nodes, lab):
+    by_name = {n.name: n for n in nodes}
+    assert sorted(by_name) == ["migrations:components-db", "migrations:control-plane", "migrations:supabase-db",
+                               "namespaces", "streams"]
+    assert by_name["migrations:supabase-db"].after == ["supabase-db"]
+    assert by_name["migrations:components-db"].after == ["components-v2-postgres"]
+    assert by_name["migrations:control-plane"].after == ["arc-saas-postgres"]
+    assert by_name["namespaces"].after == ["shared-temporal"]
+    assert by_name["streams"].after == ["app-plane-rabbitmq"]
+    # validated against pg_migrate's own argument spec: types converted, defaults filled
+    params = by_name["migrations:components-db"].params
+    assert isinstance(params["port"], int) and params["history_table"] == "schema_migrations"
+    assert [m["version"] for m in params["migrations"]] == ["002", "005", "007"]
+    assert [m["version"] for m in by_name["migrations:control-plane"].params["migrations"]] == ["003", "004", "006"]
+    assert by_name["streams"].params["login_password"] == lab["ananta_rabbitmq"]["password"]
+
+
+def test_each_gated_service_waits_for_exactly_the_steps_that_provide_its_gates(nodes, lab):
+    starter = Starter(None, None, lab["ananta_services"], lab["ananta_services"], steps=nodes)
+    waits = {name: sorted(s.name for s in start.after_steps) for name, start in starter.starts.items() if start.after_steps}
+    assert waits == {
+        "tenant-management-service": ["migrations:control-plane", "namespaces"],
+        "temporal-worker-service": ["namespaces"],
+        "cns-service": ["migrations:components-db", "migrations:supabase-db", "streams"],
+        "cns-worker": ["migrations:supabase-db", "namespaces", "streams"],
+        "django-backend": ["migrations:supabase-db"],
+        "audit-logger": ["streams"],
+    }
+
+
+def test_bad_steps_are_all_refused_before_anything_starts_each_naming_its_step(role_steps, lab):
+    streams = dict(role_steps["app_plane"][1], options=dict(role_steps["app_plane"][1]["options"], port="not-a-port"))
+    migrations = dict(role_steps["control_plane"][0], options=dict(
+        role_steps["control_plane"][0]["options"],
+        order=role_steps["control_plane"][0]["options"]["order"] + [{"version": "099", "file": "x.sql", "database": "nowhere"}]))
+    bad = [
+        streams,
+        migrations,
+        {"name": "seed", "kind": "fixtures", "plane": "app_plane", "options": {}},
+        {"name": "namespaces", "kind": "namespaces", "plane": "shared_temporal", "after": ["temporal-frontend"],
+         "options": {"namespaces": []}},
+        dict(role_steps["shared_temporal"][0], options={"address": "x:7233"}),
+    ]
+    with pytest.raises(AnantaError) as info:
+        _steps.build(bad, lab["ananta_services"])
+    message = info.value.message
+    assert "the steps have 5 problem(s)" in message
+    assert "step streams" in message and "port" in message
+    assert "step migrations" in message and "nowhere" in message
+    assert "step seed: kind 'fixtures'" in message
+    assert "comes after temporal-frontend, not in the catalog" in message
+    assert "step namespaces" in message and "namespaces" in message.split("step namespaces", 1)[1]
+
+
+def test_the_steps_secrets_are_masked(nodes, lab):
+    secrets = _steps.secret_values(nodes)
+    assert lab["ananta_rabbitmq"]["password"] in secrets
+    assert all(d["password"] in secrets for d in lab["ananta_databases"].values())
+
+
+def test_expected_chains_run_through_the_steps(nodes, lab):
+    durations = {"app-plane-rabbitmq": 15.0, "cns-service": 4.5, "backstage-portal": 3.5, "arc-saas-postgres": 5.0,
+                 "arc-saas-keycloak": 12.0, "tenant-management-service": 4.0, "admin-app": 1.5}
+    starter = Starter(None, None, lab["ananta_services"], lab["ananta_services"], steps=nodes, durations=durations)
+    chains = starter._chain_lengths()  # pylint: disable=protected-access
+    # rabbitmq -> (streams) -> cns-service -> backstage-portal; its gate is the only edge to cns-service's
+    # dependants that runs through a step, and it is counted
+    assert chains["app-plane-rabbitmq"] == pytest.approx(15.0 + 4.5 + 3.5)
+    assert chains["arc-saas-postgres"] == pytest.approx(5.0 + 12.0 + 4.0 + 1.5)
+    # without durations: the length of the longest chain of dependants
+    plain = Starter(None, None, lab["ananta_services"], lab["ananta_services"], steps=nodes)._chain_lengths()  # pylint: disable=protected-access
+    assert plain["admin-app"] == 1 and plain["arc-saas-postgres"] == 4
+
+
+def test_the_priority_gate_lets_the_first_wave_in_by_priority_not_by_arrival():
+    gate = PriorityGate(1, first_wave=3, hold=5.0)
+    admitted, lock = [], threading.Lock()
+
+    def worker(priority, delay):
+        time.sleep(delay)
+        gate.acquire(priority)
+        with lock:
+            admitted.append(priority)
+        time.sleep(0.02)
+        gate.release()
+
+    threads = [threading.Thread(target=worker, args=(p, d)) for p, d in ((1, 0.0), (3, 0.05), (2, 0.1))]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert admitted == [3, 2, 1]
+    assert time.monotonic() - started < 2.0  # released when the wave was queued, not at the hold limit
+
+
+def test_the_timeline_puts_the_steps_run_by_docker_services_on_the_critical_path():
+    services = [
+        {"name": "mq", "plane": "app_plane", "level": 3, "depends_on": []},
+        {"name": "api", "plane": "app_plane", "level": 4, "depends_on": ["mq"],
+         "start_after": [{"probe": "amqp", "port": 1, "queues": ["q"]}]},
+    ]
+    result = {"services": [
+        {"name": "mq", "started_at": 100.0, "ready_at": 110.0, "after_steps": []},
+        {"name": "api", "started_at": 113.0, "ready_at": 115.0, "after_steps": ["streams"]},
+    ], "steps": [{"name": "streams", "plane": "app_plane", "after": ["mq"], "started_at": 110.0, "elapsed": 2.5}]}
+    timeline = _timeline.build(services, [{"ananta_start_docker": result}], 99.0, 116.0)
+    assert timeline["critical_path"]["path"] == ["mq", "step:streams", "api"]
+    assert timeline["critical_path"]["seconds"] == pytest.approx(10.0 + 2.5 + 2.0)
+    assert timeline["steps"] == [{"name": "streams", "plane": "app_plane", "started": 11.0, "seconds": 2.5}]
