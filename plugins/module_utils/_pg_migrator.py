@@ -252,8 +252,6 @@ def migrate(migrator, files, accept_checksums=(), out_of_order=False, check_mode
     return outcome
 
 
-
-
 class MigrationRun:
     """One database's migrations from ``params`` (ARGSPEC, validated): what pg_migrate does,
     and what each database of a migrations step of docker_services does."""

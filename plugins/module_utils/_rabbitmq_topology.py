@@ -118,8 +118,6 @@ class TopologyEnsurer:
         return self.result
 
 
-
-
 def run(params, check_mode=False, diff=False, result=None):
     """Ensure the topology ``params`` (ARGSPEC, validated) asks for; update and return
     ``result`` (changed, created, unchanged, deleted, ensured, conflicts, started_at, elapsed).

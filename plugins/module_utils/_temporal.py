@@ -155,8 +155,6 @@ def describe_namespace_once(address, namespace, timeout=3.0):
         conn.close()
 
 
-
-
 def connect_with_retry(params):
     deadline = time.monotonic() + params["connect_timeout"]
     delay, last = 0.5, None

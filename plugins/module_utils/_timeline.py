@@ -73,8 +73,8 @@ def step_graph(services, steps, step_after, after_steps=None):
             continue
         extra = []
         if svc["name"] in after_steps:
-            svc["depends_on"] = list(svc.get("depends_on") or []) + ["step:%s" % n for n in after_steps[svc["name"]]
-                                                                   if "step:%s" % n in by_name]
+            gated_by = ["step:%s" % n for n in after_steps[svc["name"]] if "step:%s" % n in by_name]
+            svc["depends_on"] = list(svc.get("depends_on") or []) + gated_by
             continue
         for gate in svc.get("start_after") or []:
             for step in steps:

@@ -206,7 +206,7 @@ steps:
   elements: dict
   contains:
     name: {description: "The step (C(migrations:<database>) for each database of a migrations step).", type: str}
-    kind: {description: V(namespaces), V(migrations) or V(streams)., type: str}
+    kind: {description: "V(namespaces), V(migrations) or V(streams).", type: str}
     plane: {description: The plane., type: str}
     after: {description: The services it came after., type: list, elements: str}
     started_at: {description: Epoch seconds when it began., type: float}
