@@ -131,9 +131,23 @@ def run(params, check_mode=False, diff=False, result=None):
         params["login_host"], params["port"], params["vhost"], params["login_user"], params["login_password"],
         params["tls"], params["ca_cert"], params["client_cert"], params["client_key"], params["connect_timeout"],
         params["management_url"] or None, params["validate_certs"])
-    ensurer = TopologyEnsurer(client, check_mode)
+    # A broker that has just started answers AMQP before it has recovered its durable queues: a
+    # declaration then meets "home node ... is down or inaccessible". That passes within
+    # seconds: the whole ensure (idempotent) is tried again, for up to connect_timeout seconds.
+    deadline = clock + params["connect_timeout"]
+    created = []  # what an earlier attempt created is this run's creation, not "unchanged"
     try:
-        result.update(ensurer.ensure(wanted, params["bindings"]))
+        while True:
+            ensurer = TopologyEnsurer(client, check_mode)
+            outcome = ensurer.ensure(wanted, params["bindings"])
+            created += [label for label in outcome["created"] if label not in created]
+            recovering = [c for c in outcome["conflicts"] if RECOVERING in c.get("message", "")]
+            if not recovering or time.monotonic() + 1.0 > deadline:
+                break
+            time.sleep(1.0)
+        outcome["created"] = created
+        outcome["unchanged"] = [label for label in outcome["unchanged"] if label not in created]
+        result.update(outcome)
     finally:
         client.close()
     result["changed"] = bool(result["created"] or result["deleted"])
@@ -141,6 +155,9 @@ def run(params, check_mode=False, diff=False, result=None):
         result["diff"] = {"before": "\n".join(sorted(ensurer.before)) + "\n", "after": "\n".join(sorted(ensurer.after)) + "\n"}
     result["elapsed"] = round(time.monotonic() - clock, 3)
     return result
+
+
+RECOVERING = "is down or inaccessible"
 
 
 def conflicts_message(result):
