@@ -140,27 +140,37 @@ class Starter:
             self.stop.set()
         start.done.set()
 
+    def _await(self, start, other, failed):
+        """Until ``other`` (a service of this start, or a step) is done; False when the start
+        stops, or when ``other`` failed (then ``start`` fails with ``failed``)."""
+        while not other.done.wait(0.2):
+            if self.stop.is_set():
+                return False
+        if other.error:
+            self._fail(start, failed)
+            return False
+        return True
+
+    def _probe(self, service, stop, once=False):
+        """Watch a service's readiness until ready, failed, out of budget or ``stop``; ``once``:
+        one check (it should be ready already)."""
+        wait = ServiceWait(service, self.poll_interval, None)
+        self.checker.prepare(wait)
+        if once:
+            wait.budget, wait.stable = 0, 1
+        watch(wait, self.checker, stop, self.clock(), self.clock)
+        return wait
+
     def _wait_dependency(self, start, dep):
         if dep in self.starts:
-            other = self.starts[dep]
-            while not other.done.wait(0.2):
-                if self.stop.is_set():
-                    return False
-            if other.error:
-                self._fail(start, "not started: its dependency %s failed" % dep)
-                return False
-            return True
+            return self._await(start, self.starts[dep], "not started: its dependency %s failed" % dep)
         if dep in self.external_ready:
             return True
         service = self.catalog.get(dep)
         if service is None:
             self._fail(start, "depends on %s, which is not in the catalog" % dep)
             return False
-        wait = ServiceWait(service, self.poll_interval, None)
-        self.checker.prepare(wait)
-        if self.external == "check":
-            wait.budget, wait.stable = 0, 1  # one check: it should be ready already
-        watch(wait, self.checker, self.stop, self.clock(), self.clock)
+        wait = self._probe(service, self.stop, once=self.external == "check")
         if wait.verdict == READY:
             with self.lock:
                 self.external_ready.add(dep)
@@ -175,46 +185,26 @@ class Starter:
         return False
 
     def _wait_steps(self, start):
-        for step in start.after_steps:
-            while not step.done.wait(0.2):
-                if self.stop.is_set():
-                    return False
-            if step.error:
-                self._fail(start, "not started: %s failed" % step.label)
-                return False
-        return True
+        return all(self._await(start, step, "not started: %s failed" % step.label) for step in start.after_steps)
 
     def _run_step(self, step):
-        try:
-            if self.check_mode:
-                # nothing was started: run the step (in check mode) only if what it needs is up
-                if not all(self._ready_now(dep) for dep in step.after):
-                    step.outcome = {"changed": False, "skipped": True,
-                                    "msg": "would run once %s is ready" % ", ".join(step.after)}
-                    return
-            else:
-                for dep in step.after:
-                    if not self._wait_dependency(step, dep):
-                        return
-            if self.stop.is_set():
+        if self.check_mode:
+            # nothing was started: run the step (in check mode) only if what it needs is up
+            if not all(self._ready_now(dep) for dep in step.after):
+                step.outcome = {"changed": False, "skipped": True,
+                                "msg": "would run once %s is ready" % ", ".join(step.after)}
                 return
-            step.run(self.check_mode)
-        except AnantaError as exc:
-            self._fail(step, exc.message)
-        except Exception as exc:  # pylint: disable=broad-except  # reported, never lost in a thread
-            self._fail(step, "%s: %s" % (type(exc).__name__, exc))
-        finally:
-            step.done.set()
+        else:
+            for dep in step.after:
+                if not self._wait_dependency(step, dep):
+                    return
+        if self.stop.is_set():
+            return
+        step.run(self.check_mode)
 
     def _ready_now(self, name):
         service = self.catalog.get(name)
-        if service is None:
-            return False
-        wait = ServiceWait(service, self.poll_interval, None)
-        self.checker.prepare(wait)
-        wait.budget, wait.stable = 0, 1
-        watch(wait, self.checker, threading.Event(), self.clock(), self.clock)
-        return wait.verdict == READY
+        return service is not None and self._probe(service, threading.Event(), once=True).verdict == READY
 
     def _verify_restarts(self):
         """After the start: no service of this run restarted on the way (Docker's restart count)."""
@@ -246,48 +236,53 @@ class Starter:
                 self.stop.wait(self.poll_interval)
         return True
 
-    def _run(self, start):
+    def _guarded(self, node, work):
+        """A thread's whole work for a service or a step: any error becomes the node's failure
+        (never lost in a thread), and the node is done at the end either way."""
         try:
-            began = self.clock()
-            if not self.check_mode:
-                for dep in start.service.get("depends_on") or []:
-                    if not self._wait_dependency(start, dep):
-                        return
-                if not self._wait_steps(start) or not self._wait_gates(start):
-                    return
-            start.waited = self.clock() - began
-            spec, action = self._prepare(start)
-            if self.check_mode or self.stop.is_set():
-                return
-            if action:
-                self.gate.acquire(self.priority.get(start.name, 0))
-                try:
-                    self.deployer.start(spec.name)
-                finally:
-                    self.gate.release()
-                start.started_at = round(time.time(), 3)
-            if start.name in self.roots:
-                self._root_started()
-            if self.dependants.get(start.name) and any(d in self.starts for d in self.dependants[start.name]) \
-                    or self.wait_all or any(start.name in step.after for step in self.steps):
-                wait = ServiceWait(start.service, self.poll_interval, None)
-                if not action:
-                    # it was running before this run: one passing probe says it still is (the
-                    # stability window is for a service that has just started)
-                    wait.stable = 1
-                self.checker.prepare(wait)
-                watch(wait, self.checker, self.stop, self.clock(), self.clock)
-                if wait.verdict != READY:
-                    if not self.stop.is_set() or wait.verdict in FAILURES:
-                        self._fail(start, "%s: %s" % (wait.verdict.replace("_", " "), wait.output))
-                    return
-                start.ready_at = round(wait.ready_at, 3)
+            work(node)
         except AnantaError as exc:
-            self._fail(start, exc.message)
+            self._fail(node, exc.message)
         except Exception as exc:  # pylint: disable=broad-except  # reported, never lost in a thread
-            self._fail(start, "%s: %s" % (type(exc).__name__, exc))
+            self._fail(node, "%s: %s" % (type(exc).__name__, exc))
         finally:
-            start.done.set()
+            node.done.set()
+
+    def _run(self, start):
+        began = self.clock()
+        if not self.check_mode:
+            for dep in start.service.get("depends_on") or []:
+                if not self._wait_dependency(start, dep):
+                    return
+            if not self._wait_steps(start) or not self._wait_gates(start):
+                return
+        start.waited = self.clock() - began
+        spec, action = self._prepare(start)
+        if self.check_mode or self.stop.is_set():
+            return
+        if action:
+            self.gate.acquire(self.priority.get(start.name, 0))
+            try:
+                self.deployer.start(spec.name)
+            finally:
+                self.gate.release()
+            start.started_at = round(time.time(), 3)
+        if start.name in self.roots:
+            self._root_started()
+        if self.dependants.get(start.name) and any(d in self.starts for d in self.dependants[start.name]) \
+                or self.wait_all or any(start.name in step.after for step in self.steps):
+            wait = ServiceWait(start.service, self.poll_interval, None)
+            if not action:
+                # it was running before this run: one passing probe says it still is (the
+                # stability window is for a service that has just started)
+                wait.stable = 1
+            self.checker.prepare(wait)
+            watch(wait, self.checker, self.stop, self.clock(), self.clock)
+            if wait.verdict != READY:
+                if not self.stop.is_set() or wait.verdict in FAILURES:
+                    self._fail(start, "%s: %s" % (wait.verdict.replace("_", " "), wait.output))
+                return
+            start.ready_at = round(wait.ready_at, 3)
 
     def _prepare(self, start):
         """Plan the service's container and create it if needed (once: by its own thread, or
@@ -362,8 +357,8 @@ class Starter:
         self.gate = PriorityGate(3, first_wave=len(self.roots))
         if not self.roots_pending:
             self.roots_done.set()
-        threads = [threading.Thread(target=self._run_step, args=(s,), daemon=True) for s in self.steps]
-        threads += [threading.Thread(target=self._run, args=(s,), daemon=True) for s in ordered]
+        threads = [threading.Thread(target=self._guarded, args=(s, self._run_step), daemon=True) for s in self.steps]
+        threads += [threading.Thread(target=self._guarded, args=(s, self._run), daemon=True) for s in ordered]
         if not self.check_mode:
             threading.Thread(target=self._precreate, args=(ordered,), daemon=True).start()
         for thread in threads:
