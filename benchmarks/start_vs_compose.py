@@ -68,13 +68,17 @@ def main():
     for number in range(1, args.rounds + 1):
         wall, timeline, ansible_restarts, compose, compose_restarts = one_round()
         critical = timeline["critical_path"]["seconds"]
+        engine = timeline["critical_path"].get("engine_start_seconds", 0.0)
         print("round %d" % number)
         print("  start_platform cold start (wall, ansible-playbook)  %6.1f s   restarts %d" % (wall, ansible_restarts))
         print("  start_platform run, from its own timeline            %6.1f s" % timeline["wall_seconds"])
         print("  critical path from the timeline                      %6.1f s   %s" % (
             critical, " -> ".join(timeline["critical_path"]["path"])))
+        print("    of which the engine's start calls                  %6.1f s   (a service's time runs from its start call)"
+              % engine)
         print("  docker compose up -d --wait (exported file)          %6.1f s   restarts %d" % (compose, compose_restarts))
         print("  ratio start_platform / critical path                 %6.2f   (target <= 1.15)" % (wall / critical))
+        print("  ratio start_platform / path without the start calls  %6.2f" % (wall / max(0.001, critical - engine)))
         print("  ratio start_platform / compose                       %6.2f   (target <= 1.00)" % (wall / compose))
 
 

@@ -110,18 +110,26 @@ class DockerDeployer:
 
     # -- networks and volumes ------------------------------------------------------------------
     def ensure_network(self, name, driver="bridge", check=False):
-        """Create the network unless it exists. Runs for several planes at once on one host:
-        a file lock serializes them, as the engine itself accepts two networks of one name."""
-        if any(n["Name"] == name for n in self.api.networks(names=[name])):
-            return False
-        if check:
-            return True
+        """Create the network unless it exists (see ensure_networks)."""
+        return bool(self.ensure_networks({name: driver}, check))
+
+    def ensure_networks(self, wanted, check=False):
+        """Create the networks of ``wanted`` (name -> driver) that do not exist; returns the
+        names created. One listing of the engine's networks for all of them. Runs for several
+        planes at once on one host: a file lock serializes the creations, as the engine
+        itself accepts two networks of one name."""
+        missing = sorted(set(wanted) - {n["Name"] for n in self.api.networks()})
+        if not missing or check:
+            return missing
+        created = []
         with open(os.path.join(tempfile.gettempdir(), "ananta-platform-networks.lock"), "w", encoding="utf-8") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
-            if any(n["Name"] == name for n in self.api.networks(names=[name])):
-                return False
-            self.api.create_network(name, driver=driver, labels={"%s.project" % LABEL_PREFIX: self.project})
-        return True
+            existing = {n["Name"] for n in self.api.networks()}
+            for name in missing:
+                if name not in existing:
+                    self.api.create_network(name, driver=wanted[name], labels={"%s.project" % LABEL_PREFIX: self.project})
+                    created.append(name)
+        return created
 
     def ensure_volume(self, name, check=False):
         try:

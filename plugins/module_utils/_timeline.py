@@ -14,13 +14,14 @@ from ansible_collections.ananta.platform.plugins.module_utils import _catalog
 
 
 def collect(host_results):
-    """From the registered results of the start: (started, ready, steps, after_steps).
+    """From the registered results of the start: (started, ready, steps, after_steps, engine).
 
     ``host_results``: one dict per host of the start (on Docker, the one docker_services call
     that started the planes and their steps), variable name -> registered result.
     ``after_steps``: service -> the steps its gates waited for, when the start says so.
+    ``engine``: service -> seconds the engine's start call took, when the start says so.
     """
-    started, ready, steps, after_steps = {}, {}, [], {}
+    started, ready, steps, after_steps, engine = {}, {}, [], {}, {}
     for variables in host_results:
         plane = variables.get("ananta_plane")
         for key, value in sorted(variables.items()):
@@ -36,6 +37,8 @@ def collect(host_results):
                         after_steps[svc["name"]] = list(svc["after_steps"])
                     if svc.get("started_at"):
                         started[svc["name"]] = svc["started_at"]
+                    if svc.get("engine_start_seconds") is not None:
+                        engine[svc["name"]] = svc["engine_start_seconds"]
                     if svc.get("ready_at"):
                         ready[svc["name"]] = min(svc["ready_at"], ready.get(svc["name"], svc["ready_at"]))
             elif "_ready_" in key:
@@ -52,7 +55,7 @@ def collect(host_results):
                         steps.append({"name": "migrations:%s" % (item.get("item") or {}).get("key"), "plane": plane,
                                       "started_at": item["started_at"], "seconds": item.get("elapsed", 0.0),
                                       "after": [database["service"]] if database.get("service") else []})
-    return started, ready, steps, after_steps
+    return started, ready, steps, after_steps, engine
 
 
 def step_graph(services, steps, step_after, after_steps=None):
@@ -94,7 +97,7 @@ def step_graph(services, steps, step_after, after_steps=None):
 
 
 def build(services, host_results, run_started, run_finished, step_after=None):
-    started, ready, steps, after_steps = collect(host_results)
+    started, ready, steps, after_steps, engine = collect(host_results)
     timeline_services, durations = [], {}
     for svc in services:
         name = svc["name"]
@@ -104,6 +107,8 @@ def build(services, host_results, run_started, run_finished, step_after=None):
         if name in started and name in ready:
             entry["seconds_to_ready"] = round(max(0.0, ready[name] - started[name]), 3)
             durations[name] = entry["seconds_to_ready"]
+        if name in engine:
+            entry["engine_start_seconds"] = engine[name]
         timeline_services.append(entry)
     for step in steps:
         durations["step:%s" % step["name"]] = step["seconds"]
@@ -116,7 +121,10 @@ def build(services, host_results, run_started, run_finished, step_after=None):
         "services": timeline_services,
         "steps": [{"name": s["name"], "plane": s["plane"], "started": round(s["started_at"] - run_started, 3),
                    "seconds": s["seconds"]} for s in steps],
-        "critical_path": {"seconds": path["seconds"], "path": path["path"]},
+        # a service's time runs from the engine's start call to its probe passing: the part of
+        # the path spent in those calls is shown on its own
+        "critical_path": {"seconds": path["seconds"], "path": path["path"],
+                          "engine_start_seconds": round(sum(engine.get(n, 0.0) for n in path["path"]), 3)},
         "services_started": len(started),
     }
 

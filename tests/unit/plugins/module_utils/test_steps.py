@@ -128,25 +128,52 @@ def test_expected_chains_run_through_the_steps(nodes, lab):
 
 
 def test_the_priority_gate_lets_the_first_wave_in_by_priority_not_by_arrival():
-    gate = PriorityGate(1, first_wave=3, hold=5.0)
+    gate = PriorityGate(1, expected=[1, 3, 2, 7], hold=5.0, express=0)
     admitted, lock = [], threading.Lock()
 
     def worker(priority, delay):
         time.sleep(delay)
-        gate.acquire(priority)
+        ticket = gate.acquire(priority, expected=True)
         with lock:
             admitted.append(priority)
         time.sleep(0.02)
-        gate.release()
+        gate.release(ticket)
 
     threads = [threading.Thread(target=worker, args=(p, d)) for p, d in ((1, 0.0), (3, 0.05), (2, 0.1))]
     started = time.monotonic()
     for thread in threads:
         thread.start()
+    time.sleep(0.3)
+    assert admitted == []  # the most important of the wave (7) has not come yet
+    gate.withdraw(7)  # it was running already: it will not come
     for thread in threads:
         thread.join()
     assert admitted == [3, 2, 1]
-    assert time.monotonic() - started < 2.0  # released when the wave was queued, not at the hold limit
+    assert time.monotonic() - started < 2.0  # released when the wave was in, not at the hold limit
+
+
+def test_the_head_of_a_longer_chain_takes_the_express_slot_not_a_lesser_one():
+    gate = PriorityGate(2, express=1)
+    first, second = gate.acquire(5), gate.acquire(1)  # both slots held
+    events, lock = [], threading.Lock()
+
+    def worker(priority):
+        ticket = gate.acquire(priority)
+        with lock:
+            events.append(("in", priority, ticket[0]))
+
+    lesser = threading.Thread(target=worker, args=(3,))  # outranks one holder, not both: waits
+    lesser.start()
+    time.sleep(0.1)
+    assert not events
+    urgent = threading.Thread(target=worker, args=(9,))  # outranks every holder: let in at once
+    urgent.start()
+    urgent.join(2.0)
+    assert events == [("in", 9, "express")]
+    gate.release(second)
+    lesser.join(2.0)
+    assert events == [("in", 9, "express"), ("in", 3, "slot")]
+    gate.release(first)
 
 
 def test_the_timeline_puts_the_steps_run_by_docker_services_on_the_critical_path():
@@ -163,3 +190,21 @@ def test_the_timeline_puts_the_steps_run_by_docker_services_on_the_critical_path
     assert timeline["critical_path"]["path"] == ["mq", "step:streams", "api"]
     assert timeline["critical_path"]["seconds"] == pytest.approx(10.0 + 2.5 + 2.0)
     assert timeline["steps"] == [{"name": "streams", "plane": "app_plane", "started": 11.0, "seconds": 2.5}]
+
+
+def test_the_timeline_from_the_start_result_alone_counts_each_services_start_call():
+    """start_platform on Docker reports from docker_services' own result (no second pass over
+    the catalog): each service's plane, level, dependencies and gating steps come from it,
+    and the part of the path spent in the engine's start calls is shown on its own."""
+    result = {"services": [
+        {"name": "mq", "plane": "app_plane", "level": 3, "depends_on": [], "started_at": 100.0,
+         "engine_start_seconds": 0.5, "ready_at": 110.0, "after_steps": []},
+        {"name": "cache", "plane": "app_plane", "level": 3, "depends_on": [], "started_at": 100.0,
+         "engine_start_seconds": 0.9, "ready_at": 101.0, "after_steps": []},
+        {"name": "api", "plane": "app_plane", "level": 4, "depends_on": ["mq", "cache"], "started_at": 112.5,
+         "engine_start_seconds": 0.75, "ready_at": 115.0, "after_steps": ["streams"]},
+    ], "steps": [{"name": "streams", "plane": "app_plane", "after": ["mq"], "started_at": 110.0, "elapsed": 2.5}]}
+    timeline = _timeline.build(result["services"], [{"ananta_start_docker": result}], 99.0, 116.0)
+    assert timeline["critical_path"] == {"seconds": pytest.approx(10.0 + 2.5 + 2.5), "path": ["mq", "step:streams", "api"],
+                                         "engine_start_seconds": pytest.approx(0.5 + 0.75)}
+    assert [s["engine_start_seconds"] for s in timeline["services"]] == [0.5, 0.9, 0.75]
