@@ -220,6 +220,14 @@ class DockerDeployer:
         except APIError as exc:
             raise RuntimeAdapterError("cannot start container %s: %s" % (name, exc.explanation or exc))
 
+    def set_cpu_shares(self, name, shares):
+        """The container's CPU weight against the others while the host is contended (cgroup
+        cpu shares; 1024 is the engine's default). Changes no configuration the plan compares."""
+        try:
+            self.api.update_container(name, cpu_shares=int(shares))
+        except APIError as exc:
+            raise RuntimeAdapterError("cannot set the CPU weight of %s: %s" % (name, exc.explanation or exc))
+
     @staticmethod
     def volume_names(service):
         return [v[0] for v in (split_volume(v) for v in service.get("volumes") or []) if v[3]]

@@ -32,6 +32,10 @@ from ansible_collections.ananta.platform.plugins.module_utils._waiter import (
 )
 
 
+DEFAULT_SHARES = 1024  # the engine's default CPU weight
+BOOSTED_SHARES = 8192  # while a service of the expected critical path boots
+
+
 class PriorityGate:
     """At most ``slots`` holders; waiters are let in highest priority first.
 
@@ -119,6 +123,8 @@ class ServiceStart:
         self.after_steps = []  # steps of this run whose result its gates wait for
         self.lock = threading.Lock()
         self.prepared = None  # (spec, action) once planned and, if needed, created
+        self.weighted = False  # its CPU weight is raised now
+        self.was_weighted = False  # its CPU weight was raised while it booted (on the expected critical path)
 
     @property
     def label(self):
@@ -130,6 +136,7 @@ class ServiceStart:
                 "action": self.action or "unchanged", "started_at": self.started_at, "engine_start_seconds": self.engine_start,
                 "ready_at": self.ready_at, "depends_on": list(self.service.get("depends_on") or []),
                 "waited_for_dependencies": round(self.waited, 3), "after_steps": [s.name for s in self.after_steps],
+                "cpu_weighted": self.was_weighted,
                 "error": self.error}
 
 
@@ -159,6 +166,7 @@ class Starter:
         self.durations = durations or {}
         self.priority = {}
         self.verify_restarts = verify_restarts
+        self.boosted = set()
         for start in self.starts.values():
             gates = start.service.get("start_after") or []
             start.after_steps = [step for step in self.steps if any(step.provides(gate) for gate in gates)]
@@ -324,6 +332,8 @@ class Starter:
             finally:
                 self.gate.release(ticket)
             start.engine_start = round(time.time() - start.started_at, 3)
+            if start.name in self.boosted:
+                self._weigh(start, BOOSTED_SHARES)
         if start.name in self.roots:
             self._root_started()
         if self.dependants.get(start.name) and any(d in self.starts for d in self.dependants[start.name]) \
@@ -340,6 +350,19 @@ class Starter:
                     self._fail(start, "%s: %s" % (wait.verdict.replace("_", " "), wait.output))
                 return
             start.ready_at = round(wait.ready_at, 3)
+        self._unweigh(start)
+
+    def _weigh(self, start, shares):
+        try:
+            self.deployer.set_cpu_shares(start.service.get("container_name") or start.name, shares)
+            start.weighted = shares != DEFAULT_SHARES
+            start.was_weighted = start.was_weighted or start.weighted
+        except Exception:  # pylint: disable=broad-except  # a weight is a hint: the start goes on without it
+            pass
+
+    def _unweigh(self, start):
+        if start.weighted:
+            self._weigh(start, DEFAULT_SHARES)
 
     def _prepare(self, start):
         """Plan the service's container and create it if needed (once: by its own thread, or
@@ -379,18 +402,23 @@ class Starter:
                 except Exception:  # pylint: disable=broad-except  # its own thread will meet and report it
                     pass
 
-    def _chain_lengths(self):
-        """For each service, the longest chain of dependants behind it in this start, through
-        the steps too (a datastore -> its step -> the services gated on the step), in seconds:
-        each service counts its expected seconds to ready (``durations``, from an earlier
-        run's timeline) or 1 when there is none, so that without durations this is the
-        length of the chain."""
+    def _behind(self):
+        """Service -> the services of this start that wait for it, directly or through a step."""
         behind = {name: [d for d in self.dependants.get(name, []) if d in self.starts] for name in self.starts}
         for step in self.steps:
             gated = [s.name for s in self.starts.values() if step in s.after_steps]
             for name in step.after:
                 if name in behind:
                     behind[name] = behind[name] + gated
+        return behind
+
+    def _chain_lengths(self):
+        """For each service, the longest chain of dependants behind it in this start, through
+        the steps too (a datastore -> its step -> the services gated on the step), in seconds:
+        each service counts its expected seconds to ready (``durations``, from an earlier
+        run's timeline) or 1 when there is none, so that without durations this is the
+        length of the chain."""
+        behind = self._behind()
         memo = {}
 
         def length(name):  # the catalog was validated: no cycle, and steps only add edges into a later level
@@ -400,6 +428,28 @@ class Starter:
 
         return {name: length(name) for name in self.starts}
 
+    def _critical(self, chains):
+        """The services on or near the expected critical path (slack within 10 % of it), from
+        the expected durations; none without them. While they boot, they get a larger share
+        of a contended CPU: on a 2-core host a dozen datastores boot at once, and the chain
+        that decides when the platform is up should not wait for the CPU behind the others."""
+        if not self.durations:
+            return set()
+        before = {name: [] for name in self.starts}
+        for name, behind in self._behind().items():
+            for dependant in behind:
+                before[dependant].append(name)
+        earliest = {}
+
+        def start_at(name):
+            if name not in earliest:
+                earliest[name] = max([start_at(p) + float(self.durations.get(p) or 1.0) for p in before[name]] or [0.0])
+            return earliest[name]
+
+        total = max([start_at(name) + chains[name] for name in self.starts] or [0.0])
+        margin = max(1.0, 0.1 * total)
+        return {name for name in self.starts if total - start_at(name) - chains[name] <= margin}
+
     def run(self):
         self.t0 = self.clock()
         # Those with the longest chain of dependants behind them first: on a busy host, the
@@ -407,6 +457,7 @@ class Starter:
         chains = self._chain_lengths()
         self.priority = chains
         ordered = sorted(self.starts.values(), key=lambda s: -chains[s.name])
+        self.boosted = self._critical(chains)
         self.roots = {s.name for s in ordered if not s.service.get("depends_on") and not s.service.get("start_after")}
         self.roots_pending = len(self.roots)
         # Containers are started three at a time, the longest expected chains first: a dozen
@@ -423,6 +474,8 @@ class Starter:
         watch_abort_file(self.abort_file, self.stop, self._abort)
         for thread in threads:
             thread.join()
+        for start in self.starts.values():
+            self._unweigh(start)  # a service that failed or was not waited for keeps no raised weight
         if self.verify_restarts and self.failure is None and not self.check_mode:
             self._verify_restarts()
         self.stop.set()

@@ -14,14 +14,15 @@ from ansible_collections.ananta.platform.plugins.module_utils import _catalog
 
 
 def collect(host_results):
-    """From the registered results of the start: (started, ready, steps, after_steps, engine).
+    """From the registered results of the start: (started, ready, steps, after_steps, details).
 
     ``host_results``: one dict per host of the start (on Docker, the one docker_services call
     that started the planes and their steps), variable name -> registered result.
     ``after_steps``: service -> the steps its gates waited for, when the start says so.
-    ``engine``: service -> seconds the engine's start call took, when the start says so.
+    ``details``: service -> what the start says of it besides: the seconds the engine's start
+    call took (``engine_start_seconds``), whether it booted with a raised CPU weight (``cpu_weighted``).
     """
-    started, ready, steps, after_steps, engine = {}, {}, [], {}, {}
+    started, ready, steps, after_steps, details = {}, {}, [], {}, {}
     for variables in host_results:
         plane = variables.get("ananta_plane")
         for key, value in sorted(variables.items()):
@@ -37,8 +38,9 @@ def collect(host_results):
                         after_steps[svc["name"]] = list(svc["after_steps"])
                     if svc.get("started_at"):
                         started[svc["name"]] = svc["started_at"]
-                    if svc.get("engine_start_seconds") is not None:
-                        engine[svc["name"]] = svc["engine_start_seconds"]
+                    said = {k: svc[k] for k in ("engine_start_seconds", "cpu_weighted") if svc.get(k) is not None}
+                    if said:
+                        details[svc["name"]] = said
                     if svc.get("ready_at"):
                         ready[svc["name"]] = min(svc["ready_at"], ready.get(svc["name"], svc["ready_at"]))
             elif "_ready_" in key:
@@ -55,7 +57,7 @@ def collect(host_results):
                         steps.append({"name": "migrations:%s" % (item.get("item") or {}).get("key"), "plane": plane,
                                       "started_at": item["started_at"], "seconds": item.get("elapsed", 0.0),
                                       "after": [database["service"]] if database.get("service") else []})
-    return started, ready, steps, after_steps, engine
+    return started, ready, steps, after_steps, details
 
 
 def step_graph(services, steps, step_after, after_steps=None):
@@ -97,7 +99,7 @@ def step_graph(services, steps, step_after, after_steps=None):
 
 
 def build(services, host_results, run_started, run_finished, step_after=None):
-    started, ready, steps, after_steps, engine = collect(host_results)
+    started, ready, steps, after_steps, details = collect(host_results)
     timeline_services, durations = [], {}
     for svc in services:
         name = svc["name"]
@@ -107,8 +109,7 @@ def build(services, host_results, run_started, run_finished, step_after=None):
         if name in started and name in ready:
             entry["seconds_to_ready"] = round(max(0.0, ready[name] - started[name]), 3)
             durations[name] = entry["seconds_to_ready"]
-        if name in engine:
-            entry["engine_start_seconds"] = engine[name]
+        entry.update(details.get(name, {}))
         timeline_services.append(entry)
     for step in steps:
         durations["step:%s" % step["name"]] = step["seconds"]
@@ -124,8 +125,10 @@ def build(services, host_results, run_started, run_finished, step_after=None):
         # a service's time runs from the engine's start call to its probe passing: the part of
         # the path spent in those calls is shown on its own
         "critical_path": {"seconds": path["seconds"], "path": path["path"],
-                          "engine_start_seconds": round(sum(engine.get(n, 0.0) for n in path["path"]), 3)},
+                          "engine_start_seconds": round(sum(details.get(n, {}).get("engine_start_seconds", 0.0)
+                                                            for n in path["path"]), 3)},
         "services_started": len(started),
+        "cpu_weighted": sorted(name for name, said in details.items() if said.get("cpu_weighted")),
     }
 
 

@@ -119,6 +119,10 @@ options:
       - Expected seconds to ready per service (what it took in an earlier run; start_platform keeps them
         beside its timelines). Containers are started a few at a time, those behind the longest expected
         chain (through the steps) first; without durations, the longest chains of dependants first.
+      - With durations, the services on or near the critical path they predict (slack within 10 % of it) boot
+        with a larger CPU weight (cgroup cpu shares 8192 instead of the engine's 1024), set back once each is
+        ready, and for every service at the end of the call. The weight is not part of the container's
+        configuration hash, so it never causes a recreation.
     type: dict
     default: {}
   steps:
@@ -200,6 +204,11 @@ services:
     ready_at: {description: Epoch seconds when it was judged ready (services something waited on)., type: float}
     waited_for_dependencies: {description: Seconds spent waiting for dependencies and gates., type: float}
     after_steps: {description: Steps of the call this service waited for (its gates)., type: list, elements: str}
+    cpu_weighted:
+      description:
+        - Whether its container had a larger CPU weight while it booted (cgroup cpu shares 8192 instead of 1024, set
+          back once it was ready), as the services on or near the critical path expected from O(durations) do.
+      type: bool
     error: {description: Why it failed or was not started., type: str}
 steps:
   description: One entry per step node, with what its module returns under C(result).

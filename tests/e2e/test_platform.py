@@ -163,6 +163,12 @@ def test_stop_then_start_again(client, containers):
     start = playbook("start_platform.yml")
     assert start.returncode == 0, start.stdout[-4000:]
     assert all(count == 0 for count in restarts(client, containers).values())
+    # the earlier starts' durations were known: the expected critical path booted with a raised
+    # CPU weight, and no container kept it
+    timeline = json.load(open(max(glob.glob(os.path.join(ROOT, "artifacts", "start-*.json")), key=os.path.getmtime)))
+    assert timeline["cpu_weighted"], timeline["critical_path"]
+    weights = {c: client.api.inspect_container(c)["HostConfig"]["CpuShares"] for c in containers}
+    assert all(w in (0, 1024) for w in weights.values()), weights
 
 
 def test_app_plane_alone_fails_early_naming_what_is_missing():

@@ -127,6 +127,34 @@ def test_expected_chains_run_through_the_steps(nodes, lab):
     assert plain["admin-app"] == 1 and plain["arc-saas-postgres"] == 4
 
 
+def test_the_expected_critical_path_boots_with_a_raised_cpu_weight_and_only_while_it_boots():
+    services = [{"name": "db"}, {"name": "mq"}, {"name": "cache"},
+                {"name": "api", "depends_on": ["db", "mq"]}, {"name": "web", "depends_on": ["api"]},
+                {"name": "side", "depends_on": ["cache"]}]
+    durations = {"db": 2.0, "mq": 10.0, "cache": 1.0, "api": 3.0, "web": 1.0, "side": 1.0}
+    starter = Starter(None, None, services, services, durations=durations)
+    # mq -> api -> web is the expected path (14 s); db has 8 s of slack, cache and side 12 s
+    assert starter._critical(starter._chain_lengths()) == {"mq", "api", "web"}  # pylint: disable=protected-access
+    # no durations (a first start): nothing to go on, no weight raised
+    plain = Starter(None, None, services, services)
+    assert plain._critical(plain._chain_lengths()) == set()  # pylint: disable=protected-access
+
+    class Deployer:  # records the weights the start sets
+        def __init__(self):
+            self.calls = []
+
+        def set_cpu_shares(self, name, shares):
+            self.calls.append((name, shares))
+
+    starter.deployer = Deployer()
+    mq = starter.starts["mq"]
+    starter._weigh(mq, 8192)  # pylint: disable=protected-access
+    starter._unweigh(mq)  # pylint: disable=protected-access
+    starter._unweigh(starter.starts["db"])  # pylint: disable=protected-access  # never raised: left alone
+    assert starter.deployer.calls == [("mq", 8192), ("mq", 1024)]
+    assert mq.result()["cpu_weighted"] is True and starter.starts["db"].result()["cpu_weighted"] is False
+
+
 def test_the_priority_gate_lets_the_first_wave_in_by_priority_not_by_arrival():
     gate = PriorityGate(1, expected=[1, 3, 2, 7], hold=5.0, express=0)
     admitted, lock = [], threading.Lock()
