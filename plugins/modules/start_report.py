@@ -71,9 +71,20 @@ timeline:
   type: dict
   contains:
     wall_seconds: {description: Seconds from the start of the run to this report., type: float}
-    services: {description: "Per service, start and ready offsets in seconds.", type: list, elements: dict}
+    services:
+      description:
+        - Per service, start and ready offsets in seconds, and the seconds from start to ready. A service's start is
+          the moment the run asked the engine to start it; C(engine_start_seconds) is what that call took, and
+          C(cpu_weighted) whether it booted with a raised CPU weight, when the start reports them.
+      type: list
+      elements: dict
     steps: {description: "Per step, start offset and duration.", type: list, elements: dict}
-    critical_path: {description: "C(seconds) and C(path) through services and steps.", type: dict}
+    critical_path:
+      description:
+        - C(seconds) and C(path) through services and steps, and C(engine_start_seconds), the part of it spent in
+          the engine's start calls of the services on the path.
+      type: dict
+    cpu_weighted: {description: The services that booted with a raised CPU weight., type: list, elements: str}
 summary:
   description: Readable lines about the run.
   returned: always
