@@ -109,10 +109,6 @@ class DockerDeployer:
         self._image_ids = {}
 
     # -- networks and volumes ------------------------------------------------------------------
-    def ensure_network(self, name, driver="bridge", check=False):
-        """Create the network unless it exists (see ensure_networks)."""
-        return bool(self.ensure_networks({name: driver}, check))
-
     def ensure_networks(self, wanted, check=False):
         """Create the networks of ``wanted`` (name -> driver) that do not exist; returns the
         names created. One listing of the engine's networks for all of them. Runs for several

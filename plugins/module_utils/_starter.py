@@ -127,11 +127,15 @@ class ServiceStart:
         self.was_weighted = False  # its CPU weight was raised while it booted (on the expected critical path)
 
     @property
+    def container(self):
+        return self.service.get("container_name") or self.name
+
+    @property
     def label(self):
         return "service %s (level %s)" % (self.name, self.service.get("level"))
 
     def result(self):
-        return {"name": self.name, "container": self.service.get("container_name") or self.name,
+        return {"name": self.name, "container": self.container,
                 "plane": self.service.get("plane"), "level": self.service.get("level"),
                 "action": self.action or "unchanged", "started_at": self.started_at, "engine_start_seconds": self.engine_start,
                 "ready_at": self.ready_at, "depends_on": list(self.service.get("depends_on") or []),
@@ -262,7 +266,7 @@ class Starter:
         checked = [s for s in self.starts.values()
                    if s.ready_at is not None and (s.service.get("readiness") or {}).get("probe") != "exit_zero"]
         with ThreadPoolExecutor(max_workers=8) as pool:
-            states = list(pool.map(lambda s: self.deployer.inspect(s.service.get("container_name") or s.name) or {},
+            states = list(pool.map(lambda s: self.deployer.inspect(s.container) or {},
                                    checked))
         for start, current in zip(checked, states):
             restarts = current.get("RestartCount") or 0
@@ -354,7 +358,7 @@ class Starter:
 
     def _weigh(self, start, shares):
         try:
-            self.deployer.set_cpu_shares(start.service.get("container_name") or start.name, shares)
+            self.deployer.set_cpu_shares(start.container, shares)
             start.weighted = shares != DEFAULT_SHARES
             start.was_weighted = start.was_weighted or start.weighted
         except Exception:  # pylint: disable=broad-except  # a weight is a hint: the start goes on without it
@@ -412,6 +416,10 @@ class Starter:
                     behind[name] = behind[name] + gated
         return behind
 
+    def _expected(self, name):
+        """The seconds to ready ``name`` is expected to take (``durations``), 1 when unknown."""
+        return float(self.durations.get(name) or 1.0)
+
     def _chain_lengths(self):
         """For each service, the longest chain of dependants behind it in this start, through
         the steps too (a datastore -> its step -> the services gated on the step), in seconds:
@@ -423,7 +431,7 @@ class Starter:
 
         def length(name):  # the catalog was validated: no cycle, and steps only add edges into a later level
             if name not in memo:
-                memo[name] = float(self.durations.get(name) or 1.0) + max([length(d) for d in behind[name]] or [0])
+                memo[name] = self._expected(name) + max([length(d) for d in behind[name]] or [0])
             return memo[name]
 
         return {name: length(name) for name in self.starts}
@@ -443,7 +451,7 @@ class Starter:
 
         def start_at(name):
             if name not in earliest:
-                earliest[name] = max([start_at(p) + float(self.durations.get(p) or 1.0) for p in before[name]] or [0.0])
+                earliest[name] = max([start_at(p) + self._expected(p) for p in before[name]] or [0.0])
             return earliest[name]
 
         total = max([start_at(name) + chains[name] for name in self.starts] or [0.0])

@@ -84,8 +84,7 @@ def test_unordered_start_shows_the_seed_failures(client, lab, containers):
 
     clean()
     deployer = DockerDeployer(DockerRuntime(), lab["ananta_project"], lab["ananta_lab_healthcheck_timing"])
-    for net in lab["ananta_networks"]:
-        deployer.ensure_network(net["name"])
+    deployer.ensure_networks({net["name"]: net.get("driver", "bridge") for net in lab["ananta_networks"]})
     specs = [deployer.spec(s) for s in lab["ananta_services"]]
     for spec in specs:
         deployer.create(spec)
