@@ -56,7 +56,7 @@ DEFAULTS = {
     "image_pull_secrets": [],
     "storage_class": None,
     "default_storage": "1Gi",
-    "default_resources": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "1Gi"}},
+    "default_resources": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}},
     "secret_name": "db-credentials",
     "cluster_domain": "cluster.local",
     "wait_timeout": 600,
@@ -65,8 +65,16 @@ DEFAULTS = {
     "migrations": [],
     "databases": {},
     "topology": None,
-    "steps": ("migrations", "streams"),
+    "temporal": None,
+    "networks": None,
+    "steps": ("namespaces", "migrations", "streams"),
+    "gate_interval": 1,
 }
+# Seed 000's step Jobs: name -> the step (start_platform's tag) it runs.
+STEP_JOBS = {"temporal-namespace-init": "namespaces", "db-migration": "migrations", "rabbitmq-stream-init": "streams"}
+# Every container of the platform and its steps: no privilege, no escalation, no added capability.
+CONTAINER_SECURITY = {"privileged": False, "allowPrivilegeEscalation": False}
+STEP_SECURITY = dict(CONTAINER_SECURITY, runAsNonRoot=True, capabilities={"drop": ["ALL"]})
 
 
 def _labels(project, plane, name, level=None, phase=None):
@@ -233,7 +241,8 @@ class Renderer:
         env = [{"name": "PYTHONPATH", "value": self.opts["step_collections_path"]}, config_ref] + list(extra_env or [])
         return {"name": name, "image": self.opts["step_image"], "imagePullPolicy": self.opts["image_pull_policy"],
                 "command": ["python3", "%s/%s" % (self.opts["step_collections_path"], STEP_SCRIPT), step],
-                "env": env, "resources": {"requests": {"cpu": "10m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}}}
+                "env": env, "securityContext": dict(STEP_SECURITY),
+                "resources": {"requests": {"cpu": "10m", "memory": "64Mi"}, "limits": {"cpu": "500m", "memory": "256Mi"}}}
 
     def _init_containers(self, svc, secret_data):
         """Seed 000's init containers: wait-for-schema (tables), wait-for-dependencies (the rest)."""
@@ -254,31 +263,63 @@ class Renderer:
             if not probes:
                 continue
             key = "%s.%s.json" % (name, container)
+            # the gate ends itself (naming what it still waits for) when the run's own wait would
+            # give up; an error that cannot heal (a refused password, a missing module) ends it at once
             secret_data[key] = json.dumps({"what": "%s of %s" % (container, svc["name"]), "probes": probes,
-                                           "timeout": 0, "interval": 5})
+                                           "timeout": int(self.opts["wait_timeout"]),
+                                           "interval": self.opts["gate_interval"]})
             containers.append(self._step_container(container, "wait", {
                 "name": "ANANTA_STEP_CONFIG",
                 "valueFrom": {"secretKeyRef": {"name": self.opts["secret_name"], "key": key}}}))
         return containers
 
-    def _readiness_probe(self, svc):
-        health = svc.get("healthcheck") or {}
-        test = health.get("test")
-        timing = {"periodSeconds": _seconds(health.get("interval"), 5), "timeoutSeconds": _seconds(health.get("timeout"), 5),
-                  "failureThreshold": int(health.get("retries") or 3)}
+    def _probe_handler(self, svc):
+        """The catalog's healthcheck as a probe handler (exec), else its readiness probe as
+        httpGet or tcpSocket on a container port; None when neither can run in a pod."""
+        test = (svc.get("healthcheck") or {}).get("test")
         if isinstance(test, str):
             test = ["CMD-SHELL", test]
         if test and test[0] == "CMD":
-            return dict(timing, exec={"command": [str(t) for t in test[1:]]})
+            return {"exec": {"command": [str(t) for t in test[1:]]}}
         if test and test[0] == "CMD-SHELL":
-            return dict(timing, exec={"command": ["/bin/sh", "-c", " ".join(str(t) for t in test[1:])]})
+            return {"exec": {"command": ["/bin/sh", "-c", " ".join(str(t) for t in test[1:])]}}
         readiness = self.in_cluster_probe(svc.get("readiness")) or {}
         ports = {p["containerPort"] for p in _container_ports(svc)}
         if readiness.get("probe") == "http" and readiness.get("port") in ports:
-            return dict(timing, httpGet={"path": readiness.get("path", "/"), "port": readiness["port"]})
+            return {"httpGet": {"path": readiness.get("path", "/"), "port": readiness["port"]}}
         if readiness.get("probe") in ("tcp", "postgres", "redis", "amqp", "temporal") and readiness.get("port") in ports:
-            return dict(timing, tcpSocket={"port": readiness["port"]})
+            return {"tcpSocket": {"port": readiness["port"]}}
         return None
+
+    def _probes(self, svc):
+        """readinessProbe, startupProbe and livenessProbe from the catalog's healthcheck.
+
+        The startup probe gives the service its readiness budget (the catalog's
+        ``readiness.timeout``, else the healthcheck's start period, else 300 s) to come up;
+        only then does the liveness probe watch it (every 10 s or the healthcheck's interval,
+        whichever is longer; restarted after ``retries`` failures in a row), so that a slow
+        boot is never killed and a hung service is."""
+        handler = self._probe_handler(svc)
+        if handler is None:
+            return {}
+        health = svc.get("healthcheck") or {}
+        period = _seconds(health.get("interval"), 5)
+        timeout = _seconds(health.get("timeout"), 5)
+        retries = int(health.get("retries") or 3)
+        budget = _seconds((svc.get("readiness") or {}).get("timeout")) or _seconds(health.get("start_period")) or 300
+        return {
+            "readinessProbe": dict(handler, periodSeconds=period, timeoutSeconds=timeout, failureThreshold=retries),
+            "startupProbe": dict(handler, periodSeconds=period, timeoutSeconds=timeout,
+                                 failureThreshold=max(retries, -(-budget // period))),
+            "livenessProbe": dict(handler, periodSeconds=max(10, period), timeoutSeconds=timeout,
+                                  failureThreshold=max(3, retries)),
+        }
+
+    def _resources(self, svc):
+        """The service's resources over the defaults, so that every container has both requests and limits."""
+        own = (svc.get("kubernetes") or {}).get("resources") or {}
+        defaults = self.opts["default_resources"] or DEFAULTS["default_resources"]
+        return {part: dict(defaults.get(part) or {}, **(own.get(part) or {})) for part in ("requests", "limits")}
 
     def _container(self, svc, secret_data, config_maps):
         name = object_name(svc)
@@ -295,10 +336,9 @@ class Renderer:
             container["envFrom"] = [{"configMapRef": {"name": name + "-config"}}]
         if env:
             container["env"] = env
-        probe = self._readiness_probe(svc)
-        if probe:
-            container["readinessProbe"] = probe
-        container["resources"] = (svc.get("kubernetes") or {}).get("resources") or self.opts["default_resources"]
+        container.update(self._probes(svc))
+        container["resources"] = self._resources(svc)
+        container["securityContext"] = dict(CONTAINER_SECURITY)
         mounts = [{"name": volume, "mountPath": path, "subPath": "data", "readOnly": read_only}
                   for volume, path, read_only in _volumes(svc)]
         if mounts:
@@ -309,7 +349,8 @@ class Renderer:
         return container
 
     def _pod_spec(self, svc, secret_data, config_maps, restart="Always"):
-        spec = {"enableServiceLinks": False, "restartPolicy": restart}
+        # the platform's pods do not talk to the Kubernetes API: no token in them
+        spec = {"enableServiceLinks": False, "automountServiceAccountToken": False, "restartPolicy": restart}
         init = self._init_containers(svc, secret_data)
         if init:
             spec["initContainers"] = init
@@ -411,18 +452,18 @@ class Renderer:
         """One of seed 000's Jobs, with its own ConfigMap and Secret (so that applying one step
         alone never changes another's configuration)."""
         namespace = self.namespaces[plane]
-        step_label = {"db-migration": "migrations", "rabbitmq-stream-init": "streams"}[name]
-        labels = dict(_labels(self.project, plane, name, level, "jobs"), **{LABEL_STEP: step_label})
+        labels = dict(_labels(self.project, plane, name, level, "jobs"), **{LABEL_STEP: STEP_JOBS[name]})
         config_map = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": self._meta(name + "-config", namespace, labels),
                       "data": {"config.json": json.dumps(config, sort_keys=True, indent=1)}}
-        secret = {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
-                  "metadata": self._meta(name + "-credentials", namespace, labels),
-                  "stringData": dict(passwords)}
+        secrets = [{"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+                    "metadata": self._meta(name + "-credentials", namespace, labels),
+                    "stringData": dict(passwords)}] if passwords else []
         env = [{"name": variable, "valueFrom": {"secretKeyRef": {"name": name + "-credentials", "key": variable}}}
                for variable, _password in passwords]
         container = self._step_container(name, step, {"name": "ANANTA_STEP_CONFIG", "valueFrom": {
             "configMapKeyRef": {"name": name + "-config", "key": "config.json"}}}, env)
-        pod = {"enableServiceLinks": False, "restartPolicy": "Never", "containers": [container]}
+        pod = {"enableServiceLinks": False, "automountServiceAccountToken": False, "restartPolicy": "Never",
+               "containers": [container]}
         if volumes:
             container["volumeMounts"] = [{"name": v["name"], "mountPath": v["mountPath"], "readOnly": True} for v in volumes]
             pod["volumes"] = [{"name": v["name"], "configMap": {"name": v["configMap"]}} for v in volumes]
@@ -434,12 +475,19 @@ class Renderer:
         wait = {"name": name, "plane": plane, "level": level, "depends_on": [],
                 "readiness": {"probe": "running", "timeout": self.opts["wait_timeout"]},
                 "kubernetes": {"kind": "Job", "namespace": namespace}}
-        return list(extra_objects) + [config_map, secret, job], wait
+        return list(extra_objects) + [config_map] + secrets + [job], wait
 
     def _steps(self, plane):
         """seed 000's Jobs of the plane: [(objects, wait entry)]."""
         jobs = []
         level = min([s["level"] for s in self.services if s["plane"] == plane] or [0])
+        temporal = self.opts["temporal"] or {}
+        if "namespaces" in self.opts["steps"] and temporal.get("namespaces"):
+            server = self.by_name.get(temporal.get("service") or "shared-temporal")
+            if server is not None and server["plane"] == plane:
+                config = {"address": "%s:%d" % (server["name"], self._container_port(server, 7233)),
+                          "namespaces": temporal["namespaces"], "wait": 300}
+                jobs.append(self._step_job(plane, "temporal-namespace-init", "namespaces", config, [], level))
         if "migrations" in self.opts["steps"]:
             databases, passwords, files = [], [], {}
             for db_name, database in sorted((self.opts["databases"] or {}).items()):
@@ -521,6 +569,49 @@ class Renderer:
                                                for p in _container_ports(other)]}})
         return aliases
 
+    # ------------------------------------------------------------------ network policies
+    def _networks_of(self, svc):
+        """The Docker networks a service joins: its own, else its plane's."""
+        own = svc.get("networks")
+        if own:
+            return set(own)
+        return {n["name"] for n in self.opts["networks"] or [] if n.get("plane") == svc["plane"]}
+
+    def network_policies(self, plane):
+        """The Docker networks' segmentation as NetworkPolicies of the plane's namespace: nothing
+        reaches a pod but the pods of the services that share a Docker network with it (in any
+        plane's namespace) and the plane's own step Jobs. None without ``networks``."""
+        if not self.opts["networks"]:
+            return []
+        namespace = self.namespaces[plane]
+        policies = [{"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+                     "metadata": self._meta("ananta-default-deny-ingress", namespace,
+                                            _labels(self.project, plane, "ananta-default-deny-ingress")),
+                     "spec": {"podSelector": {}, "policyTypes": ["Ingress"]}}]
+        for svc in self.services:
+            if svc["plane"] != plane:
+                continue
+            networks = self._networks_of(svc)
+            peers_by_namespace = {}
+            for other in self.services:
+                if other is not svc and networks & self._networks_of(other):
+                    peers_by_namespace.setdefault(self.namespace_of(other), set()).add(object_name(other))
+            sources = [{"podSelector": {"matchExpressions": [{"key": LABEL_STEP, "operator": "Exists"}]}}]
+            for other_namespace, names in sorted(peers_by_namespace.items()):
+                pods = {"matchExpressions": [{"key": "app.kubernetes.io/name", "operator": "In", "values": sorted(names)}]}
+                if other_namespace == self.namespace_of(svc):
+                    sources.append({"podSelector": pods})
+                else:
+                    sources.append({"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": other_namespace}},
+                                    "podSelector": pods})
+            name = object_name(svc)
+            policies.append({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+                             "metadata": self._meta(name + "-ingress", self.namespace_of(svc),
+                                                    _labels(self.project, plane, name, svc.get("level"))),
+                             "spec": {"podSelector": {"matchLabels": _selector(self.project, name)},
+                                      "policyTypes": ["Ingress"], "ingress": [{"from": sources}]}})
+        return policies
+
     # ------------------------------------------------------------------ phases
     def render(self, planes=None, steps_only=False):
         """The phases of the given planes, in order. ``steps_only``: just the step Jobs (with
@@ -542,7 +633,7 @@ class Renderer:
             ns_labels = {LABEL_PROJECT: self.project, LABEL_PLANE: plane.replace("_", "-"),
                          "app.kubernetes.io/part-of": "ananta-platform"}
             ns_object = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace, "labels": ns_labels}}
-            phases.append(self._phase(plane, "namespace", [ns_object] + self._aliases(plane), []))
+            phases.append(self._phase(plane, "namespace", [ns_object] + self._aliases(plane) + self.network_policies(plane), []))
             config = [{"apiVersion": "v1", "kind": "ConfigMap",
                        "metadata": self._meta(name, namespace, _labels(self.project, plane, name, phase="config")),
                        "data": data} for name, data in sorted(config_maps.items())]
@@ -611,7 +702,7 @@ def stop_phases(phases):
     """The phases in stop order (reverse), each with the objects a stop deletes: workloads and
     their Services. Namespaces (and their alias Services), ConfigMaps, Secrets and volume claims
     stay (the claims go only when asked, by label)."""
-    kept = ("Namespace", "ConfigMap", "Secret", "PersistentVolumeClaim")
+    kept = ("Namespace", "ConfigMap", "Secret", "PersistentVolumeClaim", "NetworkPolicy")
     stops = []
     for phase in reversed(phases):
         if phase["phase"] in ("namespace", "config"):

@@ -17,7 +17,7 @@ description:
     their Docker names), C(config) (a ConfigMap per workload such as cns-service-config, the
     Secret db-credentials, the migration files and the steps' configuration),
     C(statefulsets) (the datastores with headless Services and volume claim templates),
-    C(jobs) (the catalog's Jobs, db-migration and rabbitmq-stream-init) and C(level-N)
+    C(jobs) (the catalog's Jobs, temporal-namespace-init, db-migration and rabbitmq-stream-init) and C(level-N)
     (the Deployments of each level with their Services, resources, readiness probes and the init
     containers wait-for-schema and wait-for-dependencies).
   - The Jobs and the init containers run the collection's own code from O(step_image)
@@ -137,15 +137,31 @@ options:
     type: list
     elements: dict
     default: []
+  networks:
+    description:
+      - The Docker networks of the catalog (C(name), C(plane)), as C(ananta_networks) lists them. With them,
+        each plane's namespace gets NetworkPolicies that carry the networks' segmentation over: a pod is
+        reached only by the pods of services that share a Docker network with it, and by its plane's step Jobs.
+        Without them, no NetworkPolicy is rendered.
+    type: list
+    elements: dict
+    default: []
+  temporal:
+    description:
+      - The Temporal namespaces of the C(temporal-namespace-init) Job, rendered in the plane of the
+        Temporal frontend (C(service), default C(shared-temporal)), as for M(ananta.platform.temporal_namespace)
+        (C(namespaces), each with C(name), C(retention), C(description), C(owner_email), C(state)).
+    type: dict
+    default: {}
   steps:
     description: Which of seed 000's Jobs to render.
     type: list
     elements: str
-    choices: [migrations, streams]
-    default: [migrations, streams]
+    choices: [namespaces, migrations, streams]
+    default: [namespaces, migrations, streams]
   steps_only:
     description:
-      - Render only the step Jobs (db-migration, rabbitmq-stream-init) of the planes, each with its own
+      - Render only the step Jobs (temporal-namespace-init, db-migration, rabbitmq-stream-init) of the planes, each with its own
         ConfigMap and Secret, for a run of the C(migrations) or C(streams) step alone.
     type: bool
     default: false
@@ -272,7 +288,10 @@ def main():
             exchanges=dict(type="list", elements="dict", default=[]),
             queues=dict(type="list", elements="dict", default=[]),
             bindings=dict(type="list", elements="dict", default=[]),
-            steps=dict(type="list", elements="str", choices=["migrations", "streams"], default=["migrations", "streams"]),
+            temporal=dict(type="dict", default={}),
+            networks=dict(type="list", elements="dict", default=[]),
+            steps=dict(type="list", elements="str", choices=["namespaces", "migrations", "streams"],
+                       default=["namespaces", "migrations", "streams"]),
             steps_only=dict(type="bool", default=False),
             dest=dict(type="path"),
         ),
@@ -296,7 +315,8 @@ def main():
             default_resources=params["default_resources"], secret_name=params["secret_name"],
             cluster_domain=params["cluster_domain"], wait_timeout=params["wait_timeout"],
             job_backoff_limit=params["job_backoff_limit"], migration_files=files, migrations=params["migrations"],
-            databases=params["databases"], topology=topology, steps=tuple(params["steps"]))
+            databases=params["databases"], topology=topology, temporal=params["temporal"], networks=params["networks"],
+            steps=tuple(params["steps"]))
         phases = renderer.render(params["planes"], steps_only=params["steps_only"])
     except CatalogError as exc:
         module.fail_json(msg="Failed to render the Kubernetes objects: %s" % exc.message, problems=exc.problems)
