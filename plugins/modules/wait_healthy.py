@@ -117,6 +117,15 @@ options:
       - A file whose appearance stops the wait at once, failing with its content. start_platform runs the
         planes and steps side by side; a failing step writes it so the others stop waiting.
     type: path
+  through_cluster:
+    description:
+      - With O(target=none), the service catalog of a platform that runs on a Kubernetes cluster: each
+        probe that addresses a published host port of one of its services (C(127.0.0.1:27432), as the
+        catalog writes it for a Docker host) goes instead through a port-forward of the API server
+        (the cluster options) to a ready pod of that service's Kubernetes Service. Needs only API
+        access, from outside the cluster or inside it. A service with no ready pod fails the call, named.
+    type: list
+    elements: dict
 """
 
 EXAMPLES = r"""
@@ -208,6 +217,19 @@ def build_checker(module):
     return _k8s_readiness.KubernetesChecker(api, params["plane_namespaces"], wait_missing=params["missing"] == "wait")
 
 
+def cluster_probes(module):
+    """Probes of published host ports sent through the cluster's API (see through_cluster)."""
+    from ansible_collections.ananta.platform.plugins.module_utils import _k8s_readiness, _k8s_tunnel
+    params = module.params
+    if not _k8s_readiness.HAS_KUBERNETES:
+        module.fail_json(msg=missing_required_lib("kubernetes"), exception=str(_k8s_readiness.KUBERNETES_IMPORT_ERROR))
+    module.no_log_values.update(_catalog.secret_values(params["through_cluster"]))
+    api = _k8s_readiness.api_client(params["kubeconfig"], params["context"], params["host"], params["api_key"],
+                                    params["validate_certs"], params["ca_cert"])
+    return _k8s_tunnel.ClusterProbes(api, params["through_cluster"], params["plane_namespaces"],
+                                     local_hosts=("127.0.0.1", "localhost", params["probe_host"]))
+
+
 def check_probe_libraries(module, services):
     needs = {"postgres": ("psycopg2", "psycopg2-binary"), "amqp": ("pika", "pika"), "temporal": ("temporalio", "temporalio")}
     if module.params["target"] == "kubernetes":
@@ -244,6 +266,7 @@ def main():
             probe_host=dict(type="str", default="127.0.0.1"),
             missing=dict(type="str", choices=["fail", "wait"], default="fail"),
             abort_file=dict(type="path"),
+            through_cluster=dict(type="list", elements="dict"),
         ),
         supports_check_mode=True,
     )
@@ -263,7 +286,11 @@ def main():
             module.fail_json(msg="Failed to wait: %s" % "; ".join(problems), services=[], elapsed=0.0, failed_services=[], ready_services=[])
     check_probe_libraries(module, services)
 
+    tunnels = None
     try:
+        if params["through_cluster"] and params["target"] == "none":
+            tunnels = cluster_probes(module)
+            services = [dict(svc, readiness=tunnels.rewrite(svc.get("readiness"))) for svc in services]
         checker = build_checker(module)
         waiter = Waiter(services, checker, poll_interval=params["poll_interval"], timeout=params["timeout"],
                         backoff=params["backoff"], max_interval=params["max_interval"],
@@ -275,6 +302,9 @@ def main():
             results, elapsed, failed_waits = waiter.run()
     except AnantaError as exc:
         module.fail_json(msg="Failed to wait for services: %s" % exc.message, services=[], elapsed=0.0, failed_services=[], ready_services=[])
+    finally:
+        if tunnels is not None:
+            tunnels.close()
 
     ready = [r["name"] for r in results if r["verdict"] == READY]
     failed = [w.name for w in failed_waits]
