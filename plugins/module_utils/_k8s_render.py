@@ -350,7 +350,9 @@ class Renderer:
 
     def _pod_spec(self, svc, secret_data, config_maps, restart="Always"):
         # the platform's pods do not talk to the Kubernetes API: no token in them
-        spec = {"enableServiceLinks": False, "automountServiceAccountToken": False, "restartPolicy": restart}
+        spec = {"enableServiceLinks": False, "automountServiceAccountToken": False, "restartPolicy": restart,
+                # as long as Docker gives a container to stop (the catalog's stop_grace_period, else 10 s)
+                "terminationGracePeriodSeconds": _seconds(svc.get("stop_grace_period"), 10)}
         init = self._init_containers(svc, secret_data)
         if init:
             spec["initContainers"] = init
