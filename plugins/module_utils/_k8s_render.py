@@ -266,7 +266,8 @@ class Renderer:
             # the gate ends itself (naming what it still waits for) when the run's own wait would
             # give up; an error that cannot heal (a refused password, a missing module) ends it at once
             secret_data[key] = json.dumps({"what": "%s of %s" % (container, svc["name"]), "probes": probes,
-                                           "timeout": int(self.opts["wait_timeout"]),
+                                           "timeout": int((svc.get("kubernetes") or {}).get("gate_timeout")
+                                                          or self.opts["wait_timeout"]),
                                            "interval": self.opts["gate_interval"]})
             containers.append(self._step_container(container, "wait", {
                 "name": "ANANTA_STEP_CONFIG",
@@ -465,6 +466,7 @@ class Renderer:
         container = self._step_container(name, step, {"name": "ANANTA_STEP_CONFIG", "valueFrom": {
             "configMapKeyRef": {"name": name + "-config", "key": "config.json"}}}, env)
         pod = {"enableServiceLinks": False, "automountServiceAccountToken": False, "restartPolicy": "Never",
+               "terminationGracePeriodSeconds": 10,
                "containers": [container]}
         if volumes:
             container["volumeMounts"] = [{"name": v["name"], "mountPath": v["mountPath"], "readOnly": True} for v in volumes]

@@ -66,6 +66,12 @@ def _container_failure(pod_name, status, init=False):
     if init and terminated and terminated.get("exitCode", 0) != 0:
         return FAILED, "pod %s init container %s failed with exit code %s (%s)" % (
             pod_name, cname, terminated.get("exitCode"), terminated.get("reason", ""))
+    # an init container that failed and is being run again (between two polls, or waiting out
+    # its back-off): its gate failed, which the next run of it will not change
+    last = (status.get("lastState") or {}).get("terminated") or {}
+    if init and last and last.get("exitCode", 0) != 0:
+        return FAILED, "pod %s init container %s failed with exit code %s (%s), restarted %s time(s)" % (
+            pod_name, cname, last.get("exitCode"), last.get("reason", ""), status.get("restartCount", 0))
     return None
 
 

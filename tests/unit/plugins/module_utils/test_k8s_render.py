@@ -14,6 +14,7 @@ from ansible_collections.ananta.platform.plugins.module_utils._errors import Cat
 from inventory_helpers import inventory_vars
 
 APP_DEFAULTS = "roles/app_plane/defaults/main.yml"
+TEMPORAL_DEFAULTS = "roles/shared_temporal/defaults/main.yml"
 VERSIONS = ["1.28.0", kubernetes_validate.latest_version()]
 
 
@@ -28,13 +29,17 @@ def render_inventory(name, **overrides):
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
     with open(os.path.join(root, APP_DEFAULTS), encoding="utf-8") as handle:
         app = yaml.safe_load(handle)
+    with open(os.path.join(root, TEMPORAL_DEFAULTS), encoding="utf-8") as handle:
+        temporal = yaml.safe_load(handle)
     variables = plain(inventory_vars(name))
     files = _k8s_render.read_migration_files(variables["ananta_migrations_path"], variables["ananta_migrations"])
     options = dict(plane_namespaces=variables.get("ananta_plane_namespaces"), project=variables["ananta_project"],
                    step_image=variables["ananta_k8s_step_image"], migration_files=files,
                    migrations=variables["ananta_migrations"], databases=variables["ananta_databases"],
                    topology=dict(variables["ananta_rabbitmq"], exchanges=app["app_plane_rabbitmq_exchanges"],
-                                 queues=app["app_plane_rabbitmq_streams"], bindings=app["app_plane_rabbitmq_bindings"]))
+                                 queues=app["app_plane_rabbitmq_streams"], bindings=app["app_plane_rabbitmq_bindings"]),
+                   temporal={"service": "shared-temporal", "namespaces": temporal["shared_temporal_namespaces"]},
+                   networks=variables["ananta_networks"])
     options.update(overrides)
     return variables, _k8s_render.Renderer(variables["ananta_services"], **options).render()
 
@@ -95,8 +100,8 @@ def test_phases_follow_seed_000(lab):
     _variables, phases = lab
     names = [p["name"] for p in phases]
     assert names == [
-        "shared_temporal/namespace", "shared_temporal/config", "shared_temporal/statefulsets", "shared_temporal/level-0",
-        "control_plane/namespace", "control_plane/config", "control_plane/statefulsets", "control_plane/jobs",
+        "shared_temporal/namespace", "shared_temporal/config", "shared_temporal/statefulsets", "shared_temporal/jobs",
+        "shared_temporal/level-0", "control_plane/namespace", "control_plane/config", "control_plane/statefulsets", "control_plane/jobs",
         "control_plane/level-1", "control_plane/level-2", "control_plane/level-5",
         "app_plane/namespace", "app_plane/config", "app_plane/statefulsets", "app_plane/jobs",
         "app_plane/level-3", "app_plane/level-4", "app_plane/level-5"]
@@ -278,3 +283,146 @@ def test_bad_catalog_is_refused_naming_the_service(lab):
     text = caught.value.message
     assert "'supabase-db' (StatefulSet) depends on 'supabase-meta' (Deployment)" in text
     assert "bind mount" in text and "supabase-db" in text
+
+
+# ------------------------------------------------------------------ what a production cluster expects
+def workload_containers(phases):
+    for obj in all_objects(phases):
+        if obj["kind"] in ("Deployment", "StatefulSet", "Job"):
+            pod = obj["spec"]["template"]["spec"]
+            for container in pod.get("initContainers", []) + pod["containers"]:
+                yield obj, pod, container
+
+
+@pytest.mark.parametrize("inventory", ["lab", "kubernetes_example"])
+def test_every_container_has_requests_limits_and_no_privilege(inventory, lab, example):
+    phases = (lab if inventory == "lab" else example)[1]
+    seen = 0
+    for obj, pod, container in workload_containers(phases):
+        seen += 1
+        where = "%s %s container %s" % (obj["kind"], obj["metadata"]["name"], container["name"])
+        resources = container.get("resources") or {}
+        assert resources.get("requests", {}).get("cpu") and resources.get("requests", {}).get("memory"), where
+        assert resources.get("limits", {}).get("memory") and resources.get("limits", {}).get("cpu"), where
+        security = container.get("securityContext") or {}
+        assert security.get("privileged") is False and security.get("allowPrivilegeEscalation") is False, where
+        assert pod["automountServiceAccountToken"] is False, where
+        assert 1 <= pod["terminationGracePeriodSeconds"] <= 60, where
+    assert seen > 40
+
+
+def test_liveness_and_startup_probes_from_the_catalogs_healthchecks(lab):
+    variables, phases = lab
+    by_name = {s["name"]: s for s in variables["ananta_services"]}
+    checked = 0
+    for obj, _pod, container in workload_containers(phases):
+        if obj["kind"] == "Job" or container["name"] != obj["metadata"]["name"]:
+            continue
+        svc = by_name.get(obj["metadata"]["name"]) or next(
+            s for s in variables["ananta_services"] if (s.get("kubernetes") or {}).get("k8s_name") == obj["metadata"]["name"])
+        test = (svc.get("healthcheck") or {}).get("test")
+        if not test:
+            continue
+        checked += 1
+        for kind in ("readinessProbe", "livenessProbe", "startupProbe"):
+            assert container[kind]["exec"]["command"][-len(test[1:]):] == [str(t) for t in test[1:]], (svc["name"], kind)
+        # a slow boot is not killed: the startup probe's budget covers the service's readiness time budget
+        startup = container["startupProbe"]
+        budget = (svc.get("readiness") or {}).get("timeout") or 300
+        assert startup["periodSeconds"] * startup["failureThreshold"] >= float(budget), svc["name"]
+        assert container["livenessProbe"]["periodSeconds"] >= 10
+    assert checked >= 25
+
+
+def test_the_namespaces_are_a_job_in_the_cluster_before_level_0(lab):
+    phases = lab[1]
+    names = [p["name"] for p in phases if p["plane"] == "shared_temporal"]
+    assert names.index("shared_temporal/jobs") < names.index("shared_temporal/level-0")
+    job = find(phases, "Job", "temporal-namespace-init", "temporal")
+    container = job["spec"]["template"]["spec"]["containers"][0]
+    assert container["command"][-1] == "namespaces"
+    config = json.loads(find(phases, "ConfigMap", "temporal-namespace-init-config", "temporal")["data"]["config.json"])
+    assert config["address"] == "shared-temporal:7233"
+    assert [n["name"] for n in config["namespaces"]] == ["arc-saas", "enrichment", "default"]
+    assert job["metadata"]["labels"][_k8s_render.LABEL_STEP] == "namespaces"
+    # the workers' gates wait for their namespace: the Job provides it
+    worker = init_config(phases, "cns-worker", "wait-for-dependencies")
+    assert any(p.get("probe") == "temporal" and p.get("namespace") == "enrichment" for p in worker["probes"])
+
+
+def reachable(phases, namespaces_of, source, target):
+    """Whether the NetworkPolicies let a pod of ``source`` (name, namespace, labels) reach ``target``."""
+    src_name, src_ns, src_labels = source
+    tgt_name, tgt_ns = target
+    policies = [o for o in all_objects(phases) if o["kind"] == "NetworkPolicy" and o["metadata"]["namespace"] == tgt_ns]
+    selecting = [p for p in policies if not p["spec"]["podSelector"]
+                 or p["spec"]["podSelector"].get("matchLabels", {}).get("app.kubernetes.io/name") == tgt_name]
+    if not selecting:
+        return True  # no policy selects the pod: open
+
+    def matches(selector, labels):
+        for key, value in (selector.get("matchLabels") or {}).items():
+            if labels.get(key) != value:
+                return False
+        for expr in selector.get("matchExpressions") or []:
+            if expr["operator"] == "In" and labels.get(expr["key"]) not in expr["values"]:
+                return False
+            if expr["operator"] == "Exists" and expr["key"] not in labels:
+                return False
+        return True
+
+    for policy in selecting:
+        for rule in policy["spec"].get("ingress") or []:
+            for peer in rule.get("from") or []:
+                if "namespaceSelector" in peer:
+                    if not matches(peer["namespaceSelector"], {"kubernetes.io/metadata.name": src_ns}):
+                        continue
+                elif src_ns != tgt_ns:
+                    continue
+                if matches(peer.get("podSelector") or {}, src_labels):
+                    return True
+    return False
+
+
+def test_network_policies_carry_the_docker_networks_over(lab):
+    """A pod reaches exactly the services it shares a Docker network with (and its plane's step
+    Jobs reach their plane): checked pair by pair over the whole lab."""
+    variables, phases = lab
+    services = variables["ananta_services"]
+    plane_network = {n["plane"]: n["name"] for n in variables["ananta_networks"]}
+    namespace = {"shared_temporal": "temporal", "control_plane": "arc-saas", "app_plane": "app-plane"}
+
+    def networks(svc):
+        return set(svc.get("networks") or [plane_network[svc["plane"]]])
+
+    def k8s_name(svc):
+        return (svc.get("kubernetes") or {}).get("k8s_name") or svc["name"]
+
+    pairs = denied = 0
+    for source in services:
+        for target in services:
+            if source is target:
+                continue
+            pairs += 1
+            expected = bool(networks(source) & networks(target))
+            got = reachable(phases, namespace, (k8s_name(source), namespace[source["plane"]],
+                                                {"app.kubernetes.io/name": k8s_name(source)}),
+                            (k8s_name(target), namespace[target["plane"]]))
+            assert got == expected, "%s -> %s: %s on Docker" % (source["name"], target["name"], "open" if expected else "closed")
+            denied += not expected
+    assert pairs > 1000 and denied > 300
+    # the step Jobs reach their own plane's datastores, not another plane's
+    step = ("db-migration", "app-plane", {"app.kubernetes.io/name": "db-migration", _k8s_render.LABEL_STEP: "migrations"})
+    assert reachable(phases, namespace, step, ("supabase-db", "app-plane"))
+    assert not reachable(phases, namespace, step, ("arc-saas-postgres", "arc-saas"))
+
+
+def test_a_gate_ends_itself_at_its_own_deadline(lab):
+    variables = plain(inventory_vars("lab"))
+    services = copy.deepcopy(variables["ananta_services"])
+    for svc in services:
+        if svc["name"] == "cns-worker":
+            svc["kubernetes"]["gate_timeout"] = 20
+    phases = _k8s_render.Renderer(services, step_image="x:1").render(["app_plane"])
+    assert init_config(phases, "cns-worker", "wait-for-dependencies")["timeout"] == 20
+    assert init_config(lab[1], "cns-worker", "wait-for-dependencies")["timeout"] == 600
