@@ -2,7 +2,10 @@
 # Run every test of ananta.platform. Installs what it needs first (scripts/setup.sh).
 #   scripts/test.sh            everything: lint, unit, sanity, lab integration, end to end
 #   scripts/test.sh unit lint  only the named stages
-# Stages: lint unit sanity lab integration e2e molecule (molecule/kubernetes only with KUBECONFIG).
+# Stages: lint unit sanity lab integration e2e molecule cluster.
+# cluster: the platform on a real Kubernetes cluster (tests/cluster and molecule/kubernetes): the
+# cluster KUBECONFIG names, else ../shared/k8s's single node, started and removed by the stage;
+# SKIPPED, saying so, when there is neither.
 # Exits non-zero when any stage fails.
 set -uo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -11,7 +14,7 @@ bash scripts/setup.sh || exit 1
 export PATH="$ROOT/.venv/bin:$PATH" ANSIBLE_CONFIG="$ROOT/ansible.cfg" PY_COLORS=0 ANSIBLE_FORCE_COLOR=0
 
 stages=("$@")
-((${#stages[@]})) || stages=(lint unit sanity lab integration e2e molecule)
+((${#stages[@]})) || stages=(lint unit sanity lab integration e2e molecule cluster)
 failed=()
 passed=()
 run_stage() {
@@ -35,13 +38,29 @@ sanity() {
   return $rc
 }
 
-molecule_kubernetes() {
-  # The cluster scenario runs only where a cluster is given.
+cluster() {
+  local started=false rc=0 line
   if [[ -z "${KUBECONFIG:-}" ]]; then
-    echo "molecule/kubernetes SKIPPED: no Kubernetes cluster given (set KUBECONFIG to run it against one)"
-    return 0
+    if [[ ! -f "$ROOT/../shared/k8s/up.sh" ]]; then
+      echo "cluster tests SKIPPED: no Kubernetes cluster (no ../shared/k8s, KUBECONFIG not set)"
+      return 0
+    fi
+    line=$(bash scripts/k8s_lab.sh up | tail -n 1) || return 1
+    eval "$line"
+    started=true
+  else
+    bash scripts/k8s_lab.sh load || return 1
   fi
-  molecule test -s kubernetes
+  echo "cluster: KUBECONFIG=$KUBECONFIG"
+  # the Docker lab is not needed here: its containers would take CPU from the cluster's pods
+  ansible-playbook playbooks/stop_platform.yml -i inventories/lab >/dev/null 2>&1 || true
+  python -m pytest -q -s -p no:cacheprovider tests/cluster || rc=1
+  molecule test -s kubernetes || rc=1
+  if $started; then
+    bash scripts/k8s_lab.sh down || true
+    unset KUBECONFIG
+  fi
+  return $rc
 }
 
 lint() {
@@ -59,7 +78,8 @@ for stage in "${stages[@]}"; do
     lab) run_stage lab ansible-playbook playbooks/lab_images.yml ;;
     integration) run_stage integration python -m pytest -q tests/integration ;;
     e2e) run_stage e2e python -m pytest -q -s tests/e2e ;;
-    molecule) run_stage molecule molecule test -s default; run_stage molecule-kubernetes molecule_kubernetes ;;
+    molecule) run_stage molecule molecule test -s default ;;
+    cluster) run_stage cluster cluster ;;
     *) echo "unknown stage: $stage"; failed+=("$stage") ;;
   esac
 done

@@ -118,7 +118,7 @@ def wait(config):
         if not pending:
             break
         if deadline is not None and time.monotonic() > deadline:
-            sys.exit("ananta-step: %s: %d gate(s) did not pass within %ss: %s" % (
+            sys.exit("ananta-step: %s: %d gate(s) did not pass within %gs: %s" % (
                 config.get("what", "wait"), len(pending), timeout, ", ".join(_gate_name(s) for s in pending)))
         time.sleep(interval)
     print("%s: all dependencies ready" % config.get("what", "wait"), flush=True)

@@ -151,19 +151,33 @@ class KubernetesChecker:
         return dict(entry, state=state, up=verdict == "ready", message=message)
 
     def logs(self, wait, lines):
+        """The last lines of the workload's pods, the pods that are not ready last (the message
+        shows the tail: the failing pod's lines, not those of an old pod still serving), each
+        container's previous run too when it restarted and its current run has no log yet."""
         obj, namespace = self._workload(wait.service)
         if obj is None:
             return []
+        core = k8s_client.CoreV1Api(self.api)
+
+        def ready(pod):
+            return any(c.get("type") == "Ready" and c.get("status") == "True" for c in (pod.get("status") or {}).get("conditions") or [])
+
         found = []
-        for pod in self._pods(obj, namespace)[:3]:
+        for pod in sorted(self._pods(obj, namespace), key=lambda p: not ready(p))[-3:]:
             name = pod["metadata"]["name"]
+            statuses = {s["name"]: s for key in ("initContainerStatuses", "containerStatuses")
+                        for s in (pod.get("status") or {}).get(key) or []}
             containers = [c["name"] for c in (pod.get("spec") or {}).get("initContainers") or []]
             containers += [c["name"] for c in (pod.get("spec") or {}).get("containers") or []]
             for container in containers:
-                try:
-                    text = self._call("log of %s/%s" % (name, container), k8s_client.CoreV1Api(self.api).read_namespaced_pod_log,
-                                      name, namespace, container=container, tail_lines=lines, raw=True)
-                except RuntimeAdapterError:
-                    continue
-                found.extend("[%s/%s] %s" % (name, container, line) for line in str(text or "").splitlines()[-lines:])
+                text = ""
+                for previous in (False, True):
+                    if previous and (text.strip() or not int((statuses.get(container) or {}).get("restartCount") or 0)):
+                        break
+                    try:
+                        text = self._call("log of %s/%s" % (name, container), core.read_namespaced_pod_log, name, namespace,
+                                          container=container, tail_lines=lines, previous=previous, raw=True) or ""
+                    except RuntimeAdapterError:
+                        text = ""
+                found.extend("[%s/%s] %s" % (name, container, line) for line in str(text).splitlines()[-lines:])
         return found
