@@ -83,6 +83,28 @@ def test_jobs_and_init_container_do_seed_000s_work(pods, app_plane_objects):
     assert init.status == "exited" and init.attrs["State"]["ExitCode"] == 0, logs(init)
     assert "all dependencies ready" in logs(init)
 
+    # a gate whose password is refused ends at once (exit code 3), naming the gate: waiting
+    # would not heal it, and the pod fails instead of looping until the deadline
+    secret = workload(objects, "Secret", "db-credentials")
+    key = "cns-service.wait-for-schema.json"
+    kept = secret["stringData"][key]
+    config = json.loads(kept)
+    for probe in config["probes"]:
+        probe["password"] = "a-refused-password"
+    secret["stringData"][key] = json.dumps(config)
+    try:
+        started = time.monotonic()
+        refused = pods.run(workload(objects, "Deployment", "cns-service"), "wait-for-schema", init=True, detach=False)
+        seconds = time.monotonic() - started
+    finally:
+        secret["stringData"][key] = kept
+    output = logs(refused)
+    assert refused.attrs["State"]["ExitCode"] == 3, output
+    assert "password authentication failed" in output and "cannot pass" in output, output
+    assert "postgres supabase-db:5432" in output or "postgres components" in output, output
+    assert seconds < 60, seconds  # config["timeout"] is 600: it did not wait for the deadline
+    assert "a-refused-password" not in output
+
     # a second run (a Job re-created by a later start) applies nothing: the history holds
     again = pods.run(workload(objects, "Job", "db-migration"), detach=False)
     assert again.attrs["State"]["ExitCode"] == 0, logs(again)
