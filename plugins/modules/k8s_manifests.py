@@ -140,9 +140,9 @@ options:
   networks:
     description:
       - The Docker networks of the catalog (C(name), C(plane)), as C(ananta_networks) lists them. With them,
-        each plane's namespace gets NetworkPolicies that carry the networks' segmentation over: a pod is
+        each plane's namespace gets NetworkPolicies that carry the networks' segmentation over; a pod is
         reached only by the pods of services that share a Docker network with it, and by its plane's step Jobs.
-        Without them, no NetworkPolicy is rendered.
+      - Without them, no NetworkPolicy is rendered.
     type: list
     elements: dict
     default: []

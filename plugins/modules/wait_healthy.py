@@ -119,7 +119,7 @@ options:
     type: path
   through_cluster:
     description:
-      - With O(target=none), the service catalog of a platform that runs on a Kubernetes cluster: each
+      - With O(target=none), the service catalog of a platform that runs on a Kubernetes cluster. Each
         probe that addresses a published host port of one of its services (C(127.0.0.1:27432), as the
         catalog writes it for a Docker host) goes instead through a port-forward of the API server
         (the cluster options) to a ready pod of that service's Kubernetes Service. Needs only API
