@@ -77,8 +77,8 @@ def main():
         rows.append(dict(round_on("kubernetes", "lab_kubernetes", k8s_restarts), round=number))
         if options.docker:
             rows.append(dict(round_on("docker", "lab", docker_restarts), round=number))
-    print("%-10s %5s %10s %10s %7s %12s %8s %9s  %s" % ("target", "round", "cold (s)", "path (s)", "ratio",
-                                                       "no-op (s)", "stop (s)", "restarts", "critical path"))
+    header = ("target", "round", "cold (s)", "path (s)", "ratio", "no-op (s)", "stop (s)", "restarts", "critical path")
+    print("%-10s %5s %10s %10s %7s %12s %8s %9s  %s" % header)
     for row in rows:
         print("%-10s %5d %10.1f %10.1f %7.2f %12.1f %8.1f %9d  %s" % (
             row["target"], row["round"], row["cold"], row["path"], row["ratio"] or 0, row["again"], row["stop"],
