@@ -23,6 +23,7 @@ class FakeCluster:
         self.logs = {}  # (namespace, pod, container) -> text
         self.requests = []
         self.lock = threading.Lock()
+        self.read = threading.Condition(self.lock)  # notified at every request
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
@@ -47,9 +48,21 @@ class FakeCluster:
         with self.lock:
             self.objects[(obj["kind"], meta["namespace"], meta["name"])] = obj
 
+    def wait_for_reads(self, path_part, count, timeout=120):
+        """Block until ``count`` requests whose path contains ``path_part`` have been served
+        (an event, not a guess of how long a module takes to start); False at the deadline."""
+        with self.read:
+            return self.read.wait_for(lambda: sum(path_part in p for p in self.requests) >= count, timeout)
+
     def delete(self, kind, namespace, name):
         with self.lock:
             self.objects.pop((kind, namespace, name), None)
+
+    def served(self, path):
+        """Record a request answered about an object (after its answer went out) and wake the waiters."""
+        with self.read:
+            self.requests.append("served:" + path)
+            self.read.notify_all()
 
     def _handler(self):
         cluster = self
@@ -93,8 +106,10 @@ class FakeCluster:
                         with cluster.lock:
                             obj = cluster.objects.get((kind, match.group(1), match.group(2)))
                         if obj is None:
-                            return self._not_found("%s %s" % (plural, match.group(2)))
-                        return self._send(200, obj)
+                            self._not_found("%s %s" % (plural, match.group(2)))
+                            return cluster.served(parsed.path)
+                        self._send(200, obj)
+                        return cluster.served(parsed.path)
                 return self._not_found(parsed.path)
 
         return Handler

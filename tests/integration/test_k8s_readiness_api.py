@@ -139,8 +139,12 @@ def test_missing_object_fails_or_is_waited_for(cluster, rendered):
     result = run_module("wait_healthy", wait_args(cluster, [waits["app-plane-rabbitmq"]]))
     assert result.get("failed") and "StatefulSet app-plane/rabbitmq does not exist" in result["msg"]
 
+    before = sum("served:" in p and "statefulsets/rabbitmq" in p for p in cluster.requests)
+
     def appear():
-        time.sleep(3)
+        # once the module has been told twice that the object is missing (an event: no guess of
+        # how long the module takes to start on a busy machine), the object appears
+        cluster.wait_for_reads("served:/apis/apps/v1/namespaces/app-plane/statefulsets/rabbitmq", before + 2)
         cluster.put(ready_statefulset(objects[("StatefulSet", "rabbitmq")]))
         cluster.put(pod_for(objects[("StatefulSet", "rabbitmq")], "rabbitmq-0", pod_status("ready")))
 
