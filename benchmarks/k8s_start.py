@@ -18,6 +18,9 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from start_vs_compose import restarts as docker_restarts  # noqa: E402  pylint: disable=wrong-import-position
 PLAYBOOK = os.path.join(ROOT, ".venv", "bin", "ansible-playbook")
 
 
@@ -41,16 +44,6 @@ def k8s_restarts():
                          capture_output=True, text=True, check=True, timeout=60).stdout
     return sum(s.get("restartCount", 0) for p in json.loads(out)["items"]
                for s in (p["status"].get("containerStatuses") or []) + (p["status"].get("initContainerStatuses") or []))
-
-
-def docker_restarts():
-    ids = subprocess.run(["docker", "ps", "-aq", "--filter", "label=ananta.platform.project"], capture_output=True,
-                         text=True, check=True).stdout.split()
-    if not ids:
-        return 0
-    out = subprocess.run(["docker", "inspect", "--format", "{{.RestartCount}}"] + ids, capture_output=True, text=True,
-                         check=True).stdout.split()
-    return sum(int(n) for n in out)
 
 
 def round_on(target, inventory, restarts):

@@ -1,4 +1,4 @@
-"""The rendered variables of the collection's inventories, for tests and benchmarks."""
+"""The rendered variables of the collection's inventories, and a playbook run's recap, for tests and benchmarks."""
 
 import os
 import sys
@@ -31,3 +31,13 @@ def inventory_vars(inventory="lab", host="localhost", extra=None):
     hostvars.setdefault("ansible_playbook_python", sys.executable)
     templar = Templar(loader=loader, variables=hostvars)
     return {key: templar.template(hostvars[key]) for key in hostvars if key.startswith("ananta_")}
+
+
+def recap(proc):
+    """host -> {ok, changed, failed...} from an ansible-playbook run's PLAY RECAP."""
+    hosts = {}
+    for line in proc.stdout.split("PLAY RECAP")[-1].splitlines():
+        if ":" in line and "ok=" in line:
+            host, counts = line.split(":", 1)
+            hosts[host.strip()] = {k: int(v) for k, v in (item.split("=") for item in counts.split())}
+    return hosts

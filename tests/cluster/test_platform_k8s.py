@@ -27,7 +27,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 sys.path.insert(0, os.path.join(ROOT, ".collections"))
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 
-from inventory_helpers import inventory_vars  # noqa: E402  pylint: disable=wrong-import-position
+from inventory_helpers import inventory_vars, recap  # noqa: E402  pylint: disable=wrong-import-position
 
 INVENTORY = os.path.join(ROOT, "inventories", "lab_kubernetes")
 PLAYBOOK = os.path.join(ROOT, ".venv", "bin", "ansible-playbook")
@@ -46,15 +46,6 @@ def playbook(name, *args, timeout=1200):
     proc.seconds = time.monotonic() - started
     print("%s %s: rc %s in %.1f s" % (name, " ".join(args), proc.returncode, proc.seconds))
     return proc
-
-
-def recap(proc):
-    hosts = {}
-    for line in proc.stdout.split("PLAY RECAP")[-1].splitlines():
-        if ":" in line and "ok=" in line:
-            host, counts = line.split(":", 1)
-            hosts[host.strip()] = {k: int(v) for k, v in (item.split("=") for item in counts.split())}
-    return hosts
 
 
 def tail(proc, size=4000):

@@ -21,7 +21,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 sys.path.insert(0, os.path.join(ROOT, ".collections"))
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 
-from inventory_helpers import inventory_vars  # noqa: E402  pylint: disable=wrong-import-position
+from inventory_helpers import inventory_vars, recap  # noqa: E402  pylint: disable=wrong-import-position
 from ansible_collections.ananta.platform.plugins.module_utils._http import http_get  # noqa: E402
 
 PLAYBOOK = os.path.join(ROOT, ".venv", "bin", "ansible-playbook")
@@ -35,16 +35,6 @@ def playbook(name, *args, timeout=900):
                           env=env, cwd=ROOT, timeout=timeout, check=False)
     proc.seconds = time.monotonic() - started
     return proc
-
-
-def recap(proc):
-    """host -> {ok, changed, failed...} from the PLAY RECAP."""
-    hosts = {}
-    for line in proc.stdout.split("PLAY RECAP")[-1].splitlines():
-        if ":" in line and "ok=" in line:
-            host, counts = line.split(":", 1)
-            hosts[host.strip()] = {k: int(v) for k, v in (item.split("=") for item in counts.split())}
-    return hosts
 
 
 def restarts(client, containers):
