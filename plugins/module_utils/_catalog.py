@@ -41,6 +41,8 @@ PROBE_FIELDS = {
     "address", "namespace", "pattern", "queues", "command", "container",
 }
 DEFAULT_TIMEOUT = 120
+# http(s)://host[:port][/path]: the port, when given, digits only (the range is checked apart)
+URL_RE = re.compile(r"^https?://(?P<host>\[[0-9a-fA-F:.]+\]|[A-Za-z0-9._-]+)(?::(?P<port>[0-9]{1,5}))?(?P<path>[/?#][^\s]*)?$")
 ONESHOT_PROBE = "exit_zero"
 
 
@@ -103,6 +105,13 @@ def _check_probe(name, readiness):
                 raise ValueError
         except (TypeError, ValueError):
             problems.append(_problem(name, "readiness.port", "%r is not a TCP port" % (readiness["port"],)))
+    if readiness.get("url") not in (None, ""):
+        url = str(readiness["url"])
+        match = URL_RE.match(url)
+        if not match:
+            problems.append(_problem(name, "readiness.url", "%r is not an http(s) URL (scheme://host[:port][/path])" % url))
+        elif match.group("port") is not None and not 0 < int(match.group("port")) < 65536:
+            problems.append(_problem(name, "readiness.url", "%r: port %s is not a TCP port" % (url, match.group("port"))))
     for list_field in ("tables", "queues", "command"):
         if list_field in readiness and not isinstance(readiness[list_field], list):
             problems.append(_problem(name, "readiness.%s" % list_field, "must be a list"))

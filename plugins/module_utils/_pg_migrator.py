@@ -275,6 +275,9 @@ class MigrationRun:
     def run(self):
         params = self.params
         # Everything that can be checked without the database is checked first.
+        if not str(params.get("db") or "").strip():
+            raise MigrationError("db is empty: name the database to migrate (an empty name would migrate the "
+                                 "login user's default database on %s:%s)" % (params.get("login_host"), params.get("port")))
         files = _migrations.build_files(params["path"], params["migrations"], params["skip"], params["schema"])
         self.migrator.connect()
         try:

@@ -93,7 +93,10 @@ def wanted_queue(spec):
     durable = bool(spec.get("durable", True))
     if kind in ("stream", "quorum") and not durable:
         raise TopologyError("queue %s: a %s queue must be durable" % (spec["name"], kind))
-    normalize_arguments(arguments)  # validates ages and integers before any call
+    try:
+        normalize_arguments(arguments)  # validates ages and integers before any call
+    except TopologyError as exc:
+        raise TopologyError("queue %s: %s" % (spec["name"], exc.message)) from exc
     return {"durable": durable, "auto_delete": bool(spec.get("auto_delete", False)),
             "exclusive": bool(spec.get("exclusive", False)), "arguments": arguments}
 
