@@ -403,30 +403,32 @@ SECRET_KEY_RE = re.compile(r"(?i)(pass|secret|token|api_?key|private)")
 URI_PASSWORD_RE = re.compile(r"://[^/\s:@]*:([^@\s/]+)@")
 
 
-def secret_values(services):
-    """Every secret string in the catalog (env values of secret-looking keys, probe
-    passwords, passwords inside URIs), for modules to add to ``no_log_values``."""
+NOT_SECRETS = {"true", "false", "yes", "no", "none", "null"}
+
+
+def secret_values(data):
+    """Every secret string in ``data`` (a catalog, a step's options, any nest of mappings and
+    lists): the values of secret-looking keys (``*PASSWORD*``, ``*token*``, ``api_key``...), and
+    passwords inside URIs. For modules to add to ``no_log_values`` first thing, before any
+    validation can fail with the input in its error or its invocation. A malformed input is
+    walked as far as it goes, never raising."""
     found = set()
 
-    def scan_text(text):
-        for match in URI_PASSWORD_RE.finditer(text):
-            found.add(match.group(1))
+    def walk(value, secret=False):
+        if isinstance(value, dict):
+            for key, item in value.items():
+                walk(item, secret or bool(SECRET_KEY_RE.search(str(key))))
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                walk(item, secret)
+        elif isinstance(value, str):
+            if secret:
+                found.add(value)
+            for match in URI_PASSWORD_RE.finditer(value):
+                found.add(match.group(1))
 
-    for svc in services or []:
-        if not isinstance(svc, dict):
-            continue
-        for key, value in (svc.get("env") or {}).items():
-            if value in (None, ""):
-                continue
-            if SECRET_KEY_RE.search(str(key)):
-                found.add(str(value))
-            scan_text(str(value))
-        for probe in [svc.get("readiness")] + list(svc.get("start_after") or []):
-            if isinstance(probe, dict):
-                if probe.get("password"):
-                    found.add(str(probe["password"]))
-                scan_text(str(probe.get("url", "")))
-    return {value for value in found if len(value) >= 3}
+    walk(data)
+    return {value for value in found if len(value) >= 3 and value.lower() not in NOT_SECRETS}
 
 
 def plan_result(services, networks=None, planes=None, levels=None, durations=None):

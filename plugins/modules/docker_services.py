@@ -238,12 +238,13 @@ networks_created:
 
 import gc
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import missing_required_lib
 
 from ansible_collections.ananta.platform.plugins.module_utils import _catalog, _docker_runtime, _steps
 from ansible_collections.ananta.platform.plugins.module_utils._docker_deploy import DockerDeployer
 from ansible_collections.ananta.platform.plugins.module_utils._docker_readiness import DockerChecker
 from ansible_collections.ananta.platform.plugins.module_utils._errors import AnantaError
+from ansible_collections.ananta.platform.plugins.module_utils._module import MaskingModule
 from ansible_collections.ananta.platform.plugins.module_utils._starter import Starter
 
 
@@ -297,7 +298,7 @@ def main():
     # the imports' objects live as long as the process: keep them out of the collector's
     # passes (threads allocate all through a start) and out of its pass at exit
     gc.freeze()
-    module = AnsibleModule(
+    module = MaskingModule(  # the catalog's and the steps' secrets masked, in a failed validation too
         argument_spec=dict(
             _docker_runtime.DOCKER_ARGSPEC,
             services=dict(type="list", elements="dict", required=True),
@@ -331,7 +332,8 @@ def main():
     if not _docker_runtime.HAS_DOCKER:
         module.fail_json(msg=missing_required_lib("docker"), exception=str(_docker_runtime.DOCKER_IMPORT_ERROR))
     catalog = params["services"]
-    module.no_log_values.update(_catalog.secret_values(catalog))
+    # before anything can fail with them in its message or in the invocation (-vvv)
+    module.no_log_values.update(_catalog.secret_values(catalog) | _catalog.secret_values(params["steps"]))
     result = dict(changed=False, services=[], steps=[], elapsed=0.0, networks_created=[])
     try:
         # the declared networks, when given, are the only ones a service may join (as catalog_plan checks)
