@@ -69,6 +69,18 @@ def parse_port(spec):
     raise ValueError("not a port mapping: %r" % spec)
 
 
+def host_ports(services):
+    """Published host port -> (service, container port): how a probe written for the Docker
+    host (``127.0.0.1:27432``) maps to a service and the port it listens on."""
+    found = {}
+    for svc in services:
+        for spec in svc.get("ports") or []:
+            _ip, host, container, _proto = parse_port(spec)
+            if host is not None:
+                found[int(host)] = (svc, int(container))
+    return found
+
+
 def _problem(svc, field, text):
     return "service %r, field %r: %s" % (svc, field, text)
 

@@ -147,12 +147,7 @@ class Renderer:
                 self.secret_values.add(str(database["password"]))
         if (self.opts["topology"] or {}).get("password"):
             self.secret_values.add(str(self.opts["topology"]["password"]))
-        self.host_ports = {}
-        for svc in self.services:
-            for spec in svc.get("ports") or []:
-                _ip, host, container, _proto = _catalog.parse_port(spec)
-                if host is not None:
-                    self.host_ports[host] = (svc, container)
+        self.host_ports = _catalog.host_ports(self.services)
         self._check_kinds()
 
     # ------------------------------------------------------------------ checks

@@ -32,17 +32,6 @@ LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 URL_RE = re.compile(r"^(\w+)://([^/:]+):(\d+)(.*)$")
 
 
-def host_port_map(services):
-    """Published host port -> (service, container port)."""
-    found = {}
-    for svc in services:
-        for spec in svc.get("ports") or []:
-            _ip, host, container, _proto = _catalog.parse_port(spec)
-            if host is not None:
-                found[int(host)] = (svc, int(container))
-    return found
-
-
 def _relay(client, remote, idle_timeout):
     """Copy bytes both ways until one side closes or nothing moves for idle_timeout seconds."""
     sockets = [client, remote]
@@ -131,7 +120,7 @@ class ClusterProbes:
 
     def __init__(self, api, catalog, plane_namespaces=None, local_hosts=LOCAL_HOSTS, connect_timeout=10.0):
         self.core = k8s_client.CoreV1Api(api)
-        self.host_ports = host_port_map(catalog)
+        self.host_ports = _catalog.host_ports(catalog)
         self.plane_namespaces = plane_namespaces
         self.local_hosts = set(local_hosts)
         self.connect_timeout = connect_timeout

@@ -103,7 +103,7 @@ def resource_versions(api):
     return versions
 
 
-def psql(api, namespace, pod, dbname, sql):
+def psql(namespace, pod, dbname, sql):
     out = subprocess.run(["kubectl", "-n", namespace, "exec", pod, "--", "psql", "-U", "postgres", "-d", dbname, "-tAc", sql],
                          capture_output=True, text=True, timeout=60, check=False)
     assert out.returncode == 0, out.stderr
@@ -257,9 +257,9 @@ def test_migration_with_an_sql_error_fails_the_job_and_applies_nothing(api, lab)
     elapsed = failing_wait_seconds(proc)
     assert elapsed is not None and elapsed < 60, elapsed
     # nothing half-applied: neither the table nor a history row of 009
-    assert psql(api, "app-plane", "components-db-0", "components_v2",
+    assert psql("app-plane", "components-db-0", "components_v2",
                 "SELECT to_regclass('components_v2.half_applied') IS NULL") == "t"
-    history = psql(api, "app-plane", "components-db-0", "components_v2",
+    history = psql("app-plane", "components-db-0", "components_v2",
                    "SELECT string_agg(version, ',' ORDER BY version) FROM ananta_migrations.schema_migrations WHERE success")
     assert "009" not in history.split(",") and "007" in history.split(","), history
 
