@@ -2,7 +2,9 @@
 # Run every test of ananta.platform. Installs what it needs first (scripts/setup.sh).
 #   scripts/test.sh            everything: lint, unit, sanity, lab integration, end to end
 #   scripts/test.sh unit lint  only the named stages
-# Stages: lint unit sanity lab integration e2e molecule cluster.
+# Stages: lint unit sanity lab integration e2e awx molecule cluster.
+# awx: every AWX job template and the Deploy workflow as AWX runs them (ansible-runner transmit,
+# `ansible-runner worker` in the execution environment image on the local Docker engine, process).
 # cluster: the platform on a real Kubernetes cluster (tests/cluster and molecule/kubernetes): the
 # cluster KUBECONFIG names, else ../shared/k8s's single node, started and removed by the stage;
 # SKIPPED, saying so, when there is neither.
@@ -14,7 +16,7 @@ bash scripts/setup.sh || exit 1
 export PATH="$ROOT/.venv/bin:$PATH" ANSIBLE_CONFIG="$ROOT/ansible.cfg" PY_COLORS=0 ANSIBLE_FORCE_COLOR=0
 
 stages=("$@")
-((${#stages[@]})) || stages=(lint unit sanity lab integration e2e molecule cluster)
+((${#stages[@]})) || stages=(lint unit sanity lab integration e2e awx molecule cluster)
 failed=()
 passed=()
 run_stage() {
@@ -78,6 +80,7 @@ for stage in "${stages[@]}"; do
     lab) run_stage lab ansible-playbook playbooks/lab_images.yml ;;
     integration) run_stage integration python -m pytest -q tests/integration ;;
     e2e) run_stage e2e python -m pytest -q -s tests/e2e ;;
+    awx) run_stage awx python -m pytest -q -s tests/awx < /dev/null ;;
     molecule) run_stage molecule molecule test -s default ;;
     cluster) run_stage cluster cluster ;;
     *) echo "unknown stage: $stage"; failed+=("$stage") ;;

@@ -44,6 +44,14 @@ DEFAULT_TIMEOUT = 120
 # http(s)://host[:port][/path]: the port, when given, digits only (the range is checked apart)
 URL_RE = re.compile(r"^https?://(?P<host>\[[0-9a-fA-F:.]+\]|[A-Za-z0-9._-]+)(?::(?P<port>[0-9]{1,5}))?(?P<path>[/?#][^\s]*)?$")
 ONESHOT_PROBE = "exit_zero"
+# Every field a service may have (docs/catalog.md): a typo (`depend_on`, `restart`) is an error,
+# not a field silently ignored.
+SERVICE_FIELDS = {
+    "name", "container_name", "plane", "level", "depends_on", "image", "command", "entrypoint", "env", "labels",
+    "ports", "volumes", "networks", "restart_policy", "healthcheck", "readiness", "start_after", "kubernetes",
+    "stop_grace_period",
+}
+DURATION_RE = re.compile(r"^(\d+(\.\d+)?(ms|h|m|s))+$")
 
 
 def parse_port(spec):
@@ -127,6 +135,62 @@ def _check_probe(name, readiness):
     for list_field in ("tables", "queues", "command"):
         if list_field in readiness and not isinstance(readiness[list_field], list):
             problems.append(_problem(name, "readiness.%s" % list_field, "must be a list"))
+    if "status" in readiness:
+        status = readiness["status"]
+        if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
+            problems.append(_problem(name, "readiness.status", "%r is not an HTTP status (100-599)" % (status,)))
+    if readiness.get("body") not in (None, ""):
+        try:
+            re.compile(str(readiness["body"]))
+        except re.error as exc:
+            problems.append(_problem(name, "readiness.body", "%r is not a regular expression: %s" % (readiness["body"], exc)))
+    return problems
+
+
+def _is_duration(value):
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, (int, float)):
+        return value >= 0
+    return isinstance(value, str) and bool(DURATION_RE.match(value.strip()))
+
+
+def _check_container_fields(name, svc):
+    """The fields of the container itself (compose's shapes)."""
+    problems = []
+    unknown = sorted(set(svc) - SERVICE_FIELDS)
+    if unknown:
+        problems.append(_problem(name, unknown[0] if len(unknown) == 1 else "(fields)",
+                                 "unknown field(s) %s (a service has %s)" % (", ".join(unknown), ", ".join(sorted(SERVICE_FIELDS)))))
+    for field in ("env", "labels"):
+        value = svc.get(field)
+        if value is not None and not (isinstance(value, dict) and all(isinstance(k, str) for k in value)):
+            problems.append(_problem(name, field, "must be a mapping of names to values (as compose's %s: map)" % field))
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if isinstance(item, (dict, list)):
+                    problems.append(_problem(name, "%s.%s" % (field, key), "must be a string, number or boolean"))
+    for field in ("command", "entrypoint"):
+        value = svc.get(field)
+        if value is not None and not (isinstance(value, str) and value.strip()
+                                      or isinstance(value, list) and value and all(isinstance(v, (str, int, float)) for v in value)):
+            problems.append(_problem(name, field, "must be a non-empty string or list of arguments"))
+    for field in ("volumes", "networks"):
+        value = svc.get(field)
+        if value is not None and not (isinstance(value, list) and all(isinstance(v, str) and v for v in value)):
+            problems.append(_problem(name, field, "must be a list of names"))
+    health = svc.get("healthcheck")
+    if health is not None and not (isinstance(health, dict) and isinstance(health.get("test"), (list, str)) and health.get("test")):
+        problems.append(_problem(name, "healthcheck", "must be a mapping with a test (a list such as [CMD, ...] or a string)"))
+    elif isinstance(health, dict):
+        for field in ("interval", "timeout", "start_period"):
+            if field in health and not _is_duration(health[field]):
+                problems.append(_problem(name, "healthcheck.%s" % field, "%r is not a duration (10s, 1m30s, 500ms)" % (health[field],)))
+        if "retries" in health and (isinstance(health["retries"], bool) or not isinstance(health["retries"], int)
+                                    or health["retries"] < 0):
+            problems.append(_problem(name, "healthcheck.retries", "%r is not a count" % (health["retries"],)))
+    if "stop_grace_period" in svc and not _is_duration(svc["stop_grace_period"]):
+        problems.append(_problem(name, "stop_grace_period", "%r is not a duration (10s, 1m30s, 500ms)" % (svc["stop_grace_period"],)))
     return problems
 
 
@@ -206,11 +270,21 @@ def validate(services, networks=None):
         deps = svc.get("depends_on", [])
         if not isinstance(deps, list) or not all(isinstance(d, str) for d in deps):
             problems.append(_problem(name, "depends_on", "must be a list of service names"))
-        for port in svc.get("ports", []) or []:
+        problems.extend(_check_container_fields(name, svc))
+        ports = svc.get("ports", []) or []
+        if not isinstance(ports, list):
+            problems.append(_problem(name, "ports", "must be a list of port mappings"))
+            ports = []
+        for port in ports:
             try:
-                host_ip, host_port, _cport, proto = parse_port(port)
+                host_ip, host_port, cport, proto = parse_port(port)
             except ValueError as exc:
                 problems.append(_problem(name, "ports", str(exc)))
+                continue
+            bad = [p for p in (host_port, cport) if p is not None and not 0 < p < 65536]
+            if bad or proto not in ("tcp", "udp", "sctp"):
+                problems.append(_problem(name, "ports", "%r: %s" % (port, "port %d is not a TCP/UDP port" % bad[0] if bad
+                                                                   else "protocol %r is not tcp, udp or sctp" % proto)))
                 continue
             if host_port is None:
                 continue

@@ -6,6 +6,9 @@
 Fail-fast rules, checked before any probe: a missing container, an exit, a restart
 since the wait began (Docker shows `restarting` during back-off, and `running` again
 after it: the restart count is what tells), a fresh `unhealthy` past the grace period.
+Probe `running` has no probe of its own: the container must run, have stayed up RUNNING_STABLE
+seconds, and its restart count (restarts by its policy since it was last started, not only
+since the wait began) must be within restarts_allowed: a crash loop never passes it.
 """
 
 from __future__ import annotations
@@ -16,6 +19,10 @@ from ansible_collections.ananta.platform.plugins.module_utils._probes import NET
 from ansible_collections.ananta.platform.plugins.module_utils._waiter import (
     CRASHED, FAILED, READY, UNHEALTHY, WAITING, Observation,
 )
+
+
+# Seconds a container with probe `running` must have stayed up, without a restart, to be ready.
+RUNNING_STABLE = 2.0
 
 
 class DockerChecker:
@@ -75,7 +82,18 @@ class DockerChecker:
                 return Observation(READY, health_output, restarts)
             return Observation(WAITING, "health %s: %s" % (health or "not yet checked", health_output), restarts, passed=False)
         if wait.probe == "running":
-            return Observation(READY, "running since %s" % time.strftime("%H:%M:%S", time.gmtime(state.started_at)), restarts)
+            # Only the container's state tells: a crash-looping container caught while up between two
+            # restarts must not pass. Its restart count (the restarts by its policy since it was last
+            # started) must be within restarts_allowed, and it must have stayed up for RUNNING_STABLE.
+            if state.restart_count > self.restarts_allowed:
+                return Observation(CRASHED, "running again after %d restart(s) by its restart policy (%s), last %s: "
+                                   "it does not stay up" % (state.restart_count, state.restart_policy, exited), restarts)
+            up_for = time.time() - state.started_at
+            if up_for < RUNNING_STABLE:
+                return Observation(WAITING, "running for %.1fs; ready once up for %gs without a restart"
+                                   % (max(0.0, up_for), RUNNING_STABLE), restarts, passed=False)
+            return Observation(READY, "running since %s, no restart" % time.strftime("%H:%M:%S", time.gmtime(state.started_at)),
+                               restarts)
         if wait.probe == "process":
             ok, output = self.runtime.process_running(wait.container, wait.spec["pattern"])
             return Observation(READY if ok else WAITING, output, restarts)

@@ -73,9 +73,12 @@ class Migrator:
                 self.conninfo.get("dbname"), self.conninfo.get("host"), self.conninfo.get("port"), str(exc).strip()))
         self.conn.autocommit = True
         if not self.applied_by:
-            with self.conn.cursor() as cur:
-                cur.execute("SELECT current_user")
-                self.applied_by = "%s@%s (ananta.platform.pg_migrate)" % (cur.fetchone()[0], socket.gethostname())
+            try:
+                with self.conn.cursor() as cur:
+                    cur.execute("SELECT current_user")
+                    self.applied_by = "%s@%s (ananta.platform.pg_migrate)" % (cur.fetchone()[0], socket.gethostname())
+            except psycopg2.Error as exc:
+                raise self.lost(exc, "the session began")
 
     def lock(self):
         key = lock_key(self.schema, self.table)
@@ -101,12 +104,30 @@ class Migrator:
     def close(self):
         if self.conn is not None:
             try:
-                if self.locked:
+                if self.locked and not self.conn.closed:
                     with self.conn.cursor() as cur:
                         cur.execute("SELECT pg_advisory_unlock(%s)", (lock_key(self.schema, self.table),))
+            except psycopg2.Error:
+                pass  # the connection is gone: the server released the session's lock with it
             finally:
+                self.locked = False
                 self.conn.close()
                 self.conn = None
+
+    def where(self):
+        return "database %s on %s:%s" % (self.conninfo.get("dbname"), self.conninfo.get("host"), self.conninfo.get("port"))
+
+    def lost(self, exc, doing):
+        """The MigrationError for a connection that broke (the server died, the network dropped)."""
+        return MigrationError("the connection to %s was lost while %s: %s" % (self.where(), doing, str(exc).strip() or type(exc).__name__))
+
+    def _rollback(self):
+        """Roll back if the connection still stands; a lost connection rolled back on the server."""
+        if self.conn is not None and not self.conn.closed:
+            try:
+                self.conn.rollback()
+            except psycopg2.Error:
+                pass
 
     # -- history ---------------------------------------------------------------------------
     def _history_ident(self):
@@ -162,7 +183,23 @@ class Migrator:
             pgsql.Identifier(item.schema)))
 
     def apply(self, item):
-        """Apply one file; return its duration in ms. Raise MigrationError naming file, line and message."""
+        """Apply one file; return its duration in ms. Raise MigrationError naming file, line and message;
+        on a lost connection, naming the database, the file and what became of it."""
+        try:
+            return self._apply(item)
+        except psycopg2.Error as exc:
+            if self.conn is None or self.conn.closed or isinstance(exc, (psycopg2.OperationalError, psycopg2.InterfaceError)):
+                if item.transactional:
+                    fate = "it was rolled back with its transaction and is not recorded: the next run applies it again"
+                else:
+                    fate = ("it is not transactional: the statements before the break stay applied and it is not "
+                            "recorded: the next run applies it again from its start")
+                raise MigrationError("migration %s (%s): the connection to %s was lost while the file was applied (%s); %s"
+                                     % (item.version, item.name, self.where(), str(exc).strip() or type(exc).__name__, fate))
+            raise MigrationError("migration %s (%s) could not be recorded in %s: %s" % (item.version, item.name, self.where(),
+                                                                                     str(exc).strip()))
+
+    def _apply(self, item):
         started = time.monotonic()
         if item.transactional:
             self.conn.autocommit = False
@@ -172,16 +209,20 @@ class Migrator:
                     try:
                         cur.execute(item.sql)
                     except psycopg2.Error as exc:
-                        self.conn.rollback()
+                        if self.conn.closed or isinstance(exc, (psycopg2.OperationalError, psycopg2.InterfaceError)) \
+                                and not getattr(exc, "pgcode", None):
+                            raise
+                        self._rollback()
                         raise self._error(item, exc, item.sql, 0)
                     duration = (time.monotonic() - started) * 1000
                     self._record(cur, item, "applied", True, duration)
                 self.conn.commit()
-            except psycopg2.Error as exc:
-                self.conn.rollback()
-                raise MigrationError("migration %s (%s) could not be recorded: %s" % (item.version, item.name, str(exc).strip()))
+            except psycopg2.Error:
+                self._rollback()
+                raise
             finally:
-                self.conn.autocommit = True
+                if not self.conn.closed:
+                    self.conn.autocommit = True
             return int(duration)
         # Non-transactional: one statement at a time, in autocommit.
         with self.conn.cursor() as cur:
@@ -191,13 +232,17 @@ class Migrator:
                     try:
                         cur.execute(statement)
                     except psycopg2.Error as exc:
+                        if self.conn.closed or isinstance(exc, (psycopg2.OperationalError, psycopg2.InterfaceError)) \
+                                and not getattr(exc, "pgcode", None):
+                            raise
                         duration = (time.monotonic() - started) * 1000
                         self._record(cur, item, "applied", False, duration)
                         raise self._error(item, exc, item.sql, offset, partial=True)
                 duration = (time.monotonic() - started) * 1000
                 self._record(cur, item, "applied", True, duration)
             finally:
-                cur.execute("RESET search_path")
+                if not self.conn.closed:
+                    cur.execute("RESET search_path")
         return int(duration)
 
     def _error(self, item, exc, sql, base_offset, partial=False):
@@ -224,10 +269,14 @@ def migrate(migrator, files, accept_checksums=(), out_of_order=False, check_mode
     ``pending`` (files left), ``already_applied``, ``missing``. On a failure, MigrationError
     carries the partial outcome in ``details['outcome']``.
     """
-    if not check_mode:
-        migrator.lock()
-        migrator.ensure_history()
-    todo = _migrations.plan(files, migrator.history(), accept_checksums, out_of_order)
+    try:
+        if not check_mode:
+            migrator.lock()
+            migrator.ensure_history()
+        history = migrator.history()
+    except psycopg2.Error as exc:
+        raise migrator.lost(exc, "the lock was taken and the history read")
+    todo = _migrations.plan(files, history, accept_checksums, out_of_order)
     outcome = {"applied": [], "skipped": [f.version for f in todo["skip"]], "accepted": [f.version for f in todo["accept"]],
                "pending": list(todo["pending"]), "already_applied": todo["applied"], "missing": todo["missing"]}
     if check_mode:
@@ -249,6 +298,10 @@ def migrate(migrator, files, accept_checksums=(), out_of_order=False, check_mode
     except MigrationError as exc:
         exc.details["outcome"] = outcome
         raise
+    except psycopg2.Error as exc:  # the history's bookkeeping (accept, skip) met a broken connection
+        error = migrator.lost(exc, "the history was written")
+        error.details["outcome"] = outcome
+        raise error
     return outcome
 
 

@@ -26,6 +26,7 @@ try:
 except ImportError as exc:  # guarded: the module calls missing_required_lib
     HAS_PIKA = False
     PIKA_IMPORT_ERROR = exc
+    AMQPError = ChannelClosedByBroker = ()  # nothing to catch without pika
 
 
 class BrokerRefused(Exception):
@@ -35,6 +36,14 @@ class BrokerRefused(Exception):
         super().__init__("%s %s" % (code, text))
         self.code = code
         self.text = text
+
+
+def describe(exc):
+    """A pika exception as words: its class, and its text where it has one (many have none)."""
+    text = str(exc).strip()
+    if exc.__class__.__name__ == "AMQPConnectionError" and exc.args and isinstance(exc.args[0], Exception):
+        return describe(exc.args[0])
+    return exc.__class__.__name__ + (": %s" % text if text and text != "()" else "")
 
 
 class RabbitClient:
@@ -59,13 +68,15 @@ class RabbitClient:
         params = pika.ConnectionParameters(host=host, port=port, virtual_host=vhost,
                                            credentials=pika.PlainCredentials(user, password), ssl_options=ssl_options,
                                            socket_timeout=connect_timeout, blocked_connection_timeout=connect_timeout,
-                                           connection_attempts=3, retry_delay=1)
+                                           # the whole handshake (TCP, TLS, AMQP) within connect_timeout: an
+                                           # endpoint that accepts TCP and never speaks AMQP is named in time
+                                           stack_timeout=connect_timeout, connection_attempts=1)
         try:
             self.connection = pika.BlockingConnection(params)
-        except AMQPError as exc:
-            raise TopologyError("cannot connect to RabbitMQ at %s (vhost %s): %s" % (self.address, vhost, exc.__class__.__name__
-                                                                                     + (": %s" % exc if str(exc) else "")))
-        self.channel = self.connection.channel()
+            self.channel = self.connection.channel()
+        except Exception as exc:  # pylint: disable=broad-except  # pika raises AMQPError, OSError, timeouts...
+            raise TopologyError("cannot connect to RabbitMQ at %s (vhost %s) within %ss: %s" % (
+                self.address, vhost, connect_timeout, describe(exc)))
 
     def close(self):
         try:

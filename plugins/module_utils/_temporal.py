@@ -76,9 +76,17 @@ class TemporalConnection:
                 server_root_ca_cert=_read(server_root_ca_cert), domain=server_name,
                 client_cert=_read(client_cert), client_private_key=_read(client_key))
         try:
-            self.client = self.loop.run_until_complete(Client.connect(
+            # Client.connect's connect_timeout covers the TCP/HTTP2 connection only: its first call
+            # (get_system_info) waits 30 s on an endpoint that accepts TCP and never answers gRPC.
+            # The whole connect is held to connect_timeout here.
+            self.client = self.loop.run_until_complete(asyncio.wait_for(Client.connect(
                 address, api_key=api_key, tls=tls_config if tls_config else False,
-                connect_timeout=timedelta(seconds=connect_timeout)))
+                connect_timeout=timedelta(seconds=connect_timeout)), timeout=connect_timeout))
+        except asyncio.TimeoutError as exc:
+            self.loop.close()
+            raise TemporalError("cannot connect to Temporal at %s: no gRPC answer within %ss (a listener that is not "
+                                "Temporal, or a server still starting)" % (address, round(connect_timeout, 1)),
+                                status="DEADLINE_EXCEEDED") from exc
         except Exception as exc:
             self.loop.close()
             raise TemporalError("cannot connect to Temporal at %s: %s" % (address, _first_line(exc)),

@@ -203,6 +203,8 @@ elapsed:
   type: float
 """
 
+import traceback
+
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.ananta.platform.plugins.module_utils import _argspecs, _pg_migrator
@@ -219,6 +221,10 @@ def main():
         result = run.run()
     except MigrationError as exc:
         module.fail_json(msg="Failed to migrate database %s: %s" % (module.params["db"], exc.message), **run.result)
+    except Exception as exc:  # pylint: disable=broad-except  # the last resort: named, never a bare traceback
+        module.fail_json(msg="Failed to migrate database %s on %s:%s: unexpected %s: %s" % (
+            module.params["db"], module.params["login_host"], module.params["port"], type(exc).__name__, exc),
+            exception=traceback.format_exc(), **run.result)
     module.exit_json(**result)
 
 

@@ -174,6 +174,8 @@ elapsed:
   type: float
 """
 
+import traceback
+
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.ananta.platform.plugins.module_utils import _argspecs, _rabbitmq_client, _rabbitmq_topology
@@ -189,6 +191,10 @@ def main():
         _rabbitmq_topology.run(module.params, module.check_mode, module._diff, result)  # pylint: disable=protected-access
     except TopologyError as exc:
         module.fail_json(msg="Failed to ensure the RabbitMQ topology: %s" % exc.message, **result)
+    except Exception as exc:  # pylint: disable=broad-except  # the last resort: named, never a bare traceback
+        module.fail_json(msg="Failed to ensure the RabbitMQ topology at %s:%s (vhost %s): unexpected %s: %s" % (
+            module.params["login_host"], module.params["port"], module.params["vhost"], type(exc).__name__, exc),
+            exception=traceback.format_exc(), **result)
     if result["conflicts"]:
         module.fail_json(msg="Failed to ensure the RabbitMQ topology: %s" % _rabbitmq_topology.conflicts_message(result),
                          **result)

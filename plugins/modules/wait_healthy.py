@@ -16,6 +16,10 @@ description:
   - On Docker, the container's state is checked before its probe. A missing container, an exit,
     a restart since the wait began, or a fresh C(unhealthy) past the grace period fail at once,
     not at the time budget. Health results from before the container's latest start are never trusted.
+  - Probe C(running) has no probe of its own, so it is stricter. The container must run, must have stayed up
+    2 seconds, and its restart count (restarts by its restart policy since it was last started, not only since
+    the wait began) must be within O(restarts_allowed). A crash-looping container caught while up between two
+    restarts fails as C(crashed).
   - On Kubernetes, the workload's own rules apply (StatefulSet, Deployment, Job) and its pods'
     failures (CrashLoopBackOff, ImagePullBackOff, ErrImagePull, a failed init container, a failed
     Job) fail at once, naming the object.

@@ -74,3 +74,34 @@ def test_an_undeclared_module_parameter_is_named(definitions, configure):
     task["awx.awx.job_template"]["survey"] = True  # the module's parameter is survey_enabled
     problems = awx_check.check(ROOT, definitions, plays)
     assert problems == ["task 'The job templates with their surveys': awx.awx.job_template has no parameter 'survey'"]
+
+
+def test_ansible_builder_accepts_the_execution_environment(tmp_path):
+    """`ansible-builder create` on images/ananta-ee/execution-environment.yml with the collection's
+    tarball built as Galaxy builds it; the tarball named there is the one of galaxy.yml's version."""
+    import shutil
+    import subprocess
+
+    import yaml
+
+    with open(os.path.join(ROOT, "galaxy.yml"), encoding="utf-8") as handle:
+        galaxy = yaml.safe_load(handle)
+    tarball = "%s-%s-%s.tar.gz" % (galaxy["namespace"], galaxy["name"], galaxy["version"])
+    ee_dir = os.path.join(ROOT, "images", "ananta-ee")
+    for name in ("execution-environment.yml", "requirements.txt"):
+        shutil.copy(os.path.join(ee_dir, name), tmp_path / name)
+    with open(tmp_path / "execution-environment.yml", encoding="utf-8") as handle:
+        definition = yaml.safe_load(handle)
+    assert "collections/" + tarball in [c["name"] for c in definition["dependencies"]["galaxy"]["collections"]]
+    assert definition["additional_build_files"][0]["src"] == "collections/" + tarball
+    bindir = os.path.dirname(sys.executable)
+    subprocess.run([os.path.join(bindir, "ansible-galaxy"), "collection", "build", "--output-path",
+                    str(tmp_path / "collections"), ROOT], check=True, capture_output=True, timeout=300)
+    result = subprocess.run([os.path.join(bindir, "ansible-builder"), "create", "-f", str(tmp_path / "execution-environment.yml"),
+                             "-c", str(tmp_path / "context")], capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (tmp_path / "context" / "_build" / "collections" / tarball).is_file()
+    containerfile = (tmp_path / "context" / "Dockerfile").read_text()  # the docker runtime, the default
+    assert "ansible-galaxy collection install" in containerfile and "ansible-core==2.19.14" in containerfile
+    requirements = (tmp_path / "context" / "_build" / "requirements.txt").read_text()
+    assert "temporalio==1.35.0" in requirements

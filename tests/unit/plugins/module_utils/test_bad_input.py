@@ -52,3 +52,110 @@ def test_an_empty_database_name_is_refused_before_connecting(db):
     with pytest.raises(MigrationError) as raised:
         run.run()  # 192.0.2.1:9 would time out: it must fail before any connection
     assert raised.value.message.startswith("db is empty: name the database to migrate")
+
+
+# --- every field an operator writes in the catalog: refused, naming the service and the field ---
+
+_DB = {"name": "db", "plane": "app_plane", "level": 3, "depends_on": [], "image": "x:1", "readiness": {"probe": "tcp", "port": 5432}}
+_SVC = {"name": "cns-service", "plane": "app_plane", "level": 4, "depends_on": ["db"], "image": "x:1",
+        "readiness": {"probe": "http", "url": "http://cns-service:8000/health"}}
+
+
+@pytest.mark.parametrize("change, service, field, why", [
+    ({"name": ""}, "#1", "name", "is not a valid name"),
+    ({"name": "cns service"}, "cns service", "name", "is not a valid name"),
+    ({"name": "CNS"}, "CNS", "name", "is not a valid name"),
+    ({"plane": "data_plane"}, "cns-service", "plane", "'data_plane' is not one of"),
+    ({"level": "four"}, "cns-service", "level", "is not a level from 0 to 5"),
+    ({"level": 9}, "cns-service", "level", "is not a level from 0 to 5"),
+    ({"level": True}, "cns-service", "level", "is not a level from 0 to 5"),
+    ({"depends_on": ["ghost"]}, "cns-service", "depends_on", "unknown service 'ghost'"),
+    ({"depends_on": ["cns-service"]}, "cns-service", "depends_on", "depends on itself"),
+    ({"depends_on": "db"}, "cns-service", "depends_on", "must be a list of service names"),
+    ({"level": 2}, "cns-service", "depends_on", "'db' is at level 3, later than this service's level 2"),
+    ({"image": ""}, "cns-service", "image", "missing"),
+    ({"readiness": None}, "cns-service", "readiness", "missing or not a mapping"),
+    ({"readiness": {"probe": "ping"}}, "cns-service", "readiness.probe", "'ping' is not one of"),
+    ({"readiness": {"probe": "tcp"}}, "cns-service", "readiness.port", "probe 'tcp' needs port"),
+    ({"readiness": {"probe": "tcp", "port": 0}}, "cns-service", "readiness.port", "0 is not a TCP port"),
+    ({"readiness": {"probe": "tcp", "port": "http"}}, "cns-service", "readiness.port", "'http' is not a TCP port"),
+    ({"readiness": {"probe": "tcp", "port": 80, "timeout": -5}}, "cns-service", "readiness.timeout", "is not a number >= 1"),
+    ({"readiness": {"probe": "tcp", "port": 80, "timeout": "soon"}}, "cns-service", "readiness.timeout", "is not a number >= 1"),
+    ({"readiness": {"probe": "tcp", "port": 80, "tiemout": 5}}, "cns-service", "readiness", "unknown field(s) tiemout"),
+    ({"readiness": {"probe": "postgres", "port": 5432}}, "cns-service", "readiness.user", "probe 'postgres' needs user"),
+    ({"readiness": {"probe": "http", "url": "http://a:1/", "status": 999}}, "cns-service", "readiness.status", "not an HTTP status"),
+    ({"readiness": {"probe": "http", "url": "http://a:1/", "body": "(["}}, "cns-service", "readiness.body", "not a regular expression"),
+    ({"readiness": {"probe": "process"}}, "cns-service", "readiness.pattern", "probe 'process' needs pattern"),
+    ({"ports": ["80:abc"]}, "cns-service", "ports", "not a port mapping"),
+    ({"ports": ["70000:80"]}, "cns-service", "ports", "port 70000 is not a TCP/UDP port"),
+    ({"ports": ["8080:80/http"]}, "cns-service", "ports", "protocol 'http' is not tcp, udp or sctp"),
+    ({"ports": "8080:80"}, "cns-service", "ports", "must be a list of port mappings"),
+    ({"env": ["A=1"]}, "cns-service", "env", "must be a mapping"),
+    ({"env": {"A": {"nested": 1}}}, "cns-service", "env.A", "must be a string, number or boolean"),
+    ({"labels": "team=cns"}, "cns-service", "labels", "must be a mapping"),
+    ({"command": ""}, "cns-service", "command", "must be a non-empty string or list"),
+    ({"volumes": "data:/data"}, "cns-service", "volumes", "must be a list of names"),
+    ({"restart_policy": "sometimes"}, "cns-service", "restart_policy", "'sometimes' is not one of"),
+    ({"restart": "always"}, "cns-service", "restart", "unknown field(s) restart"),
+    ({"depend_on": ["db"]}, "cns-service", "depend_on", "unknown field(s) depend_on"),
+    ({"stop_grace_period": "-1s"}, "cns-service", "stop_grace_period", "is not a duration"),
+    ({"healthcheck": {"interval": "5s"}}, "cns-service", "healthcheck", "must be a mapping with a test"),
+    ({"healthcheck": {"test": ["CMD", "true"], "interval": "often"}}, "cns-service", "healthcheck.interval", "is not a duration"),
+    ({"healthcheck": {"test": ["CMD", "true"], "retries": -1}}, "cns-service", "healthcheck.retries", "is not a count"),
+    ({"kubernetes": {"kind": "DaemonSet"}}, "cns-service", "kubernetes.kind", "'DaemonSet' is not one of"),
+    ({"start_after": [{"probe": "running"}]}, "cns-service", "start_after[0].probe", "a gate is a network probe"),
+])
+def test_every_bad_catalog_field_is_named(change, service, field, why):
+    svc = dict(_SVC, **change)
+    with pytest.raises(Exception) as raised:
+        _catalog.validate([dict(_DB), svc])
+    text = str(raised.value)
+    assert "service %r, field %r" % (service, field) in text and why in text, text
+
+
+def test_the_fields_the_catalog_documents_are_the_fields_it_accepts():
+    import os
+    import re
+    docs = os.path.join(os.path.dirname(__file__), "..", "..", "..", "..", "docs", "catalog.md")
+    with open(docs, encoding="utf-8") as handle:
+        table = handle.read().split("## Readiness probes")[0]
+    documented = set(re.findall(r"^\| `([a-z_]+)`", table, re.M)) | set(re.findall(r"`([a-z_]+)`(?:,|\s\|)", table))
+    assert _catalog.SERVICE_FIELDS <= documented, _catalog.SERVICE_FIELDS - documented
+
+
+# --- the modules' own options: refused before any connection, naming the option --------------------
+
+
+@pytest.mark.parametrize("params, why", [
+    ({"exchanges": [{"name": "", "type": "topic"}]}, "every exchange needs a name"),
+    ({"exchanges": [{"name": "x", "type": "topic", "state": "gone"}]}, "state 'gone' is not present or absent"),
+    ({"queues": [{"name": "q", "type": "stream", "max_age": "7 days"}]}, "queue q: x-max-age '7 days'"),
+    ({"bindings": [{"source": "x"}]}, "a binding needs source and destination"),
+    ({"bindings": [{"source": "x", "destination": "q", "destination_type": "topic"}]}, "destination_type must be queue or exchange"),
+])
+def test_bad_topology_input_is_named_before_connecting(params, why):
+    args = {"exchanges": [], "queues": [], "bindings": []}
+    args.update(params)
+    with pytest.raises(TopologyError) as raised:
+        _rabbitmq_topology.validate(args["exchanges"], args["queues"], args["bindings"])
+    assert why in raised.value.message, raised.value.message
+
+
+@pytest.mark.parametrize("name, retention, why", [
+    ("", 86400, "namespace"),
+    ("has space", 86400, "has space"),
+    ("arc-saas", 3600, "retention"),
+])
+def test_bad_namespace_input_is_named(name, retention, why):
+    from ansible_collections.ananta.platform.plugins.module_utils import _temporal
+    with pytest.raises(Exception) as raised:
+        _temporal.validate_namespace(name, retention)
+    assert why in str(raised.value), str(raised.value)
+
+
+@pytest.mark.parametrize("value", ["7 days", "-1d", "d", ""])
+def test_a_bad_retention_is_named(value):
+    from ansible_collections.ananta.platform.plugins.module_utils import _temporal
+    with pytest.raises(Exception) as raised:
+        _temporal.parse_duration(value)
+    assert repr(value) in str(raised.value) or value in str(raised.value), str(raised.value)

@@ -1,0 +1,268 @@
+"""An operator's bad day against the real servers (issue 17): a server killed mid-way, an endpoint
+that accepts TCP and never speaks its protocol, a connection cut in the middle of a run, a crash
+loop caught while it is up. Each must end within its deadline with an error that names the server
+and what was being done, lose nothing, and leave a state the next run continues from.
+
+No outcome depends on a fixed sleep: the faults are injected on events (a query seen running, a
+byte count through a proxy, a restart count) and every wait polls a condition with a deadline.
+"""
+
+import socket
+import threading
+import time
+import uuid
+
+import psycopg2
+import pytest
+
+from integration_helpers import LAB_IMAGE, TEST_LABEL, free_port, healthcheck, run_module, wait_for
+
+
+def named(result):
+    """The module failed on purpose, with its own message (not Ansible's report of an exception
+    that escaped it: "MODULE FAILURE" or "Module failed: ...")."""
+    msg = result.get("msg", "")
+    return not msg.startswith("Module failed") and "MODULE FAILURE" not in msg
+
+
+class SilentListener:
+    """Accepts TCP connections on loopback and never answers (a wrong port, a hung server)."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.accepted = []
+        self.closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while not self.closed:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.accepted.append(conn)
+
+    def close(self):
+        self.closed = True
+        for conn in self.accepted:
+            conn.close()
+        self.sock.close()
+
+
+class CuttingProxy:
+    """Forwards a TCP connection to a server and cuts both sides once the client has sent
+    ``cut_after`` bytes: the server dying in the middle of a run, as the client sees it."""
+
+    def __init__(self, target_port, cut_after):
+        self.target_port = target_port
+        self.cut_after = cut_after
+        self.sent = 0
+        self.cut = threading.Event()
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        try:
+            client, _ = self.sock.accept()
+        except OSError:
+            return
+        server = socket.create_connection(("127.0.0.1", self.target_port), timeout=10)
+
+        def pump(src, dst, count):
+            try:
+                while not self.cut.is_set():
+                    data = src.recv(4096)
+                    if not data:
+                        break
+                    if count:
+                        self.sent += len(data)
+                        if self.sent >= self.cut_after:
+                            self.cut.set()
+                            break
+                    dst.sendall(data)
+            except OSError:
+                pass
+            finally:
+                for end in (client, server):
+                    try:
+                        end.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass
+                    end.close()
+
+        threading.Thread(target=pump, args=(server, client, False), daemon=True).start()
+        pump(client, server, True)
+
+    def close(self):
+        self.sock.close()
+
+
+# --- PostgreSQL ----------------------------------------------------------------------------------
+
+
+@pytest.fixture()
+def own_postgres(docker_client):
+    """A PostgreSQL of this test alone: it gets killed."""
+    port = free_port()
+    name = "ananta-itest-pgkill-%s" % uuid.uuid4().hex[:6]
+    container = docker_client.containers.run(
+        LAB_IMAGE, "lab-postgres", name=name, detach=True, labels={TEST_LABEL: name},
+        environment={"POSTGRES_USER": "postgres", "POSTGRES_PASSWORD": "itest-pw", "POSTGRES_DB": "postgres"},
+        ports={"5432/tcp": port})
+    settings = {"host": "127.0.0.1", "port": port, "user": "postgres", "password": "itest-pw", "dbname": "postgres"}
+
+    def up():
+        psycopg2.connect(connect_timeout=2, **settings).close()
+        return True
+
+    wait_for(up, 90)
+    yield container, settings, up
+    container.remove(force=True, v=True)
+
+
+def test_postgres_killed_during_a_migration_file(own_postgres, tmp_path):
+    """Finding 1: the run ends with an error naming the database and the file, nothing is
+    half-applied, and the next run applies the file once."""
+    container, settings, up = own_postgres
+    # the file waits (pg_sleep) until the table `go` exists: the first run blocks inside it
+    tmp_path.joinpath("001_slow.sql").write_text(
+        "CREATE TABLE first_half (id int);\n"
+        "SELECT pg_sleep(CASE WHEN to_regclass('public.go') IS NULL THEN 300 ELSE 0 END);\n"
+        "CREATE TABLE second_half (id int);\n")
+    params = {"login_host": settings["host"], "port": settings["port"], "login_user": "postgres",
+              "login_password": "itest-pw", "db": "postgres", "path": str(tmp_path), "connect_timeout": 5}
+    finish = run_module("pg_migrate", params, background=True)
+
+    def sleeping():
+        conn = psycopg2.connect(connect_timeout=2, **settings)
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'ananta.platform.pg_migrate' "
+                            "AND query LIKE '%pg_sleep%' AND state = 'active'")
+                return cur.fetchone()[0] == 1
+        finally:
+            conn.close()
+
+    wait_for(sleeping, 120)
+    container.kill()  # SIGKILL: no shutdown message, the connection just breaks
+    result = finish()
+    assert result.get("failed"), result
+    msg = result["msg"]
+    assert "postgres" in msg and "001_slow.sql" in msg and "connection" in msg and "lost" in msg, msg
+    assert "rolled back" in msg and "next run" in msg, msg
+    assert named(result) and "itest-pw" not in str(result)
+
+    container.start()
+    wait_for(up, 120)
+    conn = psycopg2.connect(**settings)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute("SELECT to_regclass('public.first_half')")
+        assert cur.fetchone()[0] is None, "half of the file stayed applied"
+        cur.execute("CREATE TABLE go (id int)")
+    conn.close()
+    again = run_module("pg_migrate", params)
+    assert not again.get("failed"), again.get("msg")
+    assert [a["version"] for a in again["applied"]] == ["001"]
+    conn = psycopg2.connect(**settings)
+    with conn.cursor() as cur:
+        cur.execute("SELECT version, success FROM ananta_migrations.schema_migrations")
+        assert cur.fetchall() == [("001", True)]
+        cur.execute("SELECT to_regclass('public.first_half') IS NOT NULL AND to_regclass('public.second_half') IS NOT NULL")
+        assert cur.fetchone()[0] is True
+    conn.close()
+
+
+# --- RabbitMQ ------------------------------------------------------------------------------------
+
+
+def test_rabbitmq_endpoint_that_never_speaks_amqp():
+    """Finding 3: named within connect_timeout (was about 50 s and an unhandled handshake timeout)."""
+    listener = SilentListener()
+    try:
+        started = time.monotonic()
+        result = run_module("rabbitmq_topology", {"login_host": "127.0.0.1", "port": listener.port, "login_user": "u",
+                                                  "login_password": "itest-pw", "connect_timeout": 5,
+                                                  "exchanges": [{"name": "x", "type": "topic"}]})
+        elapsed = time.monotonic() - started
+    finally:
+        listener.close()
+    assert result.get("failed"), result
+    assert "127.0.0.1:%d" % listener.port in result["msg"] and "within 5" in result["msg"], result["msg"]
+    assert named(result) and "itest-pw" not in str(result)
+    # the module's own deadline, with room for ansible-playbook's start on a busy machine (was ~50 s)
+    assert elapsed < 5 + 15, "took %.1fs" % elapsed
+
+
+def test_rabbitmq_connection_cut_while_the_topology_is_declared(rabbitmq_server, vhost):
+    """Finding 3: the broker gone in the middle of the declarations is named (was an unhandled
+    'Transport indicated EOF'); what was declared stays, and the next run completes it."""
+    queues = [{"name": "q%03d" % i, "durable": True} for i in range(150)]
+    proxy = CuttingProxy(rabbitmq_server["port"], cut_after=4000)  # past the handshake, before the last queue
+    try:
+        params = {"login_host": "127.0.0.1", "port": proxy.port, "login_user": rabbitmq_server["user"],
+                  "login_password": rabbitmq_server["password"], "vhost": vhost, "connect_timeout": 10, "queues": queues}
+        result = run_module("rabbitmq_topology", params)
+    finally:
+        proxy.close()
+    assert proxy.cut.is_set()
+    assert result.get("failed"), result
+    msg = result["msg"]
+    assert "127.0.0.1:%d" % proxy.port in msg and "was lost while the topology was declared" in msg, msg
+    assert "next run continues" in msg and named(result), result
+    params["port"] = rabbitmq_server["port"]
+    again = run_module("rabbitmq_topology", params)
+    assert not again.get("failed"), again.get("msg")
+    assert len(again["created"]) + len(again["unchanged"]) == 150 and again["created"], again
+
+
+# --- Temporal ------------------------------------------------------------------------------------
+
+
+def test_temporal_endpoint_that_never_answers_grpc(prefix):
+    """Finding 4: named within connect_timeout (was about 30 s whatever the timeout)."""
+    listener = SilentListener()
+    try:
+        started = time.monotonic()
+        result = run_module("temporal_namespace", {"address": "127.0.0.1:%d" % listener.port, "connect_timeout": 6,
+                                                   "namespaces": [{"name": prefix, "retention": "3d"}]})
+        elapsed = time.monotonic() - started
+    finally:
+        listener.close()
+    assert result.get("failed"), result
+    assert "127.0.0.1:%d" % listener.port in result["msg"] and "within 6" in result["msg"], result["msg"]
+    assert elapsed < 6 + 15, "took %.1fs" % elapsed
+
+
+# --- a crash loop caught while it is up ---------------------------------------------------------
+
+
+def test_running_probe_does_not_pass_a_crash_loop(lab, docker_client):
+    """Finding 5: a container that exits after a second (restart always), caught while it is up
+    between two restarts, is not ready: it is named as crashing."""
+    container = lab("crashloop", ["sh", "-c", "sleep 1; exit 3"], restart="always")
+
+    def restarted_and_up():
+        container.reload()
+        return container.attrs["RestartCount"] >= 1 and container.attrs["State"]["Running"]
+
+    wait_for(restarted_and_up, 120, interval=0.1)
+    result = run_module("wait_healthy", {"services": [{"name": "crashloop", "container_name": container.name, "level": 1,
+                                                       "plane": "app_plane", "image": "lab", "readiness": {"probe": "running", "timeout": 60}}]})
+    assert result.get("failed"), result
+    assert result["services"][0]["verdict"] == "crashed", result["services"]
+    assert "crashloop" in result["msg"]
+
+
+def test_running_probe_passes_a_container_that_stays_up(lab):
+    container = lab("steady", ["sleep", "300"], healthcheck=healthcheck(["CMD", "true"]))
+    result = run_module("wait_healthy", {"services": [{"name": "steady", "container_name": container.name, "level": 1,
+                                                       "plane": "app_plane", "image": "lab", "readiness": {"probe": "running", "timeout": 60}}]})
+    assert not result.get("failed"), result.get("msg")
+    assert result["services"][0]["verdict"] == "ready"
