@@ -283,8 +283,8 @@ def validate(services, networks=None):
                 continue
             bad = [p for p in (host_port, cport) if p is not None and not 0 < p < 65536]
             if bad or proto not in ("tcp", "udp", "sctp"):
-                problems.append(_problem(name, "ports", "%r: %s" % (port, "port %d is not a TCP/UDP port" % bad[0] if bad
-                                                                   else "protocol %r is not tcp, udp or sctp" % proto)))
+                why = ("port %d is not a TCP/UDP port" % bad[0]) if bad else ("protocol %r is not tcp, udp or sctp" % proto)
+                problems.append(_problem(name, "ports", "%r: %s" % (port, why)))
                 continue
             if host_port is None:
                 continue

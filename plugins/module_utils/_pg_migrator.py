@@ -196,8 +196,8 @@ class Migrator:
                             "recorded: the next run applies it again from its start")
                 raise MigrationError("migration %s (%s): the connection to %s was lost while the file was applied (%s); %s"
                                      % (item.version, item.name, self.where(), str(exc).strip() or type(exc).__name__, fate))
-            raise MigrationError("migration %s (%s) could not be recorded in %s: %s" % (item.version, item.name, self.where(),
-                                                                                     str(exc).strip()))
+            raise MigrationError("migration %s (%s) could not be recorded in %s: %s"
+                                 % (item.version, item.name, self.where(), str(exc).strip()))
 
     def _apply(self, item):
         started = time.monotonic()

@@ -29,7 +29,6 @@ import sys
 
 import ansible_runner
 import pytest
-import yaml
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "tools"))
@@ -208,7 +207,7 @@ def run_job(awx_dir, ident, playbook, extra_vars, tags=None):
         f"ansible-runner worker in the EE did not finish its stream (exit {result.returncode}): {result.stderr.decode()[-3000:]}")
     os.makedirs(job_dir, exist_ok=True)
     processor = ansible_runner.run(private_data_dir=job_dir, ident=ident, streamer="process",
-                                _input=io.BytesIO(result.stdout), quiet=True)
+                                   _input=io.BytesIO(result.stdout), quiet=True)
     return Job(processor, ident, job_dir, result.stderr.decode())
 
 

@@ -40,7 +40,7 @@ class SilentListener:
     def _accept(self):
         while not self.closed:
             try:
-                conn, _ = self.sock.accept()
+                conn, _addr = self.sock.accept()
             except OSError:
                 return
             self.accepted.append(conn)
@@ -69,7 +69,7 @@ class CuttingProxy:
 
     def _serve(self):
         try:
-            client, _ = self.sock.accept()
+            client, _addr = self.sock.accept()
         except OSError:
             return
         server = socket.create_connection(("127.0.0.1", self.target_port), timeout=10)
