@@ -21,6 +21,20 @@ except ImportError as exc:  # guarded: modules call missing_required_lib
     DOCKER_IMPORT_ERROR = exc
 
 LABEL_PREFIX = "ananta.platform"
+# Seconds the Docker engine has to answer the first call of a module (see DockerRuntime).
+CONNECT_TIMEOUT = 10.0
+
+
+def _short(exc):
+    """A requests/urllib3 error chain as its last, most precise words."""
+    text = str(exc).strip()
+    if "Read timed out" in text:
+        return "no answer (read timed out)"
+    if "Connection refused" in text:
+        return "connection refused"
+    return text[-300:]
+
+
 # The argument every module that talks to the engine takes (doc fragment ananta.platform.docker).
 DOCKER_ARGSPEC = dict(docker_host=dict(type="str", default="unix:///var/run/docker.sock", aliases=["docker_url"]))
 TS_RE = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)?$")
@@ -93,14 +107,20 @@ class ContainerState:
 class DockerRuntime:
     """A thin wrapper over the Docker SDK's low-level client, shared by probe threads."""
 
-    def __init__(self, docker_host=None, timeout=60, pool_size=32):
+    def __init__(self, docker_host=None, timeout=60, pool_size=32, connect_timeout=None):
         if not HAS_DOCKER:
             raise RuntimeAdapterError("the Docker SDK for Python is not installed: %s" % DOCKER_IMPORT_ERROR)
+        # The first call (the API version) is held to CONNECT_TIMEOUT: an engine address that accepts
+        # TCP and never answers is named then, not after `timeout` (the budget of the slow calls: a
+        # container's stop, an image's build). Every later call has `timeout`.
+        first = min(timeout, connect_timeout or CONNECT_TIMEOUT)
         try:
             self.api = docker.APIClient(base_url=docker_host or "unix:///var/run/docker.sock",
-                                        version="auto", timeout=timeout, max_pool_size=pool_size)
+                                        version="auto", timeout=first, max_pool_size=pool_size)
         except DockerException as exc:
-            raise RuntimeAdapterError("cannot reach the Docker engine at %s: %s" % (docker_host, exc)) from exc
+            raise RuntimeAdapterError("cannot reach the Docker engine at %s within %gs: %s"
+                                      % (docker_host, first, _short(exc))) from exc
+        self.api.timeout = timeout
 
     def inspect(self, container):
         """ContainerState, or None when the container does not exist."""

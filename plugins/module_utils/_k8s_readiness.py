@@ -18,6 +18,7 @@ from ansible_collections.ananta.platform.plugins.module_utils._waiter import (
 try:
     from kubernetes import client as k8s_client, config as k8s_config
     from kubernetes.client.rest import ApiException
+    from urllib3.util.retry import Retry
     HAS_KUBERNETES = True
     KUBERNETES_IMPORT_ERROR = None
 except ImportError as exc:  # guarded: modules call missing_required_lib
@@ -25,9 +26,16 @@ except ImportError as exc:  # guarded: modules call missing_required_lib
     KUBERNETES_IMPORT_ERROR = exc
 
 
-def api_client(kubeconfig=None, context=None, host=None, api_key=None, validate_certs=True, ca_cert=None):
+# Seconds any Kubernetes API call may take when its caller gives no deadline of its own: a silent
+# API server (a wrong address that accepts TCP, a hung proxy) is named instead of waited on forever.
+REQUEST_TIMEOUT = 20.0
+
+
+def api_client(kubeconfig=None, context=None, host=None, api_key=None, validate_certs=True, ca_cert=None,
+               request_timeout=REQUEST_TIMEOUT):
     """An ApiClient configured as kubernetes.core names it: kubeconfig and context, or host
-    and api_key, or the in-cluster service account."""
+    and api_key, or the in-cluster service account. Every call it makes has a deadline
+    (``request_timeout`` unless the call gives its own)."""
     if not HAS_KUBERNETES:
         raise RuntimeAdapterError("the kubernetes Python client is not installed: %s" % KUBERNETES_IMPORT_ERROR)
     configuration = k8s_client.Configuration()
@@ -48,7 +56,24 @@ def api_client(kubeconfig=None, context=None, host=None, api_key=None, validate_
                 k8s_config.load_kube_config(client_configuration=configuration)
     except Exception as exc:
         raise RuntimeAdapterError("cannot configure the Kubernetes client: %s" % exc) from exc
-    return k8s_client.ApiClient(configuration)
+    # a refused connection is tried again (an API server restarting); a request that reached the
+    # server and met no answer is not: its deadline is the deadline (urllib3 would try it 3 more times)
+    configuration.retries = Retry(total=3, connect=3, read=0, redirect=3, status=0, other=0)
+    client = _DeadlineApiClient(configuration)
+    client.request_timeout = request_timeout
+    return client
+
+
+if HAS_KUBERNETES:
+    class _DeadlineApiClient(k8s_client.ApiClient):
+        """An ApiClient whose calls all have a deadline: the client library's default is none."""
+
+        request_timeout = REQUEST_TIMEOUT
+
+        def call_api(self, *args, **kwargs):  # pylint: disable=arguments-differ
+            if kwargs.get("_request_timeout") is None:
+                kwargs["_request_timeout"] = self.request_timeout
+            return super().call_api(*args, **kwargs)
 
 
 class KubernetesChecker:

@@ -315,7 +315,10 @@ class MigrationRun:
         self.diff = diff
         conninfo = dict(host=params["login_host"], port=params["port"], user=params["login_user"],
                         password=params["login_password"], dbname=params["db"], sslmode=params["ssl_mode"],
-                        connect_timeout=params["connect_timeout"], application_name="ananta.platform.pg_migrate")
+                        connect_timeout=params["connect_timeout"], application_name="ananta.platform.pg_migrate",
+                        # a server that vanishes without closing the connection (a host down, a network
+                        # cut) is noticed within about 25 s, even in the middle of a long statement
+                        keepalives=1, keepalives_idle=10, keepalives_interval=5, keepalives_count=3)
         if params["ca_cert"]:
             conninfo["sslrootcert"] = params["ca_cert"]
         self.migrator = Migrator(conninfo, params["history_schema"], params["history_table"],

@@ -52,6 +52,7 @@ class RabbitClient:
         if not HAS_PIKA:
             raise TopologyError("pika is not installed: %s" % PIKA_IMPORT_ERROR)
         self.vhost = vhost
+        self.connect_timeout = connect_timeout  # also each management API call's deadline
         self.address = "%s:%s" % (host, port)
         self.management_url = management_url.rstrip("/") if management_url else None
         self.auth = "Basic " + base64.b64encode(("%s:%s" % (user, password)).encode()).decode()
@@ -98,10 +99,11 @@ class RabbitClient:
     def _management(self, path):
         url = "%s/api/%s" % (self.management_url, path)
         try:
-            status, body = http_get(url, timeout=10, headers={"Authorization": self.auth}, validate_certs=self.validate_certs,
+            status, body = http_get(url, timeout=self.connect_timeout, headers={"Authorization": self.auth}, validate_certs=self.validate_certs,
                                     limit=16 * 1024 * 1024)
         except (OSError, ValueError) as exc:
-            raise TopologyError("the management API at %s cannot be read: %s" % (self.management_url, exc))
+            raise TopologyError("the management API at %s cannot be read (deadline %gs): %s"
+                                % (self.management_url, self.connect_timeout, exc or type(exc).__name__))
         if status == 404:
             return None
         if status != 200:

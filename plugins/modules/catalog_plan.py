@@ -106,10 +106,10 @@ critical_path:
   sample: {seconds: 41.2, path: [temporal-postgresql, shared-temporal, cns-worker]}
 """
 
-from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.ananta.platform.plugins.module_utils import _catalog
 from ansible_collections.ananta.platform.plugins.module_utils._errors import CatalogError
+from ansible_collections.ananta.platform.plugins.module_utils._module import MaskingModule
 
 ARGUMENT_SPEC = dict(
     services=dict(type="list", elements="dict", required=True),
@@ -121,7 +121,8 @@ ARGUMENT_SPEC = dict(
 
 
 def main():
-    module = AnsibleModule(
+    module = MaskingModule(  # the input's secrets masked, in a failed validation of it too
+        secret_options=("services",),
         argument_spec=dict(ARGUMENT_SPEC),
         supports_check_mode=True,
     )

@@ -129,7 +129,6 @@ services:
 import json
 import os
 
-from ansible.module_utils.basic import AnsibleModule
 
 try:
     import yaml
@@ -139,6 +138,7 @@ except ImportError:  # compose reads JSON too
 
 from ansible_collections.ananta.platform.plugins.module_utils import _catalog, _compose
 from ansible_collections.ananta.platform.plugins.module_utils._errors import CatalogError
+from ansible_collections.ananta.platform.plugins.module_utils._module import MaskingModule
 
 
 def container_port(service, default):
@@ -180,7 +180,8 @@ def build_steps(params, by_name):
 
 
 def main():
-    module = AnsibleModule(
+    module = MaskingModule(  # the input's secrets masked, in a failed validation of it too
+        secret_options=("services", "steps"),
         argument_spec=dict(
             services=dict(type="list", elements="dict", required=True),
             networks=dict(type="list", elements="raw", default=[]),

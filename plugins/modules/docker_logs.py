@@ -125,10 +125,8 @@ def main():
     params = module.params
     try:
         runtime = _docker_runtime.DockerRuntime(params["docker_host"], timeout=params["timeout"])
-        runtime.api.ping()
-    except Exception as exc:  # pylint: disable=broad-except  # an engine that cannot be reached, named
-        module.fail_json(msg="cannot reach the Docker engine at %s: %s" % (
-            params["docker_host"], exc))
+    except AnantaError as exc:  # the engine cannot be reached: named, with its address
+        module.fail_json(msg=exc.message)
     try:
         files, missing = collect(runtime, params["containers"], params["dest"], params["tail_lines"], module.check_mode)
     except AnantaError as exc:

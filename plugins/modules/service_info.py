@@ -97,11 +97,12 @@ table:
   elements: str
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import missing_required_lib
 
 from ansible_collections.ananta.platform.plugins.module_utils import _catalog, _docker_runtime
 from ansible_collections.ananta.platform.plugins.module_utils._errors import AnantaError
 from ansible_collections.ananta.platform.plugins.module_utils._k8s_rules import K8S_ARGSPEC
+from ansible_collections.ananta.platform.plugins.module_utils._module import MaskingModule
 
 
 def describe(service, state, url_host):
@@ -137,7 +138,8 @@ def table(entries):
 
 
 def main():
-    module = AnsibleModule(
+    module = MaskingModule(  # the input's secrets masked, in a failed validation of it too
+        secret_options=("services",),
         argument_spec=dict(
             _docker_runtime.DOCKER_ARGSPEC,
             **K8S_ARGSPEC,

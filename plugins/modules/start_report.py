@@ -96,9 +96,9 @@ path:
   type: str
 """
 
-from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.ananta.platform.plugins.module_utils import _catalog, _timeline
+from ansible_collections.ananta.platform.plugins.module_utils._module import MaskingModule
 
 ARGUMENT_SPEC = dict(
     services=dict(type="list", elements="dict", required=True),
@@ -110,7 +110,9 @@ ARGUMENT_SPEC = dict(
 
 
 def main():
-    module = AnsibleModule(argument_spec=dict(ARGUMENT_SPEC), supports_check_mode=True)
+    module = MaskingModule(  # the input's secrets masked, in a failed validation of it too
+        secret_options=("services", "results"),
+        argument_spec=dict(ARGUMENT_SPEC), supports_check_mode=True)
     params = module.params
     module.no_log_values.update(_catalog.secret_values(params["services"]))
     module.exit_json(**_timeline.write_report(params["services"], params["results"], params["started_at"], params["path"],

@@ -190,12 +190,13 @@ ready_services:
 
 import traceback
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import missing_required_lib
 
 from ansible_collections.ananta.platform.plugins.module_utils import _catalog, _docker_runtime
 from ansible_collections.ananta.platform.plugins.module_utils._errors import AnantaError
 from ansible_collections.ananta.platform.plugins.module_utils._k8s_rules import K8S_ARGSPEC
 from ansible_collections.ananta.platform.plugins.module_utils._waiter import READY, Waiter
+from ansible_collections.ananta.platform.plugins.module_utils._module import MaskingModule
 
 
 def build_checker(module):
@@ -250,7 +251,8 @@ def check_probe_libraries(module, services):
 
 
 def main():
-    module = AnsibleModule(
+    module = MaskingModule(  # the input's secrets masked, in a failed validation of it too
+        secret_options=("services", "through_cluster"),
         argument_spec=dict(
             _docker_runtime.DOCKER_ARGSPEC,
             **K8S_ARGSPEC,

@@ -114,14 +114,24 @@ def test_start_platform_from_clean_has_no_restarts(client, containers):
           % (proc.seconds, timeline["critical_path"]["seconds"]))
 
 
+def assert_no_lab_secret(proc):
+    """No password of the lab inventory in a run's output (its -vvv included)."""
+    secrets = [v for v in inventory_vars("lab")["ananta_secrets"].values() if isinstance(v, str) and len(v) >= 6]
+    assert secrets
+    for secret in secrets:
+        assert secret not in proc.stdout + proc.stderr, "a password of the inventory appears in the output"
+
+
 def test_second_run_changes_nothing_and_verify_passes():
-    proc = playbook("start_platform.yml")
+    proc = playbook("start_platform.yml", "-vvv")
     assert proc.returncode == 0, proc.stdout[-4000:]
     assert all(counts["changed"] == 0 for counts in recap(proc).values()), recap(proc)
-    verify = playbook("verify.yml")
+    verify = playbook("verify.yml", "-vvv")
     assert verify.returncode == 0, verify.stdout[-4000:]
-    status = playbook("status.yml")
+    status = playbook("status.yml", "-vvv")
     assert status.returncode == 0 and "all 34 services are up" in status.stdout
+    for run in (proc, verify, status):  # in success, at -vvv
+        assert_no_lab_secret(run)
     print("\nsecond start_platform run: %.1f s, changed=0" % proc.seconds)
 
 
@@ -163,11 +173,12 @@ def test_stop_then_start_again(client, containers):
 def test_app_plane_alone_fails_early_naming_what_is_missing():
     stop = playbook("stop_platform.yml", "--tags", "shared_temporal,control_plane")
     assert stop.returncode == 0, stop.stdout[-3000:]
-    proc = playbook("start_platform.yml", "--tags", "app_plane")
+    proc = playbook("start_platform.yml", "--tags", "app_plane", "-vvv")
     assert proc.returncode != 0
     assert "is not ready" in proc.stdout and "start that plane first" in proc.stdout, proc.stdout[-3000:]
     assert "shared-temporal" in proc.stdout
     assert proc.seconds < 120
+    assert_no_lab_secret(proc)  # in failure, at -vvv
 
 
 def test_compose_export_does_the_same_work(client, containers):

@@ -266,3 +266,118 @@ def test_running_probe_passes_a_container_that_stays_up(lab):
                                                        "plane": "app_plane", "image": "lab", "readiness": {"probe": "running", "timeout": 60}}]})
     assert not result.get("failed"), result.get("msg")
     assert result["services"][0]["verdict"] == "ready"
+
+
+# --- every server each module drives: a closed port and a silent listener ------------------------
+# Each module names the server and ends within its documented deadline (README, "Guarantees"),
+# with SLACK seconds for ansible-playbook's own start on a busy machine.
+
+SLACK = 15
+
+
+def _endpoint(kind):
+    if kind == "silent":
+        listener = SilentListener()
+        return listener.port, listener.close
+    return free_port(), lambda: None  # nothing listens there
+
+
+def _service(target="docker"):
+    return {"name": "db", "container_name": "ananta-itest-none", "plane": "app_plane", "level": 1, "image": "lab",
+            "readiness": {"probe": "running", "timeout": 10}}
+
+
+def _cases(tmp_path, port):
+    migrations = tmp_path / "migrations"
+    migrations.mkdir(exist_ok=True)
+    migrations.joinpath("001_a.sql").write_text("SELECT 1;")
+    docker = "tcp://127.0.0.1:%d" % port
+    k8s = {"host": "https://127.0.0.1:%d" % port, "api_key": "tok-Sekrit-4711", "validate_certs": False}
+    return {
+        # module, its arguments, its deadline in seconds, what the message must name
+        "pg_migrate": ("pg_migrate", {"login_host": "127.0.0.1", "port": port, "login_user": "u", "login_password": "Sekrit-4711",
+                                      "db": "x", "path": str(migrations), "connect_timeout": 5}, 5, "127.0.0.1:%d" % port),
+        "rabbitmq_topology": ("rabbitmq_topology", {"login_host": "127.0.0.1", "port": port, "login_user": "u",
+                                                    "login_password": "Sekrit-4711", "connect_timeout": 5,
+                                                    "exchanges": [{"name": "x", "type": "topic"}]}, 5, "127.0.0.1:%d" % port),
+        "temporal_namespace": ("temporal_namespace", {"address": "127.0.0.1:%d" % port, "connect_timeout": 5,
+                                                      "namespaces": [{"name": "abc", "retention": "3d"}]}, 5, "127.0.0.1:%d" % port),
+        "service_info docker": ("service_info", {"services": [_service()], "docker_host": docker}, 10, docker),
+        "wait_healthy docker": ("wait_healthy", {"services": [_service()], "docker_host": docker}, 10, docker),
+        "docker_services": ("docker_services", {"services": [_service()], "docker_host": docker}, 10, docker),
+        "docker_logs": ("docker_logs", {"containers": ["x"], "dest": str(tmp_path / "logs"), "docker_host": docker, "timeout": 5},
+                        5, docker),
+        "service_info kubernetes": ("service_info", dict(k8s, services=[_service()], target="kubernetes"), 20,
+                                    "port=%d" % port),
+        "k8s_pod_logs": ("k8s_pod_logs", dict(k8s, namespaces=["a"], project="p", dest=str(tmp_path / "k8s"), request_timeout=5),
+                         5, "port=%d" % port),
+    }
+
+
+CASES = ["pg_migrate", "rabbitmq_topology", "temporal_namespace", "service_info docker", "wait_healthy docker",
+         "docker_services", "docker_logs", "service_info kubernetes", "k8s_pod_logs"]
+
+
+@pytest.mark.parametrize("kind", ["closed", "silent"])
+@pytest.mark.parametrize("case", CASES)
+def test_unreachable_or_silent_server_is_named_within_its_deadline(tmp_path, kind, case):
+    port, close = _endpoint(kind)
+    try:
+        module, params, deadline, names = _cases(tmp_path, port)[case]
+        started = time.monotonic()
+        result = run_module(module, params)
+        elapsed = time.monotonic() - started
+    finally:
+        close()
+    assert result.get("failed"), result
+    assert named(result), result["msg"]
+    assert names in result["msg"], result["msg"]
+    assert "Sekrit-4711" not in str(result), "a password in the result"
+    assert elapsed < deadline + SLACK, "%s on a %s port: %.1fs (deadline %ss)" % (case, kind, elapsed, deadline)
+
+
+def test_rabbitmq_management_api_that_never_answers(rabbitmq_server, vhost):
+    """The management API (read to compare) silent while AMQP answers: named within connect_timeout."""
+    listener = SilentListener()
+    try:
+        started = time.monotonic()
+        result = run_module("rabbitmq_topology", {
+            "login_host": "127.0.0.1", "port": rabbitmq_server["port"], "login_user": rabbitmq_server["user"],
+            "login_password": rabbitmq_server["password"], "vhost": vhost, "connect_timeout": 5,
+            "management_url": "http://127.0.0.1:%d" % listener.port, "exchanges": [{"name": "x", "type": "topic"}]})
+        elapsed = time.monotonic() - started
+    finally:
+        listener.close()
+    assert result.get("failed") and named(result), result
+    assert "management API at http://127.0.0.1:%d" % listener.port in result["msg"], result["msg"]
+    assert elapsed < 5 + SLACK, elapsed
+
+
+# --- wrong credentials: named at once, not retried until the deadline ----------------------------
+
+
+def test_postgres_wrong_password(database, tmp_path):
+    settings, dbname = database
+    tmp_path.joinpath("001_a.sql").write_text("CREATE TABLE never (id int);")
+    started = time.monotonic()
+    result = run_module("pg_migrate", {"login_host": settings["host"], "port": settings["port"], "login_user": settings["user"],
+                                       "login_password": "Wrong-Sekrit-1", "db": dbname, "path": str(tmp_path),
+                                       "connect_timeout": 30})
+    elapsed = time.monotonic() - started
+    assert result.get("failed") and named(result), result
+    assert "password authentication failed" in result["msg"] and dbname in result["msg"], result["msg"]
+    assert "Wrong-Sekrit-1" not in str(result)
+    assert elapsed < SLACK, "a refused password is final: %.1fs" % elapsed
+
+
+def test_rabbitmq_wrong_password(rabbitmq_server, vhost):
+    started = time.monotonic()
+    result = run_module("rabbitmq_topology", {
+        "login_host": "127.0.0.1", "port": rabbitmq_server["port"], "login_user": rabbitmq_server["user"],
+        "login_password": "Wrong-Sekrit-2", "vhost": vhost, "connect_timeout": 30, "exchanges": [{"name": "x", "type": "topic"}]})
+    elapsed = time.monotonic() - started
+    assert result.get("failed") and named(result), result
+    assert "127.0.0.1:%d" % rabbitmq_server["port"] in result["msg"] and "ProbableAuthenticationError" in result["msg"] \
+        or "ACCESS_REFUSED" in result["msg"], result["msg"]
+    assert "Wrong-Sekrit-2" not in str(result)
+    assert elapsed < SLACK, "a refused login is final: %.1fs" % elapsed

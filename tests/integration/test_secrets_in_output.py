@@ -51,3 +51,97 @@ def test_no_password_at_vvv_on_invalid_input(tmp_path, case):
     assert expected in output, output[-3000:]
     for password in PASSWORDS:
         assert password not in output, "%s appears (%s)" % (password, case)
+
+
+# --- every module at -vvv, in success and in failure, with distinctive passwords ----------------
+
+
+def run_task(tmp_path, module, params, name="task"):
+    play = [{"hosts": "localhost", "gather_facts": False,
+             "tasks": [{"name": name, "ananta.platform.%s" % module: params}]}]
+    path = tmp_path / ("%s.yml" % name)
+    path.write_text(yaml.safe_dump(play))
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_FORCE_COLOR="0")
+    proc = subprocess.run([PLAYBOOK, "-vvv", "--diff", "-i", "localhost,", "-c", "local",
+                           "-e", "ansible_python_interpreter=%s" % sys.executable, str(path)],
+                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=600, check=False)
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+def _pg_user(database, password):
+    import psycopg2
+    settings, dbname = database
+    user = "u_%s" % dbname
+    conn = psycopg2.connect(dbname=dbname, **settings)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute('CREATE ROLE "%s" LOGIN SUPERUSER PASSWORD %%s' % user, (password,))
+    conn.close()
+    return user
+
+
+def test_pg_migrate_and_the_postgres_probe_at_vvv(database, tmp_path):
+    settings, dbname = database
+    secret = "Sekrit-Pg-%s" % dbname
+    user = _pg_user(database, secret)
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "001_a.sql").write_text("CREATE TABLE a (id int);")
+    base = {"login_host": settings["host"], "port": settings["port"], "login_user": user, "db": dbname, "path": str(tmp_path / "m")}
+    code, out = run_task(tmp_path, "pg_migrate", dict(base, login_password=secret), "migrate_ok")
+    assert code == 0, out[-2000:]
+    code, out2 = run_task(tmp_path, "pg_migrate", dict(base, login_password=secret + "-wrong"), "migrate_refused")
+    assert code != 0 and "password authentication failed" in out2, out2[-2000:]
+    (tmp_path / "m" / "002_b.sql").write_text("CREATE TABLE broken (;")
+    code, out3 = run_task(tmp_path, "pg_migrate", dict(base, login_password=secret), "migrate_broken")
+    assert code != 0 and "002_b.sql" in out3, out3[-2000:]
+    probe = {"services": [{"name": "db", "container_name": "ananta-itest-none", "plane": "app_plane", "level": 1, "image": "x",
+                           "readiness": {"probe": "postgres", "port": settings["port"], "user": user, "password": secret,
+                                         "dbname": dbname, "timeout": 5}}], "probe_host": "127.0.0.1"}
+    code, out4 = run_task(tmp_path, "wait_healthy", probe, "probe_fails")  # its container does not exist
+    assert code != 0, out4[-2000:]
+    for output in (out, out2, out3, out4):
+        assert "Traceback" not in output
+        assert secret not in output, output[-3000:]
+
+
+def test_rabbitmq_topology_at_vvv(rabbitmq_server, vhost, tmp_path):
+    secret = "Sekrit-Amqp-%s" % vhost
+    container = rabbitmq_server["container"]
+    user = "u_%s" % vhost
+    for argv in (["rabbitmqctl", "-q", "add_user", user, secret],
+                 ["rabbitmqctl", "-q", "set_user_tags", user, "administrator"],
+                 ["rabbitmqctl", "-q", "set_permissions", "-p", vhost, user, ".*", ".*", ".*"]):
+        code, output = container.exec_run(argv)
+        assert code == 0, output
+    base = {"login_host": "127.0.0.1", "port": rabbitmq_server["port"], "login_user": user, "vhost": vhost,
+            "management_url": rabbitmq_server["management_url"],
+            "queues": [{"name": "s", "type": "stream", "max_age": "7D"}]}
+    code, out = run_task(tmp_path, "rabbitmq_topology", dict(base, login_password=secret), "topology_ok")
+    assert code == 0, out[-2000:]
+    conflict = dict(base, login_password=secret, queues=[{"name": "s", "type": "stream", "max_age": "1D"}])
+    code, out2 = run_task(tmp_path, "rabbitmq_topology", conflict, "topology_conflict")
+    assert code != 0 and "conflict" in out2, out2[-2000:]
+    code, out3 = run_task(tmp_path, "rabbitmq_topology", dict(base, login_password=secret + "-wrong"), "topology_refused")
+    assert code != 0, out3[-2000:]
+    for output in (out, out2, out3):
+        assert "Traceback" not in output
+        assert secret not in output and user + ":" + secret not in output, output[-3000:]
+
+
+def test_temporal_and_kubernetes_tokens_at_vvv(temporal_server, tmp_path):
+    secret = "Sekrit-Token-0042"
+    ns = "vvv-%d" % os.getpid()
+    namespaces = [{"name": ns, "retention": "3d"}]
+    _code, out = run_task(tmp_path, "temporal_namespace",
+                          {"address": temporal_server, "api_key": secret, "connect_timeout": 20, "namespaces": namespaces},
+                          "temporal_ok")
+    code2, out2 = run_task(tmp_path, "temporal_namespace",
+                           {"address": "127.0.0.1:1", "api_key": secret, "connect_timeout": 2, "namespaces": namespaces},
+                           "temporal_fails")
+    code3, out3 = run_task(tmp_path, "k8s_pod_logs",
+                           {"namespaces": ["a"], "project": "p", "dest": str(tmp_path / "k"), "host": "https://127.0.0.1:1",
+                            "api_key": secret, "request_timeout": 3}, "k8s_fails")
+    assert code2 != 0 and code3 != 0
+    for output in (out, out2, out3):
+        assert "Traceback" not in output
+        assert secret not in output, output[-3000:]
