@@ -221,40 +221,53 @@ def ensure(params, check_mode=False, result=None):
     try:
         for spec, retention in wanted:
             name = spec["name"]
-            current = conn.describe(name)
-            if current is not None and current.get("state") == "deleted":
-                current = None
-            entry = {"name": name}
-            if spec["state"] == "absent":
-                if current is not None:
-                    before[name] = view(current)
-                    if not check_mode:
-                        conn.delete(name)
-                    entry["action"] = "deleted"
-                else:
-                    entry["action"] = "unchanged"
-                result["namespaces"].append(entry)
-                continue
-            target = {"retention_seconds": retention, "description": spec["description"], "owner_email": spec["owner_email"]}
-            after[name] = target
-            if current is None:
-                entry["action"] = "created"
-                if not check_mode:
-                    conn.register(name, retention, spec["description"], spec["owner_email"])
-            else:
-                before[name] = view(current)
-                if view(current) == target:
-                    entry["action"] = "unchanged"
-                else:
-                    entry["action"] = "updated"
-                    if not check_mode:
-                        conn.update(name, retention, spec["description"], spec["owner_email"])
-            entry.update(target)
-            if entry["action"] != "unchanged" and not check_mode:
-                entry["ready_seconds"] = wait_ready(conn, name, params["ready_timeout"])
-            result["namespaces"].append(entry)
+            try:
+                _ensure_one(conn, spec, retention, check_mode, params, result, before, after)
+            except Exception as exc:  # pylint: disable=broad-except  # an RPC failure: the server gone, a refusal
+                done = [e["name"] for e in result["namespaces"]]
+                what = exc.message if isinstance(exc, TemporalError) else "%s %s" % (rpc_status_name(exc), _first_line(exc))
+                raise TemporalError("Temporal at %s, namespace %s: %s; %s" % (
+                    params["address"], name, what, ("handled before it: %s; " % ", ".join(done) if done else "")
+                    + "every namespace is ensured again by the next run"), status=rpc_status_name(exc)) from exc
     finally:
         conn.close()
     result["changed"] = any(e["action"] != "unchanged" for e in result["namespaces"])
     result["elapsed"] = round(time.monotonic() - clock, 3)
     return result, before, after
+
+
+def _ensure_one(conn, spec, retention, check_mode, params, result, before, after):
+    """One namespace of ``ensure``: described, then created, updated or deleted as asked."""
+    name = spec["name"]
+    current = conn.describe(name)
+    if current is not None and current.get("state") == "deleted":
+        current = None
+    entry = {"name": name}
+    if spec["state"] == "absent":
+        if current is not None:
+            before[name] = view(current)
+            if not check_mode:
+                conn.delete(name)
+            entry["action"] = "deleted"
+        else:
+            entry["action"] = "unchanged"
+        result["namespaces"].append(entry)
+        return
+    target = {"retention_seconds": retention, "description": spec["description"], "owner_email": spec["owner_email"]}
+    after[name] = target
+    if current is None:
+        entry["action"] = "created"
+        if not check_mode:
+            conn.register(name, retention, spec["description"], spec["owner_email"])
+    else:
+        before[name] = view(current)
+        if view(current) == target:
+            entry["action"] = "unchanged"
+        else:
+            entry["action"] = "updated"
+            if not check_mode:
+                conn.update(name, retention, spec["description"], spec["owner_email"])
+    entry.update(target)
+    if entry["action"] != "unchanged" and not check_mode:
+        entry["ready_seconds"] = wait_ready(conn, name, params["ready_timeout"])
+    result["namespaces"].append(entry)

@@ -229,10 +229,10 @@ files:
 
 import os
 
+from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.ananta.platform.plugins.module_utils import _catalog, _k8s_render
 from ansible_collections.ananta.platform.plugins.module_utils._errors import CatalogError
-from ansible_collections.ananta.platform.plugins.module_utils._module import MaskingModule
 
 try:
     import yaml
@@ -264,8 +264,9 @@ def write_phases(module, phases, dest):
 
 
 def main():
-    module = MaskingModule(  # the input's secrets masked, in a failed validation of it too
-        secret_options=("services", "steps", "migrations", "topology", "temporal"),
+    # Not a MaskingModule: what it returns is the objects themselves, Secrets included, applied as
+    # they are; the tasks that call it are no_log (roles/kubernetes_target/tasks/render.yml).
+    module = AnsibleModule(
         argument_spec=dict(
             services=dict(type="list", elements="dict", required=True),
             planes=dict(type="list", elements="str", choices=list(_catalog.PLANES)),

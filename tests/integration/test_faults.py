@@ -381,3 +381,26 @@ def test_rabbitmq_wrong_password(rabbitmq_server, vhost):
         or "ACCESS_REFUSED" in result["msg"], result["msg"]
     assert "Wrong-Sekrit-2" not in str(result)
     assert elapsed < SLACK, "a refused login is final: %.1fs" % elapsed
+
+
+def test_temporal_connection_cut_while_namespaces_are_ensured(temporal_server, prefix):
+    """The server gone in the middle of the namespaces: named with the namespace and what was done;
+    the next run ensures every one of them."""
+    server_port = int(temporal_server.rsplit(":", 1)[1])
+    proxy = CuttingProxy(server_port, cut_after=6000)  # past the connect, in the middle of the namespaces
+    namespaces = [{"name": "%s-%02d" % (prefix, i), "retention": "3d"} for i in range(30)]
+    try:
+        started = time.monotonic()
+        result = run_module("temporal_namespace", {"address": "127.0.0.1:%d" % proxy.port, "connect_timeout": 10,
+                                                   "ready_timeout": 10, "namespaces": namespaces})
+        elapsed = time.monotonic() - started
+    finally:
+        proxy.close()
+    assert proxy.cut.is_set()
+    assert result.get("failed") and named(result), result
+    msg = result["msg"]
+    assert "Temporal at 127.0.0.1:%d, namespace %s-" % (proxy.port, prefix) in msg and "next run" in msg, msg
+    assert elapsed < 10 + 10 + SLACK, elapsed
+    again = run_module("temporal_namespace", {"address": temporal_server, "connect_timeout": 20, "namespaces": namespaces})
+    assert not again.get("failed"), again.get("msg")
+    assert len(again["namespaces"]) == 30

@@ -145,3 +145,18 @@ def test_temporal_and_kubernetes_tokens_at_vvv(temporal_server, tmp_path):
     for output in (out, out2, out3):
         assert "Traceback" not in output
         assert secret not in output, output[-3000:]
+
+
+@pytest.mark.parametrize("module, extra", [
+    ("catalog_plan", {}), ("service_info", {}), ("wait_healthy", {}),
+    ("start_report", {"results": [], "started_at": 0.0, "path": "/tmp/x.json"}),
+    ("compose_export", {"dest": "/tmp/x.yml"}),
+])
+def test_a_failed_validation_of_any_catalog_module_masks_the_catalog(tmp_path, module, extra):
+    """An unknown option fails inside the module's own argument validation, whose invocation
+    (printed at -vvv) would hold the raw catalog: its passwords are masked there too."""
+    params = dict(extra, services=[dict(DB)], bogus_option=1)
+    code, out = run_task(tmp_path, module, params, "invalid_%s" % module)
+    assert code != 0 and "bogus_option" in out, out[-2000:]
+    for password in PASSWORDS[2:]:
+        assert password not in out, "%s appears (%s)" % (password, module)
