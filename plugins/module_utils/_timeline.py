@@ -151,12 +151,102 @@ def write_report(services, results, started_at, path, step_after, check_mode=Fal
     """What start_report returns: the timeline (written to ``path`` unless in check mode) and
     its summary. Shared by the module and its controller-side action plugin."""
     timeline = build(services, results, started_at, time.time(), step_after)
+    svg_path = os.path.splitext(path)[0] + ".svg"
     if not check_mode:
         os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
         with open(path, "w", encoding="utf-8") as handle:
             json.dump(timeline, handle, indent=2)
+        with open(svg_path, "w", encoding="utf-8") as handle:
+            handle.write(gantt_svg(timeline, services))
         update_durations(os.path.join(os.path.dirname(path) or ".", DURATIONS_FILE), timeline)
-    return dict(changed=not check_mode, timeline=timeline, summary=summary(timeline), path=path)
+    return dict(changed=not check_mode, timeline=timeline, summary=summary(timeline), path=path, svg=svg_path)
+
+
+PLANE_COLOURS = {"shared_temporal": "#7b61ff", "control_plane": "#1f8a70", "app_plane": "#e07b00"}
+
+
+def _esc(text):
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+
+
+def gantt_svg(timeline, services=None):
+    """The start as a self-contained SVG Gantt chart: one row per service this run started and
+    per step, ordered by start; each row's wait for its dependencies (light), its start to
+    ready (its plane's colour), its level; the critical path's rows marked (class ``critical``,
+    outlined in red). ``services``: the catalog, for the dependencies (else no wait is drawn)."""
+    deps = {svc["name"]: list(svc.get("depends_on") or []) for svc in services or []}
+    ready = {entry["name"]: entry["ready"] for entry in timeline["services"] if entry.get("ready") is not None}
+    critical = set(timeline["critical_path"]["path"])
+    rows = []
+    for entry in timeline["services"]:
+        if entry.get("started") is None:
+            continue
+        waited_from = max([ready[d] for d in deps.get(entry["name"], []) if d in ready] or [entry["started"]])
+        rows.append({"kind": "service", "name": entry["name"], "plane": entry.get("plane"), "level": entry.get("level"),
+                     "start": entry["started"], "end": entry.get("ready") if entry.get("ready") is not None else entry["started"],
+                     "wait_from": min(waited_from, entry["started"]), "critical": entry["name"] in critical})
+    for step in timeline["steps"]:
+        rows.append({"kind": "step", "name": "step: %s" % step["name"], "plane": step.get("plane"), "level": None,
+                     "start": step["started"], "end": step["started"] + step["seconds"], "wait_from": step["started"],
+                     "critical": ("step:%s" % step["name"]) in critical})
+    rows.sort(key=lambda r: (r["start"], r["name"]))
+    total = max([r["end"] for r in rows] + [timeline.get("wall_seconds") or 0, 1.0])
+    label_w, chart_w, row_h, top = 260, 760, 18, 46
+    scale = chart_w / total
+    height = top + row_h * len(rows) + 30
+    out = ['<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif" '
+           'font-size="11">' % (label_w + chart_w + 20, height, label_w + chart_w + 20, height),
+           '<title>Start of the Ananta Platform: %d services started, %d steps, %.1f s; critical path %.1f s</title>' % (
+               timeline.get("services_started", len(rows)), len(timeline["steps"]), timeline.get("wall_seconds", 0),
+               timeline["critical_path"]["seconds"]),
+           '<rect width="100%" height="100%" fill="#ffffff"/>',
+           '<text x="8" y="16" font-size="13" font-weight="bold">Start of the platform: %.1f s, critical path %.1f s '
+           '(red outline)</text>' % (timeline.get("wall_seconds", 0), timeline["critical_path"]["seconds"])]
+    step = next((n for n in (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 1800, 3600) if n * 15 >= total), total / 15.0)
+    tick = 0
+    while tick <= total + 1e-9:
+        x = label_w + tick * scale
+        out.append('<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#e5e5e5"/>' % (x, top - 6, x, height - 24))
+        out.append('<text x="%.1f" y="%d" text-anchor="middle" fill="#666">%gs</text>' % (x, top - 10, tick))
+        tick += step
+    for index, row in enumerate(rows):
+        y = top + index * row_h
+        classes = "row %s%s" % (row["kind"], " critical" if row["critical"] else "")
+        colour = PLANE_COLOURS.get(row["plane"], "#888888")
+        label = row["name"] if row["level"] is None else "L%s  %s" % (row["level"], row["name"])
+        out.append('<g class="%s" data-name="%s">' % (classes, _esc(row["name"])))
+        if index % 2:
+            out.append('<rect x="0" y="%d" width="%d" height="%d" fill="#fafafa"/>' % (y, label_w + chart_w + 20, row_h))
+        out.append('<text x="8" y="%d"%s>%s</text>' % (y + 13, ' font-weight="bold" fill="#b00020"' if row["critical"] else "",
+                                                      _esc(label)))
+        if row["kind"] == "service" and row["wait_from"] > 0:
+            out.append('<rect class="wait-dependencies" x="%d" y="%d" width="%.1f" height="%d" fill="#efefef"><title>%s '
+                       'waited %.1f s for its dependencies</title></rect>' % (
+                           label_w, y + 6, row["wait_from"] * scale, row_h - 12, _esc(row["name"]), row["wait_from"]))
+        if row["start"] > row["wait_from"]:
+            out.append('<rect class="wait" x="%.1f" y="%d" width="%.1f" height="%d" fill="#bdbdbd"><title>%s started %.1f s '
+                       'after its dependencies were ready</title></rect>' % (
+                           label_w + row["wait_from"] * scale, y + 4, (row["start"] - row["wait_from"]) * scale, row_h - 8,
+                           _esc(row["name"]), row["start"] - row["wait_from"]))
+        width = max(1.5, (row["end"] - row["start"]) * scale)
+        stroke = ' stroke="#d00000" stroke-width="2"' if row["critical"] else ""
+        out.append('<rect class="run" x="%.1f" y="%d" width="%.1f" height="%d" fill="%s"%s><title>%s: started at %.1f s, '
+                   '%s at %.1f s (%.1f s)</title></rect>' % (
+                       label_w + row["start"] * scale, y + 3, width, row_h - 6, colour, stroke, _esc(row["name"]),
+                       row["start"], "ready" if row["kind"] == "service" else "done", row["end"], row["end"] - row["start"]))
+        out.append("</g>")
+    legend_y = height - 10
+    x = 8
+    for plane, colour in PLANE_COLOURS.items():
+        out.append('<rect x="%d" y="%d" width="10" height="10" fill="%s"/><text x="%d" y="%d">%s</text>'
+                   % (x, legend_y - 9, colour, x + 14, legend_y, plane))
+        x += 130
+    out.append('<rect x="%d" y="%d" width="10" height="10" fill="#efefef"/><text x="%d" y="%d">waiting for its '
+               'dependencies</text>' % (x, legend_y - 9, x + 14, legend_y))
+    out.append('<rect x="%d" y="%d" width="10" height="10" fill="#bdbdbd"/><text x="%d" y="%d">dependencies ready, '
+               'not yet started</text>' % (x + 180, legend_y - 9, x + 194, legend_y))
+    out.append("</svg>")
+    return "\n".join(out) + "\n"
 
 
 DURATIONS_FILE = "expected-durations.json"

@@ -45,7 +45,9 @@ options:
     type: float
     required: true
   path:
-    description: Where to write the JSON timeline (directories are created).
+    description:
+      - Where to write the JSON timeline (directories are created).
+      - A Gantt chart of the start is written beside it, with the extension C(.svg).
     type: path
     required: true
   step_after:
@@ -91,7 +93,13 @@ summary:
   type: list
   elements: str
 path:
-  description: The file written.
+  description: The JSON file written.
+  returned: always
+  type: str
+svg:
+  description:
+    - The Gantt chart written beside it, self-contained SVG. One row per service started and per step, ordered by start,
+      each with its wait for its dependencies, its start to ready, its level; the critical path's rows outlined in red.
   returned: always
   type: str
 """
