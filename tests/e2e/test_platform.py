@@ -139,8 +139,12 @@ def test_app_plane_tag_alone_when_the_other_planes_are_up():
     proc = playbook("start_platform.yml", "--tags", "app_plane")
     assert proc.returncode == 0, proc.stdout[-4000:]
     # the app plane's steps ran, and only they: the other planes' steps belong to their planes
-    timeline = json.load(open(max(glob.glob(os.path.join(ROOT, "artifacts", "start-*.json")), key=os.path.getmtime)))
+    latest = max(glob.glob(os.path.join(ROOT, "artifacts", "start-*.json")), key=os.path.getmtime)
+    timeline = json.load(open(latest))
     assert sorted(s["name"] for s in timeline["steps"]) == ["migrations:components-db", "migrations:supabase-db", "streams"]
+    # the Gantt chart beside it: one row per step here (nothing to start)
+    with open(latest[:-len(".json")] + ".svg", encoding="utf-8") as handle:
+        assert handle.read().count('class="row step') == 3
     assert all(counts["changed"] == 0 for counts in recap(proc).values()), recap(proc)
 
 
