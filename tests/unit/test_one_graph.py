@@ -1,0 +1,68 @@
+"""The lab proves the graph production runs (issue 18's first check): every inventory of the
+repository (the lab, the Docker host example, and their Kubernetes twins) defines the same
+services with the same dependencies, levels, planes, probe kinds, gates, workload kinds and
+networks, the same migration order table and the same networks. Only per-environment values may
+differ (images, commands, env, ports, credentials, hosts)."""
+
+import os
+
+import pytest
+import yaml
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+INVENTORIES = ["lab", "lab_kubernetes", "docker_host_example", "kubernetes_example"]
+
+
+class _Loader(yaml.SafeLoader):
+    """Ansible's !vault and !unsafe read as plain strings."""
+
+
+_Loader.add_constructor("!vault", lambda loader, node: loader.construct_scalar(node))
+_Loader.add_constructor("!unsafe", lambda loader, node: loader.construct_scalar(node))
+
+
+def group_vars(inventory):
+    found = {}
+    folder = os.path.join(ROOT, "inventories", inventory, "group_vars", "all")
+    for name in sorted(os.listdir(folder)):
+        with open(os.path.join(folder, name), encoding="utf-8") as handle:
+            data = yaml.load(handle, Loader=_Loader)  # noqa: S506  # a SafeLoader with two scalar tags
+        if isinstance(data, dict):
+            found.update(data)
+    return found
+
+
+def graph(inventory):
+    """What decides the order and the readiness, per service; and the steps' tables."""
+    data = group_vars(inventory)
+    services = {}
+    for svc in data["ananta_services"]:
+        gates = [(g.get("probe"), g.get("url") or g.get("address") or g.get("port"), tuple(g.get("tables") or ()),
+                  g.get("namespace")) for g in svc.get("start_after") or []]
+        services[svc["name"]] = {
+            "plane": svc.get("plane"), "level": svc.get("level"), "depends_on": sorted(svc.get("depends_on") or []),
+            "probe": (svc.get("readiness") or {}).get("probe"), "gates": gates,
+            "kind": (svc.get("kubernetes") or {}).get("kind"), "networks": sorted(svc.get("networks") or []),
+        }
+    migrations = [(m.get("version"), m.get("file"), m.get("database"), m.get("schema"), bool(m.get("skip")))
+                  for m in data.get("ananta_migrations") or []]
+    networks = sorted(str(n.get("name") if isinstance(n, dict) else n) for n in data.get("ananta_networks") or [])
+    return {"services": services, "migrations": migrations, "databases": sorted(data.get("ananta_databases") or {}),
+            "verify_tables": data.get("ananta_verify_tables"), "networks": networks}
+
+
+@pytest.mark.parametrize("inventory", INVENTORIES[1:])
+def test_every_inventory_runs_the_lab_s_graph(inventory):
+    lab, other = graph("lab"), graph(inventory)
+    assert sorted(other["services"]) == sorted(lab["services"]), "services differ"
+    for name, shape in lab["services"].items():
+        for field, value in shape.items():
+            assert other["services"][name][field] == value, "%s: service %s, %s: lab %r, %s %r" % (
+                inventory, name, field, value, inventory, other["services"][name][field])
+    for part in ("migrations", "databases", "verify_tables", "networks"):
+        assert other[part] == lab[part], "%s: %s differ from the lab's" % (inventory, part)
+
+
+def test_the_graph_is_not_empty():
+    lab = graph("lab")
+    assert len(lab["services"]) == 34 and len(lab["migrations"]) == 8 and lab["networks"]
