@@ -217,8 +217,8 @@ def gantt_svg(timeline, services=None):
         out.append('<g class="%s" data-name="%s">' % (classes, _esc(row["name"])))
         if index % 2:
             out.append('<rect x="0" y="%d" width="%d" height="%d" fill="#fafafa"/>' % (y, label_w + chart_w + 20, row_h))
-        out.append('<text x="8" y="%d"%s>%s</text>' % (y + 13, ' font-weight="bold" fill="#b00020"' if row["critical"] else "",
-                                                      _esc(label)))
+        emphasis = ' font-weight="bold" fill="#b00020"' if row["critical"] else ""
+        out.append('<text x="8" y="%d"%s>%s</text>' % (y + 13, emphasis, _esc(label)))
         if row["kind"] == "service" and deps.get(row["name"]) and row["wait_from"] > 0:
             out.append('<rect class="wait-dependencies" x="%d" y="%d" width="%.1f" height="%d" fill="#efefef"><title>%s '
                        'waited %.1f s for its dependencies</title></rect>' % (

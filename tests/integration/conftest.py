@@ -4,7 +4,7 @@ import uuid
 
 import pytest
 
-from integration_helpers import LAB_IMAGE, TEST_LABEL
+from integration_helpers import LAB_IMAGE, TEST_LABEL, start_postgres
 
 
 @pytest.fixture(scope="session")
@@ -54,18 +54,8 @@ def lab(docker_client, prefix):
 @pytest.fixture(scope="session")
 def postgres_server(docker_client):
     """A real PostgreSQL 15 (lab image) for the whole session; yields connection settings."""
-    from integration_helpers import free_port, wait_for
-    import psycopg2
-
-    port = free_port()
-    name = "ananta-itest-pg-%s" % uuid.uuid4().hex[:6]
-    container = docker_client.containers.run(
-        LAB_IMAGE, "lab-postgres", name=name, detach=True, labels={TEST_LABEL: name},
-        environment={"POSTGRES_USER": "postgres", "POSTGRES_PASSWORD": "itest-pw", "POSTGRES_DB": "postgres"},
-        ports={"5432/tcp": port})
-    settings = {"host": "127.0.0.1", "port": port, "user": "postgres", "password": "itest-pw"}
+    container, settings, _up = start_postgres(docker_client)
     try:
-        wait_for(lambda: psycopg2.connect(dbname="postgres", connect_timeout=2, **settings).close() is None, 60)
         yield settings
     finally:
         container.remove(force=True, v=True)

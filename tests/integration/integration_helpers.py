@@ -7,6 +7,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 
 import yaml
 
@@ -77,3 +78,27 @@ def wait_for(condition, timeout, interval=0.5):
             last = exc
         time.sleep(interval)
     raise AssertionError("condition not met within %ss (last error: %s)" % (timeout, last))
+
+
+def start_postgres(docker_client, kind="pg"):
+    """A real PostgreSQL 15 (lab image) on a free port, answering: (container, settings, up)."""
+    import psycopg2  # pylint: disable=import-outside-toplevel
+
+    port = free_port()
+    name = "ananta-itest-%s-%s" % (kind, uuid.uuid4().hex[:6])
+    container = docker_client.containers.run(
+        LAB_IMAGE, "lab-postgres", name=name, detach=True, labels={TEST_LABEL: name},
+        environment={"POSTGRES_USER": "postgres", "POSTGRES_PASSWORD": "itest-pw", "POSTGRES_DB": "postgres"},
+        ports={"5432/tcp": port})
+    settings = {"host": "127.0.0.1", "port": port, "user": "postgres", "password": "itest-pw"}
+
+    def up():
+        psycopg2.connect(dbname="postgres", connect_timeout=2, **settings).close()
+        return True
+
+    try:
+        wait_for(up, 90)
+    except AssertionError:
+        container.remove(force=True, v=True)
+        raise
+    return container, settings, up

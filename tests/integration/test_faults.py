@@ -10,12 +10,11 @@ byte count through a proxy, a restart count) and every wait polls a condition wi
 import socket
 import threading
 import time
-import uuid
 
 import psycopg2
 import pytest
 
-from integration_helpers import LAB_IMAGE, TEST_LABEL, free_port, healthcheck, run_module, wait_for
+from integration_helpers import free_port, healthcheck, run_module, start_postgres, wait_for
 
 
 def named(result):
@@ -109,20 +108,8 @@ class CuttingProxy:
 @pytest.fixture()
 def own_postgres(docker_client):
     """A PostgreSQL of this test alone: it gets killed."""
-    port = free_port()
-    name = "ananta-itest-pgkill-%s" % uuid.uuid4().hex[:6]
-    container = docker_client.containers.run(
-        LAB_IMAGE, "lab-postgres", name=name, detach=True, labels={TEST_LABEL: name},
-        environment={"POSTGRES_USER": "postgres", "POSTGRES_PASSWORD": "itest-pw", "POSTGRES_DB": "postgres"},
-        ports={"5432/tcp": port})
-    settings = {"host": "127.0.0.1", "port": port, "user": "postgres", "password": "itest-pw", "dbname": "postgres"}
-
-    def up():
-        psycopg2.connect(connect_timeout=2, **settings).close()
-        return True
-
-    wait_for(up, 90)
-    yield container, settings, up
+    container, settings, up = start_postgres(docker_client, "pgkill")
+    yield container, dict(settings, dbname="postgres"), up
     container.remove(force=True, v=True)
 
 

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from ansible_collections.ananta.platform.plugins.module_utils import _k8s_render
-from integration_helpers import TEST_LABEL, ROOT
+from integration_helpers import TEST_LABEL, ROOT, wait_for
 from pod_runner import PodRunner
 
 EE_IMAGE = os.environ.get("ANANTA_EE_IMAGE", "ananta-lab/ee:0.1")
@@ -61,10 +61,10 @@ def test_jobs_and_init_container_do_seed_000s_work(pods, app_plane_objects):
 
     # Phase 4's init container, started early: it must wait for the tables, not pass
     init = pods.run(workload(objects, "Deployment", "cns-service"), "wait-for-schema", init=True)
-    time.sleep(12)
+    # it says what it waits for (an event, not a fixed time), and is still waiting
+    wait_for(lambda: "waiting" in logs(init) and "bom_processing_jobs" in logs(init), 120, interval=0.5)
     init.reload()
     assert init.status == "running", logs(init)
-    assert "waiting" in logs(init) and "bom_processing_jobs" in logs(init)
 
     # Phase 3.1: db_migration, the collection's migration code
     migration = pods.run(workload(objects, "Job", "db-migration"), detach=False)
