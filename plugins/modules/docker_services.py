@@ -237,6 +237,7 @@ networks_created:
 """
 
 import gc
+import traceback
 
 from ansible.module_utils.basic import missing_required_lib
 
@@ -374,6 +375,10 @@ def main():
     except AnantaError as exc:
         verb = {"started": "start", "stopped": "stop", "absent": "remove"}[params["state"]]
         module.fail_json(msg="Failed to %s services: %s" % (verb, exc.message), **result)
+    except Exception as exc:  # pylint: disable=broad-except  # the last resort: named, never a bare traceback
+        verb = {"started": "start", "stopped": "stop", "absent": "remove"}[params["state"]]
+        module.fail_json(msg="Failed to %s services on the Docker engine at %s: unexpected %s: %s" % (
+            verb, params["docker_host"], type(exc).__name__, exc), exception=traceback.format_exc(), **result)
     if module._diff:  # pylint: disable=protected-access
         result["diff"] = {"before": "", "after": "\n".join("%s: %s" % (s["name"], s["action"]) for s in result["services"]) + "\n"}
     gc.freeze()  # what the start built stays until exit: no collection pass over it at exit (~0.2 s)

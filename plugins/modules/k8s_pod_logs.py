@@ -85,6 +85,8 @@ missing:
 import json
 import os
 
+import traceback
+
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.ananta.platform.plugins.module_utils import _k8s_readiness
@@ -165,6 +167,9 @@ def main():
         module.fail_json(msg="Failed to collect the pods' logs: %s" % exc.message)
     except OSError as exc:
         module.fail_json(msg="Failed to write the pods' logs under %s: %s" % (params["dest"], exc))
+    except Exception as exc:  # pylint: disable=broad-except  # the last resort: named, never a bare traceback
+        module.fail_json(msg="Failed to collect the pods' logs: unexpected %s: %s" % (type(exc).__name__, exc),
+                         exception=traceback.format_exc())
     module.exit_json(changed=not module.check_mode and bool(result["files"]), **result)
 
 

@@ -97,6 +97,8 @@ table:
   elements: str
 """
 
+import traceback
+
 from ansible.module_utils.basic import missing_required_lib
 
 from ansible_collections.ananta.platform.plugins.module_utils import _catalog, _docker_runtime
@@ -174,6 +176,9 @@ def main():
                        for svc in ordered]
     except AnantaError as exc:
         module.fail_json(msg="Failed to read the platform's status: %s" % exc.message)
+    except Exception as exc:  # pylint: disable=broad-except  # the last resort: named, never a bare traceback
+        module.fail_json(msg="Failed to read the platform's status (target %s): unexpected %s: %s" % (
+            params["target"], type(exc).__name__, exc), exception=traceback.format_exc())
     module.exit_json(changed=False, services=entries, down=[e["name"] for e in entries if not e["up"]], table=table(entries))
 
 

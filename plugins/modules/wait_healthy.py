@@ -308,6 +308,9 @@ def main():
             results, elapsed, failed_waits = waiter.run()
     except AnantaError as exc:
         module.fail_json(msg="Failed to wait for services: %s" % exc.message, services=[], elapsed=0.0, failed_services=[], ready_services=[])
+    except Exception as exc:  # pylint: disable=broad-except  # the last resort: named, never a bare traceback
+        module.fail_json(msg="Failed to wait for services (target %s): unexpected %s: %s" % (params["target"], type(exc).__name__, exc),
+                         exception=traceback.format_exc(), services=[], elapsed=0.0, failed_services=[], ready_services=[])
     finally:
         if tunnels is not None:
             tunnels.close()
