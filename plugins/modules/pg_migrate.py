@@ -81,7 +81,9 @@ options:
     type: str
     aliases: [ssl_rootcert]
   connect_timeout:
-    description: Seconds to wait for the connection.
+    description:
+      - Seconds to wait for the connection. Once connected, TCP keepalives notice a server that vanished without closing
+        the connection within about 25 seconds, even during a long statement.
     type: int
     default: 10
   path:

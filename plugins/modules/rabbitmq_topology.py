@@ -82,7 +82,10 @@ options:
     type: bool
     default: true
   connect_timeout:
-    description: Seconds to wait for the connection.
+    description:
+      - Seconds for the whole AMQP handshake (TCP, TLS, AMQP; one attempt), for each AMQP operation, and for each call of
+        the management API. An endpoint that accepts TCP and never speaks AMQP fails within it, naming the address.
+      - A broker that has just started and is still recovering its durable queues is given up to this long.
     type: float
     default: 10
   management_url:

@@ -59,7 +59,9 @@ options:
     description: API key (Temporal Cloud); sent as a bearer token.
     type: str
   connect_timeout:
-    description: Seconds to keep retrying an unreachable server, with back-off.
+    description:
+      - Seconds to keep retrying an unreachable server, with back-off. Each attempt, the SDK's first call included, is
+        held within it, so an endpoint that accepts TCP and never answers gRPC fails within it, naming the address.
     type: float
     default: 60
   ready_timeout:
