@@ -107,13 +107,13 @@ class ContainerState:
 class DockerRuntime:
     """A thin wrapper over the Docker SDK's low-level client, shared by probe threads."""
 
-    def __init__(self, docker_host=None, timeout=60, pool_size=32, connect_timeout=None):
+    def __init__(self, docker_host=None, timeout=60, pool_size=32):
         if not HAS_DOCKER:
             raise RuntimeAdapterError("the Docker SDK for Python is not installed: %s" % DOCKER_IMPORT_ERROR)
         # The first call (the API version) is held to CONNECT_TIMEOUT: an engine address that accepts
         # TCP and never answers is named then, not after `timeout` (the budget of the slow calls: a
         # container's stop, an image's build). Every later call has `timeout`.
-        first = min(timeout, connect_timeout or CONNECT_TIMEOUT)
+        first = min(timeout, CONNECT_TIMEOUT)
         try:
             self.api = docker.APIClient(base_url=docker_host or "unix:///var/run/docker.sock",
                                         version="auto", timeout=first, max_pool_size=pool_size)

@@ -121,6 +121,13 @@ class Migrator:
         """The MigrationError for a connection that broke (the server died, the network dropped)."""
         return MigrationError("the connection to %s was lost while %s: %s" % (self.where(), doing, str(exc).strip() or type(exc).__name__))
 
+    def _connection_lost(self, exc):
+        """Whether ``exc`` is the connection breaking (no SQLSTATE: the server gone, the network cut),
+        not a statement's error (a lock or statement timeout is an OperationalError with a SQLSTATE)."""
+        if self.conn is None or self.conn.closed:
+            return True
+        return isinstance(exc, (psycopg2.OperationalError, psycopg2.InterfaceError)) and not getattr(exc, "pgcode", None)
+
     def _rollback(self):
         """Roll back if the connection still stands; a lost connection rolled back on the server."""
         if self.conn is not None and not self.conn.closed:
@@ -188,7 +195,7 @@ class Migrator:
         try:
             return self._apply(item)
         except psycopg2.Error as exc:
-            if self.conn is None or self.conn.closed or isinstance(exc, (psycopg2.OperationalError, psycopg2.InterfaceError)):
+            if self._connection_lost(exc):
                 if item.transactional:
                     fate = "it was rolled back with its transaction and is not recorded: the next run applies it again"
                 else:
@@ -209,8 +216,7 @@ class Migrator:
                     try:
                         cur.execute(item.sql)
                     except psycopg2.Error as exc:
-                        if self.conn.closed or isinstance(exc, (psycopg2.OperationalError, psycopg2.InterfaceError)) \
-                                and not getattr(exc, "pgcode", None):
+                        if self._connection_lost(exc):
                             raise
                         self._rollback()
                         raise self._error(item, exc, item.sql, 0)
@@ -232,8 +238,7 @@ class Migrator:
                     try:
                         cur.execute(statement)
                     except psycopg2.Error as exc:
-                        if self.conn.closed or isinstance(exc, (psycopg2.OperationalError, psycopg2.InterfaceError)) \
-                                and not getattr(exc, "pgcode", None):
+                        if self._connection_lost(exc):
                             raise
                         duration = (time.monotonic() - started) * 1000
                         self._record(cur, item, "applied", False, duration)

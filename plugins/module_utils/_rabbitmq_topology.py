@@ -149,7 +149,7 @@ def run(params, check_mode=False, diff=False, result=None):
         outcome["unchanged"] = [label for label in outcome["unchanged"] if label not in created]
         result.update(outcome)
     except (_rabbitmq_client.AMQPError, OSError) as exc:  # the broker died, the network dropped
-        done = created + [label for label in getattr(ensurer, "result", {}).get("created", []) if label not in created]
+        done = created + [label for label in ensurer.result["created"] if label not in created]
         raise TopologyError("the connection to RabbitMQ at %s (vhost %s) was lost while the topology was declared: %s; %s" % (
             client.address, client.vhost, _rabbitmq_client.describe(exc),
             ("created before the break, and kept: %s; " % ", ".join(done) if done else "")

@@ -6,6 +6,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 
@@ -102,3 +103,59 @@ def start_postgres(docker_client, kind="pg"):
         container.remove(force=True, v=True)
         raise
     return container, settings, up
+
+
+class CountingProxy:
+    """Forwards every TCP connection on loopback to ``target_port``; ``closed_one`` is set once a
+    connection has been served to its end (a probe has had its answer): a test waits for that
+    event instead of guessing how long a module takes to start."""
+
+    def __init__(self, target_port):
+        self.target_port = target_port
+        self.closed_one = threading.Event()
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(32)
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                client, _addr = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+
+    def _serve(self, client):
+        try:
+            server = socket.create_connection(("127.0.0.1", self.target_port), timeout=10)
+        except OSError:
+            client.close()
+            return
+
+        def pump(src, dst):
+            try:
+                while True:
+                    data = src.recv(65536)
+                    if not data:
+                        break
+                    dst.sendall(data)
+            except OSError:
+                pass
+            finally:
+                try:
+                    dst.shutdown(socket.SHUT_WR)
+                except OSError:
+                    pass
+
+        back = threading.Thread(target=pump, args=(server, client), daemon=True)
+        back.start()
+        pump(client, server)
+        back.join(30)
+        client.close()
+        server.close()
+        self.closed_one.set()
+
+    def close(self):
+        self.sock.close()

@@ -269,7 +269,7 @@ def _endpoint(kind):
     return free_port(), lambda: None  # nothing listens there
 
 
-def _service(target="docker"):
+def _service():
     return {"name": "db", "container_name": "ananta-itest-none", "plane": "app_plane", "level": 1, "image": "lab",
             "readiness": {"probe": "running", "timeout": 10}}
 

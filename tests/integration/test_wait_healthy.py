@@ -6,7 +6,7 @@ import time
 import psycopg2
 import pytest
 
-from integration_helpers import free_port, healthcheck, run_module, wait_for
+from integration_helpers import CountingProxy, free_port, healthcheck, run_module, wait_for
 
 PG_ENV = {"POSTGRES_USER": "postgres", "POSTGRES_PASSWORD": "itest-pw", "POSTGRES_DB": "app"}
 
@@ -68,9 +68,10 @@ def test_crash_loop_fails_within_its_second_restart(lab):
 
 
 def test_one_shot_exit_zero_is_done_and_exit_one_fails(lab):
-    lab("store", "standin", env={"STANDIN_NAME": "store", "STANDIN_MODE": "minio", "STANDIN_PORTS": "9000",
-                                 "STANDIN_HEALTH": "/minio/health/live"})
-    time.sleep(1)
+    store = lab("store", "standin", env={"STANDIN_NAME": "store", "STANDIN_MODE": "minio", "STANDIN_PORTS": "9000",
+                                         "STANDIN_HEALTH": "/minio/health/live"})
+    # init-ok requires the store at its start: wait until the store says it listens
+    wait_for(lambda: b"listening" in store.logs(), 60, interval=0.2)
     lab("init-ok", "standin", env={"STANDIN_NAME": "init-ok", "STANDIN_MODE": "oneshot", "STANDIN_TARGET": "http://store:9000",
                                    "STANDIN_REQUIRES": "http://store:9000/minio/health/live", "STANDIN_BUCKETS": "a b"})
     lab("init-bad", "standin", env={"STANDIN_NAME": "init-bad", "STANDIN_MODE": "oneshot",
@@ -100,13 +101,24 @@ def test_healthy_from_before_a_restart_is_not_trusted(lab, docker_client):
 
 def test_http_probe_waits_for_the_real_condition(lab):
     port = free_port()
+    # healthy only once its dependency `gate` answers; `gate` is started once the probe has been
+    # answered (an event the proxy sees), not after a fixed time
     lab("slow", "standin", env={"STANDIN_NAME": "slow", "STANDIN_PORTS": "8080", "STANDIN_HEALTH": "/health/ready",
-                                "STANDIN_DELAY": "6"}, ports={"8080/tcp": port})
-    spec = {"probe": "http", "port": port, "path": "/health/ready", "body": "UP", "timeout": 30}
+                                "STANDIN_CHECKS": "tcp://gate:7000"}, ports={"8080/tcp": port})
+    proxy = CountingProxy(port)
+
+    def open_the_gate():
+        if proxy.closed_one.wait(120):
+            lab("gate", "standin", env={"STANDIN_NAME": "gate", "STANDIN_MODE": "tcp", "STANDIN_PORTS": "7000"})
+
+    thread = threading.Thread(target=open_the_gate)
+    thread.start()
+    spec = {"probe": "http", "port": proxy.port, "path": "/health/ready", "body": "UP", "timeout": 60}
     result = run_module("wait_healthy", {"services": [svc(lab, "slow", spec)], "poll_interval": 0.25})
+    thread.join()
+    proxy.close()
     assert not result.get("failed"), result.get("msg")
-    # ansible-playbook starts in 1-3 s: 6 s of start-up leave the probe something to wait for
-    assert result["services"][0]["seconds"] >= 1.0
+    # the first answers came before the gate was open: the probe waited for the real condition
     assert result["services"][0]["attempts"] > 1
 
 
