@@ -27,6 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.ananta.platform.plugins.module_utils._errors import AnantaError
 from ansible_collections.ananta.platform.plugins.module_utils._probes import run_network_probe
+from ansible_collections.ananta.platform.plugins.module_utils._progress import Progress
 from ansible_collections.ananta.platform.plugins.module_utils._waiter import (
     FAILURES, READY, ServiceWait, watch, watch_abort_file,
 )
@@ -144,11 +145,23 @@ class ServiceStart:
                 "error": self.error}
 
 
+def _plane(node):
+    """A service's plane, or a step's."""
+    service = getattr(node, "service", None)
+    return service.get("plane") if service is not None else getattr(node, "plane", None)
+
+
+def _level(node):
+    service = getattr(node, "service", None)
+    return service.get("level") if service is not None else None
+
+
 class Starter:
     def __init__(self, deployer, checker, services, catalog, external="wait", probe_host="127.0.0.1",
                  check_mode=False, poll_interval=0.5, probe_timeout=3.0, wait_all=False, clock=time.monotonic,
-                 abort_file=None, steps=None, verify_restarts=False, durations=None):
+                 abort_file=None, steps=None, verify_restarts=False, durations=None, progress=None):
         self.deployer = deployer
+        self.progress = progress or Progress()
         self.checker = checker
         self.catalog = {s["name"]: s for s in catalog}
         self.starts = {s["name"]: ServiceStart(s) for s in services}
@@ -189,9 +202,12 @@ class Starter:
     def _fail(self, start, message):
         with self.lock:
             start.error = message
-            if self.failure is None:
+            first = self.failure is None
+            if first:
                 self.failure = "%s: %s" % (start.label, message)
             self.stop.set()
+        if first:
+            self.progress.emit("failed", start.name, plane=_plane(start), level=_level(start), error=message)
         start.done.set()
 
     def _await(self, start, other, failed):
@@ -255,6 +271,9 @@ class Starter:
         if self.stop.is_set():
             return
         step.run(self.check_mode)
+        if not self.check_mode and not step.error:
+            self.progress.emit("step", step.name, plane=step.plane, seconds=step.elapsed,
+                               changed=bool((step.outcome or {}).get("changed")))
 
     def _ready_now(self, name):
         service = self.catalog.get(name)
@@ -316,6 +335,11 @@ class Starter:
     def _start(self, start, first_wave):
         began = self.clock()
         if not self.check_mode:
+            waits = list(start.service.get("depends_on") or []) + [s.name for s in start.after_steps] \
+                + ["gate %s" % (g.get("probe") or "?") for g in start.service.get("start_after") or []
+                   if not start.after_steps]
+            if waits:
+                self.progress.emit("waits", start.name, plane=_plane(start), level=_level(start), on=waits)
             for dep in start.service.get("depends_on") or []:
                 if not self._wait_dependency(start, dep):
                     return
@@ -354,6 +378,8 @@ class Starter:
                     self._fail(start, "%s: %s" % (wait.verdict.replace("_", " "), wait.output))
                 return
             start.ready_at = round(wait.ready_at, 3)
+            self.progress.emit("ready", start.name, plane=_plane(start), level=_level(start), action=start.action,
+                               seconds=round(start.ready_at - start.started_at if start.started_at else wait.seconds or 0, 2))
         self._unweigh(start)
 
     def _weigh(self, start, shares):
@@ -460,6 +486,8 @@ class Starter:
 
     def run(self):
         self.t0 = self.clock()
+        if not self.check_mode:
+            self.progress.emit("begin", "start", services=len(self.starts), steps=len(self.steps))
         # Those with the longest chain of dependants behind them first: on a busy host, the
         # order in which containers are created and started is the order they get the CPU.
         chains = self._chain_lengths()

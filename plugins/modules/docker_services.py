@@ -30,11 +30,23 @@ description:
     M(ananta.platform.pg_migrate) and M(ananta.platform.rabbitmq_topology)). A service whose gate a step of
     the call provides waits for that step; a failing step stops the start and is named.
   - Images are never pulled.
+  - With O(state=started) outside check mode, the start reports as it goes. The module's action plugin runs it in
+    the background on the target (as C(async) does) and prints a line on the controller as each service becomes
+    ready and as each step finishes, with the seconds since the start began, plane, level, name and the seconds it
+    took; with C(-v) also what each service waits for. The lines reach an AWX job's output too. A run
+    interrupted on the controller (Ctrl-C, a cancelled AWX job) stops the start on the target through O(abort_file).
+    With C(async) set on the task, the module runs as any asynchronous task, without these lines.
 author:
   - Ananta Platform engineers (@ananta-platform)
 extends_documentation_fragment:
   - ananta.platform.docker
 attributes:
+  action:
+    description: The action plugin runs the module in the background on the target and prints its progress.
+    support: full
+  async:
+    description: Supported; the live progress lines are then not printed.
+    support: full
   check_mode:
     description: Reports what would be created, recreated, started, stopped or removed.
     support: full
@@ -168,6 +180,15 @@ options:
     description:
       - A file whose appearance stops every wait at once, failing with its content (a step that runs
         side by side in the same start failed).
+      - The action plugin sets one when the operator gives none, and writes it when the run is
+        interrupted (Ctrl-C, an AWX job cancelled), so that the start stops waiting instead of running on.
+    type: path
+  progress_file:
+    description:
+      - A file to which the start appends one JSON line per event while it runs (a service ready, a step
+        done, a failure, and what a service waits for), flushed at once.
+      - The action plugin sets it and prints the lines on the controller as they come (see the notes); set
+        it only when calling the module some other way. Nothing secret is written.
     type: path
 """
 
@@ -246,6 +267,7 @@ from ansible_collections.ananta.platform.plugins.module_utils._docker_deploy imp
 from ansible_collections.ananta.platform.plugins.module_utils._docker_readiness import DockerChecker
 from ansible_collections.ananta.platform.plugins.module_utils._errors import AnantaError
 from ansible_collections.ananta.platform.plugins.module_utils._module import MaskingModule
+from ansible_collections.ananta.platform.plugins.module_utils._progress import Progress, mask_text
 from ansible_collections.ananta.platform.plugins.module_utils._starter import Starter
 
 
@@ -318,6 +340,7 @@ def main():
             probe_timeout=dict(type="float", default=3.0),
             stop_timeout=dict(type="int", default=10),
             abort_file=dict(type="path"),
+            progress_file=dict(type="path"),
             durations=dict(type="dict", default={}),
             steps=dict(type="list", elements="dict", default=[], options=dict(
                 name=dict(type="str", required=True),
@@ -357,13 +380,18 @@ def main():
             result["networks_created"] = deployer.ensure_networks({net: wanted_networks[net] for net in used},
                                                                   module.check_mode)
             # a dependency another plane of this run is creating may not exist yet: wait for it
+            progress = Progress(None if module.check_mode else params["progress_file"],
+                                mask=lambda text: mask_text(text, module.no_log_values))
             checker = DockerChecker(runtime, params["probe_host"], 0, params["probe_timeout"],
                                     wait_missing=params["external"] == "wait")
             starter = Starter(deployer, checker, selected, catalog, params["external"], params["probe_host"],
                               module.check_mode, params["poll_interval"], params["probe_timeout"], params["wait_all"],
                               abort_file=params["abort_file"], steps=steps, verify_restarts=params["wait_all"],
-                              durations=params["durations"])
-            services, elapsed, failure = starter.run()
+                              durations=params["durations"], progress=progress)
+            try:
+                services, elapsed, failure = starter.run()
+            finally:
+                progress.close()
             result.update(services=services, elapsed=elapsed, steps=starter.step_results())
             result["changed"] = bool(result["networks_created"]) or any(s["action"] != "unchanged" for s in services) \
                 or any(s["changed"] for s in result["steps"])

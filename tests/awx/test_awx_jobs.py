@@ -19,10 +19,12 @@ ran), the set_stats artifact in the final stats event (the start timeline, the l
 place), and that no password of the inventory appears in its stdout or in any event.
 """
 
+import datetime
 import glob
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -45,6 +47,7 @@ JOB_TIMEOUT = 900
 # A host directory the EE mounts, as AWX's "Paths to expose to isolated jobs" (or a container
 # group's volume) would: where the Collect logs job leaves its archive.
 EXPOSED = "/var/lib/ananta/logs"
+READY_LINE = re.compile(r"\[\s*([0-9.]+) s\] \S+ L\d +\S+ +ready in")
 
 
 def _docker_ok():
@@ -286,6 +289,13 @@ def test_start_with_a_plane_chosen_in_the_survey(awx_dir, passwords):
                        tags=["app_plane"])
     assert_ok(job, passwords)
     assert_timeline(job, ["app_plane"])
+    # the start's live progress reaches the job's output as it happens: one event per line,
+    # each stamped when the worker emitted it, spread over the start as the readiness was
+    ready = [(datetime.datetime.fromisoformat(e["created"]).timestamp(), float(m.group(1)))
+             for e in job.events for m in [READY_LINE.search(e.get("stdout") or "")] if m]
+    assert len(ready) >= 10, job.describe()
+    reported = ready[-1][1] - ready[0][1]
+    assert reported > 3 and ready[-1][0] - ready[0][0] >= 0.5 * reported, ready
 
 
 def test_start_defaults_holds_the_timeline(awx_dir, passwords):

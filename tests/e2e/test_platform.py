@@ -9,6 +9,7 @@ of --tags app_plane when the other planes are down, and the compose export.
 import glob
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -34,6 +35,33 @@ def playbook(name, *args, timeout=900):
     proc = subprocess.run([PLAYBOOK, os.path.join(ROOT, "playbooks", name)] + list(args), capture_output=True, text=True,
                           env=env, cwd=ROOT, timeout=timeout, check=False)
     proc.seconds = time.monotonic() - started
+    return proc
+
+
+READY_LINE = re.compile(r"^\S+ \[\s*([0-9.]+) s\] (\S+) L(\d) +(\S+) +ready in ([0-9.]+) s")
+
+
+def playbook_streamed(name, *args, timeout=900):
+    """The playbook with each output line stamped as it arrives (monotonic seconds since the
+    run began): what an operator (or an AWX job's output) sees while it runs."""
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_FORCE_COLOR="0",
+               PYTHONUNBUFFERED="1")
+    started = time.monotonic()
+    proc = subprocess.Popen([PLAYBOOK, os.path.join(ROOT, "playbooks", name)] + list(args), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, env=env, cwd=ROOT)
+    timer = threading.Timer(timeout, proc.kill)
+    timer.start()
+    lines = []
+    try:
+        for line in proc.stdout:
+            lines.append((time.monotonic() - started, line.rstrip("\n")))
+        proc.wait()
+    finally:
+        timer.cancel()
+    proc.seconds = time.monotonic() - started
+    proc.lines = lines
+    proc.stdout = "\n".join(line for _t, line in lines)
+    proc.stderr = ""
     return proc
 
 
@@ -101,10 +129,22 @@ def test_unordered_start_shows_the_seed_failures(client, lab, containers):
     print("\nunordered start: worker restarts %s; cns-service answers %s" % (counts, cns_health[1].strip()))
 
 
-def test_start_platform_from_clean_has_no_restarts(client, containers):
+def test_start_platform_from_clean_has_no_restarts(client, containers, lab):
     clean()
-    proc = playbook("start_platform.yml")
+    proc = playbook_streamed("start_platform.yml")
     assert proc.returncode == 0, proc.stdout[-6000:]
+    # live progress: a line per service as it becomes ready, printed while the start runs. Each
+    # line's arrival on the output stream is compared with the seconds the line itself reports:
+    # spread over the run as the readiness was, not all at the end.
+    ready = [(arrived, float(m.group(1)), m.group(4)) for arrived, line in proc.lines
+             for m in [READY_LINE.match(line)] if m]
+    assert sorted(name for _a, _t, name in ready) == sorted(s["name"] for s in lab["ananta_services"]), proc.stdout[-6000:]
+    reported = ready[-1][1] - ready[0][1]
+    arrived = ready[-1][0] - ready[0][0]
+    assert reported > 5, ready
+    assert arrived >= 0.5 * reported, "the ready lines came together, not as the services became ready: %s" % ready
+    assert proc.seconds - ready[0][0] >= 0.5 * reported, "the first ready line came only at the end"
+    assert "step done in" in proc.stdout and "waits for" not in proc.stdout  # the waits only with -v
     counts = restarts(client, containers)
     assert all(count == 0 for count in counts.values()), counts
     timeline = json.load(open(max(glob.glob(os.path.join(ROOT, "artifacts", "start-*.json")), key=os.path.getmtime)))
@@ -126,6 +166,7 @@ def test_second_run_changes_nothing_and_verify_passes():
     proc = playbook("start_platform.yml", "-vvv")
     assert proc.returncode == 0, proc.stdout[-4000:]
     assert all(counts["changed"] == 0 for counts in recap(proc).values()), recap(proc)
+    assert "already up" in proc.stdout and "waits for arc-saas-postgres" in proc.stdout  # -v: what each waits for
     verify = playbook("verify.yml", "-vvv")
     assert verify.returncode == 0, verify.stdout[-4000:]
     status = playbook("status.yml", "-vvv")
@@ -181,6 +222,7 @@ def test_app_plane_alone_fails_early_naming_what_is_missing():
     assert proc.returncode != 0
     assert "is not ready" in proc.stdout and "start that plane first" in proc.stdout, proc.stdout[-3000:]
     assert "shared-temporal" in proc.stdout
+    assert re.search(r"\] app_plane L\d +\S+ +FAILED: its dependency", proc.stdout), proc.stdout[-3000:]  # live too
     assert proc.seconds < 120
     assert_no_lab_secret(proc)  # in failure, at -vvv
 
