@@ -123,6 +123,7 @@ class ServiceStart:
         self.done = threading.Event()  # ready for its dependants (or failed)
         self.after_steps = []  # steps of this run whose result its gates wait for
         self.lock = threading.Lock()
+        self.planned = None  # (spec, action) once planned
         self.prepared = None  # (spec, action) once planned and, if needed, created
         self.weighted = False  # its CPU weight is raised now
         self.was_weighted = False  # its CPU weight was raised while it booted (on the expected critical path)
@@ -334,7 +335,7 @@ class Starter:
 
     def _start(self, start, first_wave):
         began = self.clock()
-        if not self.check_mode:
+        if not self.check_mode and not self._already_up(start):
             waits = list(start.service.get("depends_on") or []) + [s.name for s in start.after_steps] \
                 + ["gate %s" % (g.get("probe") or "?") for g in start.service.get("start_after") or []
                    if not start.after_steps]
@@ -394,13 +395,31 @@ class Starter:
         if start.weighted:
             self._weigh(start, DEFAULT_SHARES)
 
+    def _plan(self, start):
+        """What the service's container needs (create, recreate, start or nothing), worked out
+        once; call with ``start.lock`` held."""
+        if start.planned is None:
+            spec = self.deployer.spec(start.service)
+            action, _current = self.deployer.plan(spec)
+            start.planned = (spec, action)
+        return start.planned
+
+    def _already_up(self, start):
+        """Running (or a finished one-shot) with the wanted configuration: this run starts
+        nothing for it, so it waits for nothing before its readiness is checked (a second
+        start checks every service at once instead of level after level). A service without
+        dependencies or gates has nothing to skip: its plan is left to its start."""
+        if not start.service.get("depends_on") and not start.service.get("start_after"):
+            return False
+        with start.lock:
+            return not (start.prepared or self._plan(start))[1]
+
     def _prepare(self, start):
         """Plan the service's container and create it if needed (once: by its own thread, or
         ahead of time by the pre-creator). Returns (spec, action)."""
         with start.lock:
             if start.prepared is None:
-                spec = self.deployer.spec(start.service)
-                action, _current = self.deployer.plan(spec)
+                spec, action = self._plan(start)
                 if action in ("create", "recreate") and not self.check_mode and not self.stop.is_set():
                     if action == "recreate":
                         self.deployer.remove(spec.name)

@@ -152,7 +152,8 @@ class Waiter:
     """
 
     def __init__(self, services, checker, poll_interval=1.0, timeout=None, backoff=1.0,
-                 max_interval=5.0, log_lines=20, fail_fast=True, clock=time.monotonic, abort_file=None):
+                 max_interval=5.0, log_lines=20, fail_fast=True, clock=time.monotonic, abort_file=None, progress=None):
+        self.progress = progress
         self.waits = [ServiceWait(s, poll_interval, timeout) for s in services]
         self.checker = checker
         self.backoff = max(1.0, float(backoff))
@@ -175,6 +176,15 @@ class Waiter:
         finally:
             reports.put(wait)
 
+    def _report(self, wait):
+        if self.progress is None:
+            return
+        if wait.verdict == READY:
+            self.progress.emit("ready", wait.name, plane=wait.plane, level=wait.level, seconds=wait.seconds, action="waited")
+        elif wait.verdict in FAILURES:
+            self.progress.emit("failed", wait.name, plane=wait.plane, level=wait.level,
+                               error="%s: %s" % (wait.verdict.replace("_", " "), wait.output))
+
     def run(self):
         """Wait; return (results, elapsed, failed_waits)."""
         self.started = self.clock()
@@ -190,6 +200,7 @@ class Waiter:
             wait = reports.get()
             if self.aborted:
                 break
+            self._report(wait)
             if wait.verdict in FAILURES and not self.stop.is_set():
                 failed.append(wait)
                 if self.fail_fast:

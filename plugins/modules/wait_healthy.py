@@ -32,6 +32,15 @@ extends_documentation_fragment:
   - ananta.platform.docker
   - ananta.platform.kubernetes
 attributes:
+  action:
+    description:
+      - The action plugin runs the module in the background on the target (as C(async) does) and prints a line
+        as each service becomes ready or fails (seconds since the wait began, plane, level, name, seconds it
+        took). C(ananta_live_progress=false) turns it off; with C(async) set on the task, no lines are printed.
+    support: full
+  async:
+    description: Supported; the live progress lines are then not printed.
+    support: full
   check_mode:
     description: Reports the current state of every service after one probe each, without waiting.
     support: full
@@ -120,6 +129,14 @@ options:
     description:
       - A file whose appearance stops the wait at once, failing with its content. start_platform runs the
         planes and steps side by side; a failing step writes it so the others stop waiting.
+      - The action plugin sets one when none is given, and writes it when the run is interrupted on the
+        controller (Ctrl-C, a cancelled AWX job), so that the wait left in the background stops.
+    type: path
+  progress_file:
+    description:
+      - A file to which the wait appends one JSON line as each service becomes ready or fails. The action
+        plugin sets it and prints the lines on the controller as they come; set it only when calling the
+        module some other way.
     type: path
   through_cluster:
     description:
@@ -197,6 +214,7 @@ from ansible_collections.ananta.platform.plugins.module_utils._errors import Ana
 from ansible_collections.ananta.platform.plugins.module_utils._k8s_rules import K8S_ARGSPEC
 from ansible_collections.ananta.platform.plugins.module_utils._waiter import READY, Waiter
 from ansible_collections.ananta.platform.plugins.module_utils._module import MaskingModule
+from ansible_collections.ananta.platform.plugins.module_utils._progress import Progress, mask_text
 
 
 def build_checker(module):
@@ -272,6 +290,7 @@ def main():
             probe_host=dict(type="str", default="127.0.0.1"),
             missing=dict(type="str", choices=["fail", "wait"], default="fail"),
             abort_file=dict(type="path"),
+            progress_file=dict(type="path"),
             through_cluster=dict(type="list", elements="dict"),
         ),
         supports_check_mode=True,
@@ -292,15 +311,18 @@ def main():
             module.fail_json(msg="Failed to wait: %s" % "; ".join(problems), services=[], elapsed=0.0, failed_services=[], ready_services=[])
     check_probe_libraries(module, services)
 
-    tunnels = None
+    tunnels = progress = None
     try:
         if params["through_cluster"] and params["target"] == "none":
             tunnels = cluster_probes(module)
             services = [dict(svc, readiness=tunnels.rewrite(svc.get("readiness"))) for svc in services]
         checker = build_checker(module)
+        progress = Progress(None if module.check_mode else params["progress_file"],
+                            mask=lambda text: mask_text(text, module.no_log_values))
         waiter = Waiter(services, checker, poll_interval=params["poll_interval"], timeout=params["timeout"],
                         backoff=params["backoff"], max_interval=params["max_interval"],
-                        log_lines=params["log_lines"], fail_fast=params["fail_fast"], abort_file=params["abort_file"])
+                        log_lines=params["log_lines"], fail_fast=params["fail_fast"], abort_file=params["abort_file"],
+                        progress=progress)
         if module.check_mode:
             results, elapsed = waiter.snapshot()
             failed_waits = []
@@ -314,6 +336,8 @@ def main():
     finally:
         if tunnels is not None:
             tunnels.close()
+        if progress is not None:
+            progress.close()
 
     ready = [r["name"] for r in results if r["verdict"] == READY]
     failed = [w.name for w in failed_waits]

@@ -128,6 +128,9 @@ def test_cold_start_in_seed_000s_phases(api):
     assert clean.returncode == 0, tail(clean)
     proc = playbook("start_platform.yml")
     assert proc.returncode == 0, tail(proc)
+    # live progress: a line as each workload of a phase became ready, printed by each phase's wait
+    waited = set(re.findall(r"\] \S+ L\d +(\S+) +ready in [0-9.]+ s \(waited\)", proc.stdout))
+    assert len(waited) >= 30, sorted(waited)
     # every workload ready, zero container restarts (init containers included)
     assert not [k for k, v in restarts(api).items() if v], restarts(api)
     status = playbook("status.yml")

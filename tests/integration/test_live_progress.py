@@ -161,3 +161,32 @@ def test_interrupted_run_stops_the_start_on_the_target(docker_client, tmp_path):
         print("\nstart stopped %.1f s after SIGINT: %s" % (time.monotonic() - interrupted[0], data["msg"]))
     finally:
         _remove(docker_client, prefix)
+
+
+def test_wait_healthy_prints_each_service_as_it_becomes_ready(docker_client, lab, tmp_path):
+    """The second service does not exist until the first one's line has been printed: its own
+    line can only come from a wait that reports as it goes."""
+    first = lab("first", ["sleep", "infinity"])
+    services = [{"name": name, "container_name": "%s-%s" % (lab.prefix, name), "plane": "app_plane", "level": level,
+                 "image": LAB_IMAGE, "readiness": {"probe": "running", "timeout": 60}}
+                for name, level in (("first", 1), ("second", 2))]
+    play = [{"hosts": "target", "gather_facts": False, "tasks": [{
+        "name": "wait with live progress",
+        "ananta.platform.wait_healthy": {"services": services, "missing": "wait", "poll_interval": 0.25}}]}]
+    path = tmp_path / "play.yml"
+    path.write_text(yaml.safe_dump(play))
+    inventory = tmp_path / "hosts.yml"
+    inventory.write_text(yaml.safe_dump({"all": {"hosts": {"target": {
+        "ansible_connection": "local", "ansible_python_interpreter": sys.executable}}}}))
+    created = []
+
+    def create_second(_proc, line):
+        if not created and re.search(r"\] app_plane L1 +first +ready in [0-9.]+ s \(waited\)", line):
+            created.append(lab("second", ["sleep", "infinity"]))
+
+    proc, lines, _seconds = _stream([os.path.join(ROOT, ".venv", "bin", "ansible-playbook"), "-i", str(inventory),
+                                     str(path)], _env(), on_line=create_second)
+    output = "\n".join(line for _t, line in lines)
+    assert proc.returncode == 0, output[-3000:]
+    assert first and created, output[-3000:]
+    assert re.search(r"\] app_plane L2 +second +ready in [0-9.]+ s \(waited\)", output), output[-3000:]
