@@ -18,10 +18,12 @@ API_VERSIONS = {"StatefulSet": "apps/v1", "Deployment": "apps/v1", "Job": "batch
 
 
 class FakeCluster:
-    def __init__(self):
+    def __init__(self, token=None):
+        self.token = token  # when set, a request without "Authorization: Bearer <token>" gets 401
         self.objects = {}  # (kind, namespace, name) -> object
         self.logs = {}  # (namespace, pod, container) -> text
         self.requests = []
+        self.open_handlers = []
         self.lock = threading.Lock()
         self.read = threading.Condition(self.lock)  # notified at every request
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -38,6 +40,18 @@ class FakeCluster:
     def stop(self):
         self.server.shutdown()
         self.server.server_close()
+
+    def kill(self):
+        """The API server dies: the listener closes, and so does every open connection."""
+        self.stop()
+        with self.lock:
+            handlers, self.open_handlers = list(self.open_handlers), []
+        for handler in handlers:
+            try:
+                handler.connection.shutdown(2)
+                handler.connection.close()
+            except OSError:
+                pass
 
     def put(self, obj):
         obj = json.loads(json.dumps(obj))
@@ -83,9 +97,17 @@ class FakeCluster:
                 self._send(404, {"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound",
                                  "message": "%s not found" % what, "code": 404})
 
+            def setup(self):
+                super().setup()
+                with cluster.lock:
+                    cluster.open_handlers.append(self)
+
             def do_GET(self):  # noqa: N802
                 parsed = urlparse(self.path)
                 cluster.requests.append(parsed.path)
+                if cluster.token and self.headers.get("Authorization") != "Bearer %s" % cluster.token:
+                    return self._send(401, {"kind": "Status", "apiVersion": "v1", "status": "Failure",
+                                            "reason": "Unauthorized", "message": "Unauthorized", "code": 401})
                 query = parse_qs(parsed.query)
                 match = re.match(r"^/api/v1/namespaces/([^/]+)/pods/([^/]+)/log$", parsed.path)
                 if match:

@@ -14,6 +14,7 @@ from ansible_collections.ananta.platform.plugins.module_utils._errors import Run
 try:
     import docker
     from docker.errors import DockerException, NotFound
+    from requests.exceptions import RequestException  # the Docker SDK's transport
     HAS_DOCKER = True
     DOCKER_IMPORT_ERROR = None
 except ImportError as exc:  # guarded: modules call missing_required_lib
@@ -121,6 +122,7 @@ class DockerRuntime:
             raise RuntimeAdapterError("cannot reach the Docker engine at %s within %gs: %s"
                                       % (docker_host, first, _short(exc))) from exc
         self.api.timeout = timeout
+        self.host = docker_host or "unix:///var/run/docker.sock"
 
     def inspect(self, container):
         """ContainerState, or None when the container does not exist."""
@@ -130,12 +132,17 @@ class DockerRuntime:
             return None
         except DockerException as exc:
             raise RuntimeAdapterError("cannot inspect container %s: %s" % (container, exc)) from exc
+        except RequestException as exc:  # the engine went away (refused, reset) or did not answer in time
+            raise RuntimeAdapterError("the Docker engine at %s did not answer (inspecting container %s): %s"
+                                      % (self.host, container, _short(exc))) from exc
 
     def logs_tail(self, container, lines=20):
         try:
             data = self.api.logs(container, stdout=True, stderr=True, tail=lines, timestamps=False)
         except DockerException as exc:
             return ["(logs unavailable: %s)" % exc]
+        except RequestException as exc:
+            return ["(logs unavailable: the Docker engine at %s did not answer: %s)" % (self.host, _short(exc))]
         return data.decode("utf-8", "replace").rstrip("\n").splitlines()[-lines:] if data else []
 
     def exec_status(self, container, argv, timeout=10):
@@ -146,6 +153,9 @@ class DockerRuntime:
             code = self.api.exec_inspect(exec_id).get("ExitCode")
         except DockerException as exc:
             return None, "exec failed: %s" % exc
+        except RequestException as exc:
+            raise RuntimeAdapterError("the Docker engine at %s did not answer (exec in container %s): %s"
+                                      % (self.host, container, _short(exc))) from exc
         return code, output.decode("utf-8", "replace").strip()
 
     def process_running(self, container, pattern):

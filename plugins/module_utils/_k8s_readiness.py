@@ -82,9 +82,21 @@ class KubernetesChecker:
         self.plane_namespaces = plane_namespaces
         self.wait_missing = wait_missing
 
+    @property
+    def server(self):
+        """The API server's address, for the errors."""
+        try:
+            return self.api.api_client.configuration.host
+        except AttributeError:
+            try:
+                return self.api.configuration.host
+            except AttributeError:
+                return "the Kubernetes API"
+
     def _call(self, what, call, *args, raw=False, **kwargs):
         """A typed API call read as raw JSON (the object as the API shapes it, camelCase), so
         that no client model rejects a field the server left out; None for 404."""
+        what = "%s from %s" % (what, self.server)
         try:
             response = call(*args, _preload_content=False, **kwargs)
             data = response.data
@@ -93,7 +105,12 @@ class KubernetesChecker:
                 return None
             raise RuntimeAdapterError("reading %s answered %s %s" % (what, exc.status, exc.reason)) from exc
         except Exception as exc:  # pylint: disable=broad-except  # urllib3 connection errors and the like
-            raise RuntimeAdapterError("reading %s failed: %s" % (what, exc)) from exc
+            text = str(exc)
+            if "Connection refused" in text:
+                text = "connection refused"
+            elif "timed out" in text.lower():
+                text = "no answer (timed out)"
+            raise RuntimeAdapterError("reading %s failed: %s" % (what, text[-300:])) from exc
         status = getattr(response, "status", 200)
         if status == 404:
             return None

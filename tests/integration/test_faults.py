@@ -295,7 +295,7 @@ def _cases(tmp_path, port):
         "docker_logs": ("docker_logs", {"containers": ["x"], "dest": str(tmp_path / "logs"), "docker_host": docker, "timeout": 5},
                         5, docker),
         "service_info kubernetes": ("service_info", dict(k8s, services=[_service()], target="kubernetes"), 20,
-                                    "port=%d" % port),
+                                    "127.0.0.1:%d" % port),
         "k8s_pod_logs": ("k8s_pod_logs", dict(k8s, namespaces=["a"], project="p", dest=str(tmp_path / "k8s"), request_timeout=5),
                          5, "port=%d" % port),
     }
@@ -391,3 +391,189 @@ def test_temporal_connection_cut_while_namespaces_are_ensured(temporal_server, p
     again = run_module("temporal_namespace", {"address": temporal_server, "connect_timeout": 20, "namespaces": namespaces})
     assert not again.get("failed"), again.get("msg")
     assert len(again["namespaces"]) == 30
+
+
+# --- the Docker engine and the Kubernetes API: killed mid-operation, wrong credentials -------------
+
+class UnixProxy:
+    """The Docker engine on a TCP port (``tcp://127.0.0.1:port``), forwarded to its socket;
+    ``kill()`` closes the listener and every open connection: the engine dying, as a client
+    sees it."""
+
+    def __init__(self, target="/var/run/docker.sock"):
+        self.target = target
+        self.requests = 0  # requests the clients sent through it
+        self.conns = []
+        self.lock = threading.Lock()
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.url = "tcp://127.0.0.1:%d" % self.port
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                client, _addr = self.sock.accept()
+            except OSError:
+                return
+            server = socket.socket(socket.AF_UNIX)
+            try:
+                server.connect(self.target)
+            except OSError:
+                client.close()
+                continue
+            with self.lock:
+                self.conns += [client, server]
+            for src, dst in ((client, server), (server, client)):
+                threading.Thread(target=self._pump, args=(src, dst, src is client), daemon=True).start()
+
+    def _pump(self, src, dst, from_client):
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                if from_client:
+                    with self.lock:
+                        self.requests += data.count(b"HTTP/1.1\r\n")
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            try:
+                dst.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
+
+    def kill(self):
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)  # wakes the accept() (a close alone would not stop it listening)
+        except OSError:
+            pass
+        self.sock.close()
+        with self.lock:
+            conns, self.conns = self.conns, []
+        for conn in conns:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            conn.close()
+
+
+def _probe_service(prefix, name, level, depends_on=(), readiness=None):
+    from integration_helpers import LAB_IMAGE, TEST_LABEL
+    return {"name": name, "container_name": "%s-%s" % (prefix, name), "plane": "app_plane", "level": level,
+            "image": LAB_IMAGE, "command": ["sleep", "infinity"], "depends_on": list(depends_on),
+            "labels": {TEST_LABEL: prefix}, "readiness": readiness or {"probe": "running", "timeout": 30}}
+
+
+@pytest.mark.parametrize("module", ["docker_services", "wait_healthy"])
+def test_docker_engine_killed_mid_operation(docker_client, module):
+    """The engine goes away while the module waits for a service: the run ends within the
+    service's budget, naming the engine, and the containers it made stay for the next run."""
+    import uuid
+    prefix = "dk%s" % uuid.uuid4().hex[:6]
+    budget = 20
+    services = [_probe_service(prefix, "kept", 1),
+                # never ready: its probe's port has no listener; the engine dies while it is awaited
+                _probe_service(prefix, "waited", 2, ["kept"], {"probe": "tcp", "port": free_port(), "timeout": budget})]
+    proxy = UnixProxy()
+    try:
+        if module == "wait_healthy":
+            container = docker_client.containers.run(services[1]["image"], ["sleep", "infinity"], detach=True,
+                                                     name=services[1]["container_name"], labels={"ananta.platform.test": prefix})
+            args = {"services": services[1:], "docker_host": proxy.url, "poll_interval": 0.25}
+        else:
+            args = {"services": services, "project": prefix, "planes": ["app_plane"], "wait_all": True,
+                    "docker_host": proxy.url, "poll_interval": 0.25}
+        started = time.monotonic()
+        finish = run_module(module, args, background=True)
+        # the engine dies once the awaited service's container runs (seen on the engine directly)
+
+        def awaited_runs():
+            return docker_client.api.inspect_container(services[1]["container_name"])["State"]["Running"]
+
+        wait_for(awaited_runs, 120, interval=0.2)
+        seen = proxy.requests
+        wait_for(lambda: proxy.requests >= seen + 2, 60, interval=0.1)  # and the module is looking at it
+        proxy.kill()
+        result = finish()
+        elapsed = time.monotonic() - started
+        assert result.get("failed"), result
+        assert named(result), result["msg"]
+        assert "Docker engine at %s" % proxy.url in result["msg"] and "waited" in result["msg"], result["msg"]
+        assert "Traceback" not in str(result.get("msg")), result["msg"]
+        assert elapsed < budget + SLACK, "%s after the engine died: %.1fs (budget %ss)" % (module, elapsed, budget)
+        # nothing lost: the containers stay, the first one still running
+        if module == "docker_services":
+            assert docker_client.api.inspect_container(services[0]["container_name"])["State"]["Running"]
+        print("\n%s, engine killed mid-wait: failed in %.1f s: %s" % (module, elapsed, result["msg"][:300]))
+    finally:
+        proxy.kill()
+        for container in docker_client.containers.list(all=True, filters={"label": "ananta.platform.project=%s" % prefix}):
+            container.remove(force=True)
+        for container in docker_client.containers.list(all=True, filters={"label": "ananta.platform.test=%s" % prefix}):
+            container.remove(force=True)
+        if module == "wait_healthy":
+            try:
+                container.remove(force=True)
+            except Exception:  # pylint: disable=broad-except
+                pass
+
+
+def _k8s_wait_args(cluster, token, timeout=20):
+    """The lab's app-plane-rabbitmq as the Kubernetes renderer hands it to a phase's wait."""
+    from inventory_helpers import inventory_vars
+    import json
+    svc = json.loads(json.dumps(next(s for s in inventory_vars("lab")["ananta_services"] if s["name"] == "app-plane-rabbitmq"),
+                                default=str))
+    entry = dict(svc, readiness=dict(svc.get("readiness") or {}, timeout=timeout),
+                 kubernetes=dict(svc.get("kubernetes") or {}, namespace="app-plane"))
+    return {"services": [entry],
+            "target": "kubernetes", "host": cluster.url, "api_key": token, "poll_interval": 0.2, "timeout": timeout,
+            "missing": "wait"}
+
+
+def test_kubernetes_api_killed_mid_wait():
+    """The API server dies while wait_healthy waits for an object: named, within its timeout."""
+    from k8s_api import FakeCluster
+    cluster = FakeCluster().start()
+    port = cluster.server.server_address[1]
+    try:
+        args = _k8s_wait_args(cluster, "tok-Sekrit-4711")
+        started = time.monotonic()
+        finish = run_module("wait_healthy", args, background=True)
+        assert cluster.wait_for_reads("served:/apis/apps/v1/namespaces/app-plane/statefulsets/rabbitmq", 2)
+        cluster.kill()
+        result = finish()
+        elapsed = time.monotonic() - started
+    finally:
+        cluster.kill()
+    assert result.get("failed") and named(result), result
+    assert "rabbitmq" in result["msg"] and "127.0.0.1:%d" % port in result["msg"], result["msg"]
+    assert "tok-Sekrit-4711" not in str(result)
+    assert elapsed < 20 + SLACK, elapsed
+    print("\nKubernetes API killed mid-wait: failed in %.1f s: %s" % (elapsed, result["msg"][:300]))
+
+
+@pytest.mark.parametrize("module", ["wait_healthy", "service_info"])
+def test_kubernetes_wrong_token_is_named_at_once(module):
+    from k8s_api import FakeCluster
+    cluster = FakeCluster(token="the-right-token").start()
+    try:
+        args = _k8s_wait_args(cluster, "tok-Sekrit-4711")
+        if module == "service_info":
+            args = {k: v for k, v in args.items() if k in ("services", "target", "host", "api_key")}
+        started = time.monotonic()
+        result = run_module(module, args)
+        elapsed = time.monotonic() - started
+    finally:
+        cluster.kill()
+    assert result.get("failed") and named(result), result
+    assert "401" in result["msg"] and cluster.url in result["msg"], result["msg"]
+    assert "tok-Sekrit-4711" not in str(result), "the token in the result"
+    assert elapsed < SLACK, "a wrong token is not worth waiting out the timeout: %.1fs" % elapsed
+    print("\n%s with a wrong token: %s" % (module, result["msg"][:300]))
