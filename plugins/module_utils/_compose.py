@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 
 from ansible_collections.ananta.platform.plugins.module_utils._catalog import parse_port
+from ansible_collections.ananta.platform.plugins.module_utils._steps import gate_needs, published_ports
 
 COLLECTION_MOUNT = "/opt/ananta/ansible_collections/ananta/platform"
 STEP_COMMAND = ["python3", COLLECTION_MOUNT + "/tools/ananta_step.py"]
@@ -114,22 +115,25 @@ def step_services(steps, image, collection_path, project):
     return services
 
 
-def gate_steps(svc, steps):
-    """The step services a service's gates (and level-4 app-plane place) depend on."""
+def gate_steps(svc, steps, by_name):
+    """The step services a service's gates depend on (the rule of the Docker start:
+    ``_steps.gate_needs``)."""
     needed = []
     for gate in svc.get("start_after") or []:
-        if gate.get("probe") == "temporal" and steps.get("namespaces"):
+        if steps.get("namespaces") and gate_needs(gate, "namespaces"):
             needed.append("temporal-namespaces")
-        if gate.get("probe") == "postgres" and gate.get("tables"):
-            needed.extend("migrate-%s" % m["name"] for m in steps.get("migrations") or [] if m["plane"] == svc.get("plane"))
-    if svc.get("plane") == "app_plane" and svc.get("level", 0) >= 4 and steps.get("topology"):
-        needed.append("rabbitmq-topology")
+        if steps.get("topology") and gate_needs(gate, "streams"):
+            needed.append("rabbitmq-topology")
+        for migration in steps.get("migrations") or []:
+            ports = [p for name in migration["after"] for p in published_ports(by_name.get(name))]
+            if gate_needs(gate, "migrations", ports):
+                needed.append("migrate-%s" % migration["name"])
     return sorted(set(needed))
 
 
 def compose_document(services, networks, steps, image, collection_path, project, healthcheck_defaults=None):
     by_name = {s["name"]: s for s in services}
-    step_deps = {s["name"]: gate_steps(s, steps) for s in services}
+    step_deps = {s["name"]: gate_steps(s, steps, by_name) for s in services}
     doc = {"name": project, "services": {}, "networks": {}, "volumes": {}}
     for svc in services:
         doc["services"][svc["name"]] = service_entry(svc, by_name, healthcheck_defaults, step_deps, project)

@@ -30,12 +30,38 @@ import threading
 import time
 
 from ansible_collections.ananta.platform.plugins.module_utils import _argspecs
-from ansible_collections.ananta.platform.plugins.module_utils._catalog import PLANES
+from ansible_collections.ananta.platform.plugins.module_utils._catalog import PLANES, parse_port
 from ansible_collections.ananta.platform.plugins.module_utils._errors import AnantaError
 
 STEP_KINDS = ("namespaces", "migrations", "streams")
 # a gate (start_after probe) is provided by the steps of this kind
 GATE_KINDS = {"temporal": "namespaces", "postgres": "migrations", "amqp": "streams"}
+
+
+def gate_needs(gate, kind, ports=()):
+    """Whether a gate (a ``start_after`` probe) waits for a step of ``kind``: the one rule that
+    the Docker start, the compose export and the timeline all apply. A Temporal gate on a
+    namespace needs the namespaces; an AMQP gate on queues needs the streams; a PostgreSQL gate
+    on tables needs the migrations of the database it probes: the step whose database listens
+    on one of ``ports`` (the port the step connects to, or the host ports its database service
+    publishes). Nothing else: no plane or level makes a service wait for a step."""
+    if GATE_KINDS.get(gate.get("probe")) != kind:
+        return False
+    if kind == "migrations":
+        return bool(gate.get("tables")) and str(gate.get("port")) in {str(p) for p in ports if p is not None}
+    if kind == "streams":
+        return bool(gate.get("queues"))
+    return bool(gate.get("namespace"))
+
+
+def published_ports(service):
+    """The host ports a service publishes (what a gate written for the Docker host probes)."""
+    found = []
+    for spec in (service or {}).get("ports") or []:
+        _ip, host, _container, _proto = parse_port(spec)
+        if host is not None:
+            found.append(int(host))
+    return found
 
 
 class StepRun:
@@ -59,14 +85,7 @@ class StepRun:
 
     def provides(self, gate):
         """Whether this step is what makes the gate pass (so that a gated service waits for it)."""
-        kind = GATE_KINDS.get(gate.get("probe"))
-        if kind != self.kind:
-            return False
-        if kind == "migrations":
-            return bool(gate.get("tables")) and str(gate.get("port")) == str(self.params.get("port"))
-        if kind == "streams":
-            return bool(gate.get("queues"))
-        return bool(gate.get("namespace"))
+        return gate_needs(gate, self.kind, [self.params.get("port")])
 
     def run(self, check_mode=False):
         self.started_at = round(time.time(), 3)

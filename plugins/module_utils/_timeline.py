@@ -11,6 +11,7 @@ import os
 import time
 
 from ansible_collections.ananta.platform.plugins.module_utils import _catalog
+from ansible_collections.ananta.platform.plugins.module_utils._steps import gate_needs, published_ports
 
 
 def collect(host_results):
@@ -65,10 +66,13 @@ def step_graph(services, steps, step_after, after_steps=None):
     they need; services gated on a step's result come after the step (as the start reported
     it, or, for a start that does not report it, by the kind of the gate)."""
     after_steps = after_steps or {}
+    services_by_name = {s["name"]: s for s in services}
     nodes = [dict(s) for s in services]
     by_name = {s["name"]: s for s in nodes}
+    step_afters = {}
     for step in steps:
         after = list(step["after"]) + list(step_after.get(step["name"].split(":")[0], []))
+        step_afters[step["name"]] = after
         node_name = "step:%s" % step["name"]
         by_name[node_name] = {"name": node_name, "level": 0, "depends_on": [a for a in after if a in by_name],
                               "plane": step["plane"]}
@@ -83,14 +87,9 @@ def step_graph(services, steps, step_after, after_steps=None):
             continue
         for gate in svc.get("start_after") or []:
             for step in steps:
-                kind = step["name"].split(":")[0]
-                if gate.get("probe") == "temporal" and kind == "namespaces":
+                ports = [p for name in step_afters[step["name"]] for p in published_ports(services_by_name.get(name))]
+                if gate_needs(gate, step.get("kind") or step["name"].split(":")[0], ports):
                     extra.append("step:%s" % step["name"])
-                if gate.get("probe") == "postgres" and gate.get("tables") and kind == "migrations" \
-                        and step["plane"] == svc.get("plane"):
-                    extra.append("step:%s" % step["name"])
-        if svc.get("plane") == "app_plane" and svc.get("level", 0) >= 4:
-            extra.extend("step:%s" % s["name"] for s in steps if s["name"] == "streams")
         svc["depends_on"] = list(svc.get("depends_on") or []) + extra
     # the graph's own levels are irrelevant to the critical path: flatten them
     for svc in nodes:

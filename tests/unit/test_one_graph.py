@@ -66,3 +66,60 @@ def test_every_inventory_runs_the_lab_s_graph(inventory):
 def test_the_graph_is_not_empty():
     lab = graph("lab")
     assert len(lab["services"]) == 34 and len(lab["migrations"]) == 8 and lab["networks"]
+
+
+# The steps each service of the lab waits for, as its gates (seed 000's init containers) say:
+# the tables it reads (the migrations of the database it probes), the Temporal namespace it uses,
+# the streams it publishes to. No plane or level adds a step.
+GATED = {
+    "tenant-management-service": {"migrations:control-plane", "namespaces"},
+    "temporal-worker-service": {"namespaces"},
+    "cns-service": {"migrations:supabase-db", "migrations:components-db", "streams"},
+    "cns-worker": {"migrations:supabase-db", "namespaces", "streams"},
+    "django-backend": {"migrations:supabase-db"},
+    "audit-logger": {"streams"},
+}
+
+
+def _lab():
+    import json
+    import sys
+    sys.path.insert(0, os.path.join(ROOT, ".collections"))
+    sys.path.insert(0, os.path.join(ROOT, "tests"))
+    from inventory_helpers import inventory_vars
+    return json.loads(json.dumps(inventory_vars("lab"), default=str))
+
+
+def test_the_docker_start_the_compose_export_and_the_timeline_wait_for_the_same_steps():
+    """One rule (``_steps.gate_needs``) for the three: the Docker start's step nodes, the compose
+    file's one-shot services, and the timeline's graph link each service to the same steps."""
+    from ansible_collections.ananta.platform.plugins.module_utils import _compose, _steps, _timeline
+    from ansible_collections.ananta.platform.plugins.modules import compose_export
+
+    lab = _lab()
+    services = lab["ananta_services"]
+    by_name = {s["name"]: s for s in services}
+    databases = lab["ananta_databases"]
+    # the Docker start: one node per database, connecting to the port the inventory gives it
+    nodes = [_steps.StepRun("namespaces", "namespaces", "shared_temporal", ["shared-temporal"], {}),
+             _steps.StepRun("streams", "streams", "app_plane", ["app-plane-rabbitmq"], {})]
+    nodes += [_steps.StepRun("migrations:%s" % name, "migrations", db["plane"], [db["service"]], {"port": db["port"]})
+              for name, db in databases.items()]
+    docker = {s["name"]: {n.name for n in nodes if any(n.provides(g) for g in s.get("start_after") or [])}
+              for s in services}
+    assert {k: v for k, v in docker.items() if v} == GATED
+
+    params = {"temporal_service": "shared-temporal", "namespaces": [{"name": "arc-saas"}], "databases": databases,
+              "migrations": lab["ananta_migrations"], "migrations_path": "/m", "rabbitmq": lab["ananta_rabbitmq"],
+              "exchanges": [{"name": "platform.events"}], "queues": [], "bindings": []}
+    steps = compose_export.build_steps(params, by_name)
+    names = {"temporal-namespaces": "namespaces", "rabbitmq-topology": "streams"}
+    compose = {s["name"]: {names.get(d, d.replace("migrate-", "migrations:")) for d in _compose.gate_steps(s, steps, by_name)}
+               for s in services}
+    assert {k: v for k, v in compose.items() if v} == GATED
+
+    timeline_steps = [{"name": n.name, "plane": n.plane, "after": n.after} for n in nodes]
+    graph = _timeline.step_graph(services, timeline_steps, {})
+    timeline = {n["name"]: {d[len("step:"):] for d in n.get("depends_on") or [] if d.startswith("step:")}
+                for n in graph if not n["name"].startswith("step:")}
+    assert {k: v for k, v in timeline.items() if v} == GATED
