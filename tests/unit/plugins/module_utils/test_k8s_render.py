@@ -22,7 +22,7 @@ def plain(value):
     return json.loads(json.dumps(value, default=str))
 
 
-def render_inventory(name, **overrides):
+def render_inventory(name, services=None, **overrides):
     import os
 
     import yaml
@@ -41,7 +41,7 @@ def render_inventory(name, **overrides):
                    temporal={"service": "shared-temporal", "namespaces": temporal["shared_temporal_namespaces"]},
                    networks=variables["ananta_networks"])
     options.update(overrides)
-    return variables, _k8s_render.Renderer(variables["ananta_services"], **options).render()
+    return variables, _k8s_render.Renderer(services or variables["ananta_services"], **options).render()
 
 
 @pytest.fixture(scope="module")
@@ -426,3 +426,35 @@ def test_a_gate_ends_itself_at_its_own_deadline(lab):
     phases = _k8s_render.Renderer(services, step_image="x:1").render(["app_plane"])
     assert init_config(phases, "cns-worker", "wait-for-dependencies")["timeout"] == 20
     assert init_config(lab[1], "cns-worker", "wait-for-dependencies")["timeout"] == 600
+
+
+def _template_hashes(phases):
+    return {o["metadata"]["name"]: o["spec"]["template"]["metadata"]["annotations"][_k8s_render.ANNOTATION_HASH]
+            for o in all_objects(phases) if o["kind"] in ("Deployment", "StatefulSet")}
+
+
+def _changed(before, after):
+    return {name for name in before if before[name] != after.get(name)}
+
+
+def test_a_changed_config_value_rolls_exactly_the_workloads_that_use_it(lab):
+    """A ConfigMap or Secret value is part of the pod template's checksum of the workloads that
+    read it, and of no other: applying the change rolls exactly those (issue 19)."""
+    variables, phases = lab
+    before = _template_hashes(phases)
+    # one plain variable of one service: its ConfigMap changes, and only its pods roll
+    services = plain(variables["ananta_services"])
+    cns = next(s for s in services if s["name"] == "cns-service")
+    key = next(k for k in sorted(cns["env"]) if "PASSWORD" not in k and "SECRET" not in k and "URL" not in k)
+    cns["env"][key] = "%s-changed" % cns["env"][key]
+    _v, again = render_inventory("lab", services=services)
+    assert _changed(before, _template_hashes(again)) == {_k8s_render.object_name(cns)}
+    # a password several services read (their Secrets' values, their init containers' probes):
+    # exactly the workloads whose definition holds it roll
+    services = plain(variables["ananta_services"])
+    password = variables["ananta_secrets"]["rabbitmq_password"]
+    readers = {_k8s_render.object_name(s) for s in services if password in json.dumps(s)}
+    assert len(readers) >= 3
+    services = json.loads(json.dumps(services).replace(password, password + "-rotated"))
+    _v, again = render_inventory("lab", services=services)
+    assert _changed(before, _template_hashes(again)) == readers
