@@ -18,8 +18,9 @@ API_VERSIONS = {"StatefulSet": "apps/v1", "Deployment": "apps/v1", "Job": "batch
 
 
 class FakeCluster:
-    def __init__(self, token=None):
+    def __init__(self, token=None, tls=None):
         self.token = token  # when set, a request without "Authorization: Bearer <token>" gets 401
+        self.tls = tls  # (certificate file, key file): served over HTTPS
         self.objects = {}  # (kind, namespace, name) -> object
         self.logs = {}  # (namespace, pod, container) -> text
         self.requests = []
@@ -27,11 +28,16 @@ class FakeCluster:
         self.lock = threading.Lock()
         self.read = threading.Condition(self.lock)  # notified at every request
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        if tls:
+            import ssl
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*tls)
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     @property
     def url(self):
-        return "http://127.0.0.1:%d" % self.server.server_address[1]
+        return "%s://127.0.0.1:%d" % ("https" if self.tls else "http", self.server.server_address[1])
 
     def start(self):
         self.thread.start()
