@@ -335,16 +335,22 @@ class Starter:
 
     def _start(self, start, first_wave):
         began = self.clock()
-        if not self.check_mode and not self._already_up(start):
+        if not self.check_mode:
+            up = self._already_up(start)
             waits = list(start.service.get("depends_on") or []) + [s.name for s in start.after_steps] \
                 + ["gate %s" % (g.get("probe") or "?") for g in start.service.get("start_after") or []
                    if not start.after_steps]
-            if waits:
+            if waits and not up:
                 self.progress.emit("waits", start.name, plane=_plane(start), level=_level(start), on=waits)
             for dep in start.service.get("depends_on") or []:
+                # already up: it waits for none of this run's services (they need not start for
+                # it), but what lies outside the run is still checked (a plane that is down is
+                # named, as when it would start)
+                if up and dep in self.starts:
+                    continue
                 if not self._wait_dependency(start, dep):
                     return
-            if not self._wait_steps(start) or not self._wait_gates(start):
+            if not up and (not self._wait_steps(start) or not self._wait_gates(start)):
                 return
         start.waited = self.clock() - began
         spec, action = self._prepare(start)
@@ -406,9 +412,10 @@ class Starter:
 
     def _already_up(self, start):
         """Running (or a finished one-shot) with the wanted configuration: this run starts
-        nothing for it, so it waits for nothing before its readiness is checked (a second
-        start checks every service at once instead of level after level). A service without
-        dependencies or gates has nothing to skip: its plan is left to its start."""
+        nothing for it, so it waits for none of the run's services nor its gates before its
+        readiness is checked (a second start checks every service at once instead of level
+        after level). A service without dependencies or gates has nothing to skip: its plan is
+        left to its start."""
         if not start.service.get("depends_on") and not start.service.get("start_after"):
             return False
         with start.lock:
