@@ -282,6 +282,10 @@ def network_specs(networks):
 
 
 def stop_or_remove(module, deployer, selected, remove):
+    """Dependants first, each wave of the start order reversed, side by side within a wave. A
+    container that could not be stopped or removed is in the result with its error, and the
+    containers it depends on are left as they are (raises AnantaError naming it): the next run
+    continues from there."""
     import threading
     params = module.params
     results = []
@@ -292,22 +296,32 @@ def stop_or_remove(module, deployer, selected, remove):
         def act(name):
             svc = next(s for s in selected if s["name"] == name)
             container = svc.get("container_name") or name
-            current = deployer.inspect(container)
-            changed = current is not None and (remove or (current.get("State") or {}).get("Running"))
-            if changed and not module.check_mode:
-                if remove:
-                    deployer.remove(container, volumes=params["remove_volumes"])
-                else:
-                    deployer.stop(container, params["stop_timeout"])
+            entry = {"name": name, "container": container, "plane": svc.get("plane"), "level": svc.get("level"),
+                     "action": "unchanged"}
+            try:
+                current = deployer.inspect(container)
+                changed = current is not None and (remove or (current.get("State") or {}).get("Running"))
+                if changed and not module.check_mode:
+                    if remove:
+                        deployer.remove(container, volumes=params["remove_volumes"])
+                    else:
+                        deployer.stop(container, params["stop_timeout"])
+                if changed:
+                    entry["action"] = "remove" if remove else "stop"
+            except Exception as exc:  # pylint: disable=broad-except  # reported in the result, never lost in a thread
+                entry["error"] = exc.message if isinstance(exc, AnantaError) else "%s: %s" % (type(exc).__name__, exc)
             with lock:
-                results.append({"name": name, "container": container, "plane": svc.get("plane"), "level": svc.get("level"),
-                                "action": ("remove" if remove else "stop") if changed else "unchanged"})
+                results.append(entry)
 
         threads = [threading.Thread(target=act, args=(name,)) for name in wave]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
+        failed = [r for r in results if r.get("error")]
+        if failed:
+            raise AnantaError("%s; what they depend on was left as it is" % "; ".join(
+                "container %s (service %s): %s" % (r["container"], r["name"], r["error"]) for r in failed), results=results)
     if remove and params["remove_volumes"] and not module.check_mode:
         for svc in selected:
             for volume in DockerDeployer.volume_names(svc):
@@ -401,6 +415,9 @@ def main():
             result["services"] = stop_or_remove(module, deployer, selected, params["state"] == "absent")
             result["changed"] = any(s["action"] != "unchanged" for s in result["services"])
     except AnantaError as exc:
+        if exc.details.get("results") is not None:  # a stop or removal that failed part of the way: what it did
+            result["services"] = exc.details["results"]
+            result["changed"] = any(s["action"] != "unchanged" for s in result["services"])
         verb = {"started": "start", "stopped": "stop", "absent": "remove"}[params["state"]]
         module.fail_json(msg="Failed to %s services: %s" % (verb, exc.message), **result)
     except Exception as exc:  # pylint: disable=broad-except  # the last resort: named, never a bare traceback
