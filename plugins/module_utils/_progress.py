@@ -65,13 +65,6 @@ class Progress:
                 self.handle = None
 
 
-def mask_text(text, secrets):
-    """``text`` with every secret value replaced, as Ansible masks a no_log value."""
-    for secret in sorted((str(v) for v in secrets or () if v), key=len, reverse=True):
-        text = text.replace(secret, "********")
-    return text
-
-
 def format_event(record):
     """One line of the operator's output for an event (the action plugin prints it)."""
     clock = "[%6.1f s]" % float(record.get("t") or 0)

@@ -261,13 +261,14 @@ import gc
 import traceback
 
 from ansible.module_utils.basic import missing_required_lib
+from ansible.module_utils.common.parameters import remove_values
 
 from ansible_collections.ananta.platform.plugins.module_utils import _catalog, _docker_runtime, _steps
 from ansible_collections.ananta.platform.plugins.module_utils._docker_deploy import DockerDeployer
 from ansible_collections.ananta.platform.plugins.module_utils._docker_readiness import DockerChecker
 from ansible_collections.ananta.platform.plugins.module_utils._errors import AnantaError
 from ansible_collections.ananta.platform.plugins.module_utils._module import MaskingModule
-from ansible_collections.ananta.platform.plugins.module_utils._progress import Progress, mask_text
+from ansible_collections.ananta.platform.plugins.module_utils._progress import Progress
 from ansible_collections.ananta.platform.plugins.module_utils._starter import Starter
 
 
@@ -395,7 +396,7 @@ def main():
                                                                   module.check_mode)
             # a dependency another plane of this run is creating may not exist yet: wait for it
             progress = Progress(None if module.check_mode else params["progress_file"],
-                                mask=lambda text: mask_text(text, module.no_log_values))
+                                mask=lambda text: remove_values(text, module.no_log_values))
             checker = DockerChecker(runtime, params["probe_host"], 0, params["probe_timeout"],
                                     wait_missing=params["external"] == "wait")
             starter = Starter(deployer, checker, selected, catalog, params["external"], params["probe_host"],

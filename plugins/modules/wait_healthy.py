@@ -208,13 +208,14 @@ ready_services:
 import traceback
 
 from ansible.module_utils.basic import missing_required_lib
+from ansible.module_utils.common.parameters import remove_values
 
 from ansible_collections.ananta.platform.plugins.module_utils import _catalog, _docker_runtime
 from ansible_collections.ananta.platform.plugins.module_utils._errors import AnantaError
 from ansible_collections.ananta.platform.plugins.module_utils._k8s_rules import K8S_ARGSPEC
 from ansible_collections.ananta.platform.plugins.module_utils._waiter import READY, Waiter
 from ansible_collections.ananta.platform.plugins.module_utils._module import MaskingModule
-from ansible_collections.ananta.platform.plugins.module_utils._progress import Progress, mask_text
+from ansible_collections.ananta.platform.plugins.module_utils._progress import Progress
 
 
 def build_checker(module):
@@ -318,7 +319,7 @@ def main():
             services = [dict(svc, readiness=tunnels.rewrite(svc.get("readiness"))) for svc in services]
         checker = build_checker(module)
         progress = Progress(None if module.check_mode else params["progress_file"],
-                            mask=lambda text: mask_text(text, module.no_log_values))
+                            mask=lambda text: remove_values(text, module.no_log_values))
         waiter = Waiter(services, checker, poll_interval=params["poll_interval"], timeout=params["timeout"],
                         backoff=params["backoff"], max_interval=params["max_interval"],
                         log_lines=params["log_lines"], fail_fast=params["fail_fast"], abort_file=params["abort_file"],

@@ -106,18 +106,27 @@ def start_postgres(docker_client, kind="pg"):
 
 
 class CountingProxy:
-    """Forwards every TCP connection on loopback to ``target_port``; ``closed_one`` is set once a
-    connection has been served to its end (a probe has had its answer): a test waits for that
-    event instead of guessing how long a module takes to start."""
+    """Forwards every TCP connection on loopback to ``target_port`` (a subclass may connect
+    elsewhere: ``_connect``); ``closed_one`` is set once a connection has been served to its end
+    (a probe has had its answer): a test waits for that event instead of guessing how long a
+    module takes to start. ``requests`` counts the HTTP requests clients sent through it;
+    ``kill()`` closes the listener and every open connection: the server dying, as a client
+    sees it."""
 
-    def __init__(self, target_port):
+    def __init__(self, target_port=None):
         self.target_port = target_port
         self.closed_one = threading.Event()
+        self.requests = 0
+        self.conns = []
+        self.lock = threading.Lock()
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(32)
+        self.sock.listen(64)
         self.port = self.sock.getsockname()[1]
         threading.Thread(target=self._accept, daemon=True).start()
+
+    def _connect(self):
+        return socket.create_connection(("127.0.0.1", self.target_port), timeout=10)
 
     def _accept(self):
         while True:
@@ -127,31 +136,35 @@ class CountingProxy:
                 return
             threading.Thread(target=self._serve, args=(client,), daemon=True).start()
 
+    def _pump(self, src, dst, from_client):
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                if from_client:
+                    with self.lock:
+                        self.requests += data.count(b"HTTP/1.1\r\n")
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            try:
+                dst.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
+
     def _serve(self, client):
         try:
-            server = socket.create_connection(("127.0.0.1", self.target_port), timeout=10)
+            server = self._connect()
         except OSError:
             client.close()
             return
-
-        def pump(src, dst):
-            try:
-                while True:
-                    data = src.recv(65536)
-                    if not data:
-                        break
-                    dst.sendall(data)
-            except OSError:
-                pass
-            finally:
-                try:
-                    dst.shutdown(socket.SHUT_WR)
-                except OSError:
-                    pass
-
-        back = threading.Thread(target=pump, args=(server, client), daemon=True)
+        with self.lock:
+            self.conns += [client, server]
+        back = threading.Thread(target=self._pump, args=(server, client, False), daemon=True)
         back.start()
-        pump(client, server)
+        self._pump(client, server, True)
         back.join(30)
         client.close()
         server.close()
@@ -159,3 +172,18 @@ class CountingProxy:
 
     def close(self):
         self.sock.close()
+
+    def kill(self):
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)  # wakes the accept() (a close alone would not stop it listening)
+        except OSError:
+            pass
+        self.sock.close()
+        with self.lock:
+            conns, self.conns = self.conns, []
+        for conn in conns:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            conn.close()

@@ -14,7 +14,7 @@ import time
 import psycopg2
 import pytest
 
-from integration_helpers import free_port, healthcheck, run_module, start_postgres, wait_for
+from integration_helpers import CountingProxy, free_port, healthcheck, run_module, start_postgres, wait_for
 
 
 def named(result):
@@ -395,72 +395,23 @@ def test_temporal_connection_cut_while_namespaces_are_ensured(temporal_server, p
 
 # --- the Docker engine and the Kubernetes API: killed mid-operation, wrong credentials -------------
 
-class UnixProxy:
+class UnixProxy(CountingProxy):
     """The Docker engine on a TCP port (``tcp://127.0.0.1:port``), forwarded to its socket;
-    ``kill()`` closes the listener and every open connection: the engine dying, as a client
-    sees it."""
+    ``kill()``: the engine dying, as a client sees it."""
 
     def __init__(self, target="/var/run/docker.sock"):
         self.target = target
-        self.requests = 0  # requests the clients sent through it
-        self.conns = []
-        self.lock = threading.Lock()
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.port = self.sock.getsockname()[1]
+        super().__init__()
         self.url = "tcp://127.0.0.1:%d" % self.port
-        threading.Thread(target=self._accept, daemon=True).start()
 
-    def _accept(self):
-        while True:
-            try:
-                client, _addr = self.sock.accept()
-            except OSError:
-                return
-            server = socket.socket(socket.AF_UNIX)
-            try:
-                server.connect(self.target)
-            except OSError:
-                client.close()
-                continue
-            with self.lock:
-                self.conns += [client, server]
-            for src, dst in ((client, server), (server, client)):
-                threading.Thread(target=self._pump, args=(src, dst, src is client), daemon=True).start()
-
-    def _pump(self, src, dst, from_client):
+    def _connect(self):
+        server = socket.socket(socket.AF_UNIX)
         try:
-            while True:
-                data = src.recv(65536)
-                if not data:
-                    break
-                if from_client:
-                    with self.lock:
-                        self.requests += data.count(b"HTTP/1.1\r\n")
-                dst.sendall(data)
+            server.connect(self.target)
         except OSError:
-            pass
-        finally:
-            try:
-                dst.shutdown(socket.SHUT_WR)
-            except OSError:
-                pass
-
-    def kill(self):
-        try:
-            self.sock.shutdown(socket.SHUT_RDWR)  # wakes the accept() (a close alone would not stop it listening)
-        except OSError:
-            pass
-        self.sock.close()
-        with self.lock:
-            conns, self.conns = self.conns, []
-        for conn in conns:
-            try:
-                conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            conn.close()
+            server.close()
+            raise
+        return server
 
 
 def _probe_service(prefix, name, level, depends_on=(), readiness=None):

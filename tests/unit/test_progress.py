@@ -8,14 +8,16 @@ import threading
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, ".collections"))
 
+from ansible.module_utils.common.parameters import remove_values  # noqa: E402
+
 from ansible_collections.ananta.platform.plugins.module_utils._progress import (  # noqa: E402
-    Progress, format_event, mask_text, parse_lines)
+    Progress, format_event, parse_lines)
 
 
 def test_lines_are_complete_json_and_masked(tmp_path):
     path = tmp_path / "p.jsonl"
     ticks = iter([10.0, 12.5, 13.0])
-    progress = Progress(str(path), clock=lambda: next(ticks), mask=lambda text: mask_text(text, {"s3cret-pw"}))
+    progress = Progress(str(path), clock=lambda: next(ticks), mask=lambda text: remove_values(text, {"s3cret-pw"}))
     progress.emit("ready", "db", plane="app_plane", level=3, seconds=2.0, action="create")
     progress.emit("failed", "api", plane="app_plane", level=4, error="login with s3cret-pw refused")
     progress.close()
