@@ -49,8 +49,10 @@ ONESHOT_PROBE = "exit_zero"
 SERVICE_FIELDS = {
     "name", "container_name", "plane", "level", "depends_on", "image", "command", "entrypoint", "env", "labels",
     "ports", "volumes", "networks", "restart_policy", "healthcheck", "readiness", "start_after", "kubernetes",
-    "stop_grace_period",
+    "stop_grace_period", "restart_with", "resources",
 }
+# Docker resources (compose's mem_limit and cpus): 512m, 1g, 1.5g; a number of CPUs
+MEMORY_RE = re.compile(r"^[0-9]+(\.[0-9]+)?[bkmg]?$", re.IGNORECASE)
 DURATION_RE = re.compile(r"^(\d+(\.\d+)?(ms|h|m|s))+$")
 
 
@@ -189,6 +191,27 @@ def _check_container_fields(name, svc):
         if "retries" in health and (isinstance(health["retries"], bool) or not isinstance(health["retries"], int)
                                     or health["retries"] < 0):
             problems.append(_problem(name, "healthcheck.retries", "%r is not a count" % (health["retries"],)))
+    restart_with = svc.get("restart_with")
+    if restart_with is not None:
+        deps = svc.get("depends_on") or []
+        if not (isinstance(restart_with, list) and all(isinstance(d, str) for d in restart_with)):
+            problems.append(_problem(name, "restart_with", "must be a list of service names (its dependencies)"))
+        else:
+            for dep in restart_with:
+                if dep not in deps:
+                    problems.append(_problem(name, "restart_with", "%r is not one of its dependencies (depends_on: %s)"
+                                             % (dep, ", ".join(deps) or "none")))
+    resources = svc.get("resources")
+    if resources is not None:
+        if not isinstance(resources, dict) or set(resources) - {"memory", "cpus"}:
+            problems.append(_problem(name, "resources", "must be a mapping with memory (512m, 1g) and/or cpus (1.5)"))
+        else:
+            if "memory" in resources and not MEMORY_RE.match(str(resources["memory"])):
+                problems.append(_problem(name, "resources.memory", "%r is not a size (512m, 1g, 268435456)" % (resources["memory"],)))
+            cpus = resources.get("cpus")
+            if "cpus" in resources and (isinstance(cpus, bool) or not isinstance(cpus, (int, float, str))
+                                        or not re.match(r"^[0-9]+(\.[0-9]+)?$", str(cpus)) or float(cpus) <= 0):
+                problems.append(_problem(name, "resources.cpus", "%r is not a number of CPUs (0.5, 2)" % (cpus,)))
     if "stop_grace_period" in svc and not _is_duration(svc["stop_grace_period"]):
         problems.append(_problem(name, "stop_grace_period", "%r is not a duration (10s, 1m30s, 500ms)" % (svc["stop_grace_period"],)))
     return problems
@@ -390,6 +413,24 @@ def select(services, planes=None, levels=None, names=None):
             continue
         chosen.append(svc)
     return chosen
+
+
+def restart_dependants(services, names):
+    """The services to restart when ``names`` are recreated or restarted: every service whose
+    ``restart_with`` names one of them, and theirs in turn (compose's ``depends_on: {X: {restart:
+    true}}``), in catalog order, ``names`` themselves left out."""
+    wanted, found = set(names), []
+    grew = True
+    while grew:
+        grew = False
+        for svc in services:
+            if svc["name"] not in wanted and wanted & set(svc.get("restart_with") or []):
+                wanted.add(svc["name"])
+                grew = True
+    for svc in services:
+        if svc["name"] in wanted and svc["name"] not in names:
+            found.append(svc["name"])
+    return found
 
 
 def external_dependencies(services, selected):

@@ -60,7 +60,13 @@ def service_entry(svc, by_name, defaults, step_deps, project):
         entry["networks"] = {net: {"aliases": [svc["name"]]} for net in svc["networks"]}
     if svc.get("healthcheck"):
         entry["healthcheck"] = _healthcheck(svc["healthcheck"], defaults)
+    if svc.get("resources", {}).get("memory"):
+        entry["mem_limit"] = str(svc["resources"]["memory"])
+    if svc.get("resources", {}).get("cpus"):
+        entry["cpus"] = float(svc["resources"]["cpus"])
     depends = {dep: {"condition": _condition(by_name[dep])} for dep in svc.get("depends_on") or []}
+    for dep in svc.get("restart_with") or []:
+        depends[dep]["restart"] = True  # compose restarts it when it recreates or restarts ``dep``
     for step in step_deps.get(svc["name"], []):
         depends[step] = {"condition": "service_completed_successfully"}
     if depends:

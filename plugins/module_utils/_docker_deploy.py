@@ -7,6 +7,12 @@ Every object carries the labels ``ananta.platform.project`` (and, for containers
 ``ananta.platform.service``, ``.plane``, ``.level`` and ``.config-hash``), so that the
 collection finds and removes exactly what it made. A container whose wanted
 configuration (image ID included) has a different hash is recreated.
+
+``ananta.platform.config`` holds what the hash covers, parameter by parameter (an
+environment variable's value only as a digest: its value is in the container's own
+environment already), so that a run says which parameters changed. A container being
+recreated is set aside under ``<name>-previous`` (stopped, its volumes kept) until its
+successor is ready: ``restore_previous`` puts it back when the successor fails.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import fcntl
 import hashlib
 import json
 import os
+import shlex
 import tempfile
 
 from ansible_collections.ananta.platform.plugins.module_utils._catalog import parse_port
@@ -27,6 +34,10 @@ try:
 except ImportError:  # guarded by DockerRuntime (HAS_DOCKER)
     pass
 
+CONFIG_LABEL = "%s.config" % LABEL_PREFIX
+PREVIOUS_LABEL = "%s.previous-of" % LABEL_PREFIX
+PREVIOUS_SUFFIX = "-previous"
+MEMORY_UNITS = {"b": 1, "k": 1024, "m": 1024 ** 2, "g": 1024 ** 3}
 DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
 
 
@@ -53,6 +64,23 @@ def duration_ns(value):
     if number:
         total += float(number)
     return int(total * 1e9)
+
+
+def memory_bytes(value):
+    """512m, 1g, 1.5g or a number of bytes -> bytes (compose's mem_limit)."""
+    text = str(value).strip().lower()
+    unit = text[-1] if text[-1] in MEMORY_UNITS else "b"
+    return int(float(text.rstrip("bkmg")) * MEMORY_UNITS[unit])
+
+
+def _digest(value):
+    return hashlib.sha256(("ananta.platform:%s" % value).encode()).hexdigest()[:16]
+
+
+def _argv(value):
+    if value is None:
+        return None
+    return shlex.split(value) if isinstance(value, str) else [str(v) for v in value]
 
 
 def labels_for(service, project):
@@ -91,13 +119,56 @@ class ContainerSpec:
         self.restart = service.get("restart_policy", "no")
         health = service.get("healthcheck")
         self.healthcheck = dict(healthcheck_defaults or {}, **health) if health else None
+        self.resources = dict(service.get("resources") or {})
         self.labels = labels_for(service, project)
-        self.config_hash = hashlib.sha256(json.dumps({
+        hashed = {
             "image": image_id, "command": self.command, "env": self.env, "ports": self.ports, "volumes": self.volumes,
             "networks": self.networks, "restart": self.restart, "healthcheck": self.healthcheck,
             "labels": self.labels, "entrypoint": service.get("entrypoint"),
-        }, sort_keys=True, default=str).encode()).hexdigest()
+        }
+        if self.resources:  # only when set: the hash of a container without limits stays what it was
+            hashed["resources"] = self.resources
+        self.config_hash = hashlib.sha256(json.dumps(hashed, sort_keys=True, default=str).encode()).hexdigest()
+        # what the hash covers, parameter by parameter, for the diff of the next change
+        self.summary = {
+            "image": "%s (%s)" % (self.image, str(image_id)[:19]), "command": _argv(self.command),
+            "entrypoint": _argv(service.get("entrypoint")),
+            "env": {k: _digest(v) for k, v in self.env.items()},
+            "ports": ["%s:%s->%s/%s" % (ip or "0.0.0.0", hp, cp, proto) if hp is not None else "%s/%s" % (cp, proto)
+                      for ip, hp, cp, proto in self.ports],
+            "volumes": ["%s:%s:%s" % v[:3] for v in self.volumes], "networks": self.networks, "restart": self.restart,
+            "healthcheck": self.healthcheck, "resources": self.resources,
+            "labels": {k: v for k, v in self.labels.items() if not k.startswith(LABEL_PREFIX + ".")},
+        }
         self.labels["%s.config-hash" % LABEL_PREFIX] = self.config_hash
+        self.labels[CONFIG_LABEL] = json.dumps(self.summary, sort_keys=True, separators=(",", ":"), default=str)
+
+    def changes(self, current, secret=lambda value: False):
+        """The parameters that differ between ``current`` (the container's inspect) and this
+        spec: ``[{parameter, before, after}]``, environment variables one by one, by name; the
+        value of a variable is shown only when neither side is a secret (``secret(value)``)."""
+        labels = (current.get("Config") or {}).get("Labels") or {}
+        try:
+            before = json.loads(labels.get(CONFIG_LABEL) or "")
+        except ValueError:
+            return [{"parameter": "configuration", "before": "created by an earlier version of the collection",
+                     "after": "this version's"}]
+        found = []
+        for key in ("image", "command", "entrypoint", "ports", "volumes", "networks", "restart", "healthcheck",
+                    "resources", "labels"):
+            if before.get(key) != self.summary.get(key) and (before.get(key) or self.summary.get(key)):
+                found.append({"parameter": key, "before": before.get(key), "after": self.summary.get(key)})
+        old_env = before.get("env") or {}
+        now_env = dict(item.split("=", 1) for item in (current.get("Config") or {}).get("Env") or [] if "=" in item)
+        for name in sorted(set(old_env) | set(self.env)):
+            if old_env.get(name) == self.summary["env"].get(name):
+                continue
+            old, new = now_env.get(name) if name in old_env else None, self.env.get(name)
+            hidden = any(v is not None and secret(v) for v in (old, new))
+            found.append({"parameter": "env.%s" % name,
+                          "before": ("(secret)" if hidden and old is not None else old),
+                          "after": ("(secret)" if hidden and new is not None else new)})
+        return found
 
 
 class DockerDeployer:
@@ -185,10 +256,15 @@ class DockerDeployer:
             if host_port is not None:
                 port_bindings.setdefault(key, []).append((host_ip or "0.0.0.0", host_port))
         binds = ["%s:%s:%s" % (source, target, mode) for source, target, mode, _named in spec.volumes]
+        limits = {}
+        if "memory" in spec.resources:
+            limits["mem_limit"] = memory_bytes(spec.resources["memory"])
+        if "cpus" in spec.resources:
+            limits["nano_cpus"] = int(float(spec.resources["cpus"]) * 1e9)
         host_config = self.api.create_host_config(
             port_bindings=port_bindings, binds=binds,
             restart_policy={"Name": spec.restart} if spec.restart != "no" else None,
-            network_mode=spec.networks[0] if spec.networks else None, init=True)
+            network_mode=spec.networks[0] if spec.networks else None, init=True, **limits)
         networking = None
         if spec.networks:
             networking = self.api.create_networking_config(
@@ -215,6 +291,63 @@ class DockerDeployer:
             self.api.start(name)
         except APIError as exc:
             raise RuntimeAdapterError("cannot start container %s: %s" % (name, exc.explanation or exc))
+
+    def restart(self, name, timeout=10):
+        try:
+            self.api.restart(name, timeout=timeout)
+        except APIError as exc:
+            raise RuntimeAdapterError("cannot restart container %s: %s" % (name, exc.explanation or exc))
+
+    # -- the previous container of a recreated service ---------------------------------------------
+    def set_aside(self, name, timeout=10):
+        """Stop the container ``name`` and rename it ``<name>-previous`` (one left by an earlier
+        run is removed first: the one being replaced now is the newer)."""
+        previous = name + PREVIOUS_SUFFIX
+        if self.inspect(previous) is not None:
+            self.api.remove_container(previous, force=True, v=False)
+        try:
+            self.api.stop(name, timeout=timeout)
+            self.api.rename(name, previous)
+        except APIError as exc:
+            raise RuntimeAdapterError("cannot set container %s aside before it is recreated: %s" % (
+                name, exc.explanation or exc))
+        return previous
+
+    def restore_previous(self, name):
+        """The successor ``name`` removed (if any) and ``<name>-previous`` renamed back and
+        started. False when there is no previous container."""
+        previous = name + PREVIOUS_SUFFIX
+        if self.inspect(previous) is None:
+            return False
+        try:
+            if self.inspect(name) is not None:
+                self.api.remove_container(name, force=True, v=False)
+            self.api.rename(previous, name)
+            self.api.start(name)
+        except APIError as exc:
+            raise RuntimeAdapterError("cannot put the previous container of %s back: %s" % (name, exc.explanation or exc))
+        return True
+
+    def drop_previous(self, name):
+        """Remove ``<name>-previous`` once its successor is ready (no-op when there is none)."""
+        try:
+            self.api.remove_container(name + PREVIOUS_SUFFIX, force=True, v=False)
+            return True
+        except NotFound:
+            return False
+
+    def leftovers(self):
+        """Names of the containers set aside by an earlier run of this project that did not
+        finish (one listing of the engine's containers)."""
+        found = self.api.containers(all=True, filters={"label": "%s.project=%s" % (LABEL_PREFIX, self.project)})
+        return {n.lstrip("/")[:-len(PREVIOUS_SUFFIX)] for c in found for n in c.get("Names") or []
+                if n.endswith(PREVIOUS_SUFFIX)}
+
+    def logs_tail(self, name, lines=20):
+        try:
+            return self.api.logs(name, tail=lines, stdout=True, stderr=True).decode("utf-8", "replace").strip()
+        except (APIError, NotFound) as exc:
+            return "(no log: %s)" % exc
 
     def set_cpu_shares(self, name, shares):
         """The container's CPU weight against the others while the host is contended (cgroup
@@ -252,6 +385,7 @@ class DockerDeployer:
         return removed
 
     def remove(self, name, volumes=False):
+        self.drop_previous(name)  # one set aside by a run that did not finish goes with it
         current = self.inspect(name)
         if current is None:
             return False

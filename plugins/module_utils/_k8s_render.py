@@ -148,6 +148,7 @@ class Renderer:
         if (self.opts["topology"] or {}).get("password"):
             self.secret_values.add(str(self.opts["topology"]["password"]))
         self.host_ports = _catalog.host_ports(self.services)
+        self._template_hashes = {}  # service -> its pod template's checksum
         self._check_kinds()
 
     # ------------------------------------------------------------------ checks
@@ -387,8 +388,14 @@ class Renderer:
         restart = "Never" if kind == "Job" else "Always"
         pod = self._pod_spec(svc, secret_data, config_maps, restart)
         own_secrets = {k: v for k, v in secret_data.items() if k.startswith(name + ".")}
-        # a changed ConfigMap or Secret value rolls the pods (their template changes)
-        template_meta["annotations"] = {ANNOTATION_HASH: _hash([pod, config_maps.get(name + "-config"), own_secrets])}
+        # a changed ConfigMap or Secret value rolls the pods (their template changes); so does a
+        # change of a dependency it declares in restart_with (compose's restart: true), whose
+        # phase comes first: it rolls after that dependency is ready
+        hashed = [pod, config_maps.get(name + "-config"), own_secrets]
+        if svc.get("restart_with"):
+            hashed.append([self.template_hash(self.by_name[dep]) for dep in svc["restart_with"]])
+        template_meta["annotations"] = {ANNOTATION_HASH: _hash(hashed)}
+        self._template_hashes[svc["name"]] = template_meta["annotations"][ANNOTATION_HASH]
         template = {"metadata": template_meta, "spec": pod}
         objects = []
         if kind == "StatefulSet":
@@ -430,6 +437,13 @@ class Renderer:
             if alias:
                 objects.append(alias)
         return objects
+
+    def template_hash(self, svc):
+        """The checksum on ``svc``'s pod template (its configuration, and that of what it
+        restarts with), rendered on its own when its plane is not being rendered."""
+        if svc["name"] not in self._template_hashes:
+            self._workload(svc, {}, {})
+        return self._template_hashes[svc["name"]]
 
     def _job(self, name, namespace, labels, template, backoff_limit):
         template["spec"]["restartPolicy"] = "Never"  # failed pods stay, with their logs

@@ -16,6 +16,14 @@ same graph: each runs in its own thread once the services it comes after are rea
 service whose gate a step of this run provides waits for that step before probing the gate.
 One process for the planes and their steps: a service starts the moment what it needs is
 ready, not when a scheduler gets round to it.
+
+A change of one service (issue 19): a container whose configuration changed is recreated,
+its previous container set aside until the new one is ready and put back when it is not
+(the run then fails naming the service, the probe's last answer and the new container's
+log tail). A service already up that declares ``restart_with`` a dependency this run
+recreated, started or restarted is restarted once that dependency is ready, and waited for,
+in dependency order. ``followers``: dependants outside the selection that declare such a
+restart: they are restarted when that happens and otherwise left alone.
 """
 
 from __future__ import annotations
@@ -33,6 +41,8 @@ from ansible_collections.ananta.platform.plugins.module_utils._waiter import (
 )
 
 
+# what a run did to a service that gives its declared dependants a new process to connect to
+RENEWED = ("create", "recreate", "start", "restart")
 DEFAULT_SHARES = 1024  # the engine's default CPU weight
 BOOSTED_SHARES = 8192  # while a service of the expected critical path boots
 
@@ -127,6 +137,12 @@ class ServiceStart:
         self.prepared = None  # (spec, action) once planned and, if needed, created
         self.weighted = False  # its CPU weight is raised now
         self.was_weighted = False  # its CPU weight was raised while it booted (on the expected critical path)
+        self.changes = []  # the parameters that differ, when it is recreated
+        self.restarted_by = []  # the dependencies whose renewal restarts it (restart_with)
+        self.restarts = []  # its dependants restarted because of it
+        self.follower = False  # outside the selection: only restarted, when a dependency it declares is renewed
+        self.previous = False  # a previous container is set aside for it (put back if it does not become ready)
+        self.rolled_back = False
 
     @property
     def container(self):
@@ -142,8 +158,27 @@ class ServiceStart:
                 "action": self.action or "unchanged", "started_at": self.started_at, "engine_start_seconds": self.engine_start,
                 "ready_at": self.ready_at, "depends_on": list(self.service.get("depends_on") or []),
                 "waited_for_dependencies": round(self.waited, 3), "after_steps": [s.name for s in self.after_steps],
-                "cpu_weighted": self.was_weighted,
+                "cpu_weighted": self.was_weighted, "changes": self.changes, "restarted_by": self.restarted_by,
+                "restarts": self.restarts, "rolled_back": self.rolled_back,
                 "error": self.error}
+
+
+def _topological(starts):
+    """The names of ``starts`` with every service after the dependencies it has among them."""
+    order, seen = [], set()
+
+    def visit(name):
+        if name in seen:
+            return
+        seen.add(name)
+        for dep in starts[name].service.get("depends_on") or []:
+            if dep in starts:
+                visit(dep)
+        order.append(name)
+
+    for name in starts:
+        visit(name)
+    return order
 
 
 def _plane(node):
@@ -160,12 +195,21 @@ def _level(node):
 class Starter:
     def __init__(self, deployer, checker, services, catalog, external="wait", probe_host="127.0.0.1",
                  check_mode=False, poll_interval=0.5, probe_timeout=3.0, wait_all=False, clock=time.monotonic,
-                 abort_file=None, steps=None, verify_restarts=False, durations=None, progress=None):
+                 abort_file=None, steps=None, verify_restarts=False, durations=None, progress=None,
+                 followers=(), secret=None, stop_timeout=10):
         self.deployer = deployer
+        self.secret = secret or (lambda value: False)
+        self.stop_timeout = stop_timeout
         self.progress = progress or Progress()
         self.checker = checker
         self.catalog = {s["name"]: s for s in catalog}
         self.starts = {s["name"]: ServiceStart(s) for s in services}
+        for name in followers:
+            if name not in self.starts and name in self.catalog:
+                self.starts[name] = ServiceStart(self.catalog[name])
+                self.starts[name].follower = True
+        services = [s.service for s in self.starts.values()]
+        self.leftovers = set()  # containers set aside by an earlier run that did not finish
         self.external = external
         self.probe_host = probe_host
         self.check_mode = check_mode
@@ -333,8 +377,32 @@ class Starter:
             if first_wave and start.started_at is None:  # it will not start: the wave needs not wait for it
                 self.gate.withdraw(self.priority.get(start.name, 0))
 
+    def _restart_deps(self, start):
+        """The dependencies of this run whose renewal restarts ``start`` (its restart_with)."""
+        return [d for d in start.service.get("restart_with") or [] if d in self.starts]
+
+    def _follow(self, start):
+        """A dependant outside the selection: restarted once a dependency it declares was
+        renewed by this run and is ready, when it runs; otherwise left alone."""
+        for dep in self._restart_deps(start):
+            if not self._await(start, self.starts[dep], "not restarted: its dependency %s failed" % dep):
+                return
+        renewed = [d for d in self._restart_deps(start) if self.starts[d].action in RENEWED]
+        current = self.deployer.inspect(start.container) if renewed else None
+        if not renewed or not current or not (current.get("State") or {}).get("Running"):
+            return
+        start.restarted_by = renewed
+        start.action = "restart"
+        if not self.check_mode:
+            self._launch(start, None, "restart")
+            self._wait_ready(start, "restart")
+
     def _start(self, start, first_wave):
+        if start.follower:
+            self._follow(start)
+            return
         began = self.clock()
+        restart_deps = self._restart_deps(start)
         if not self.check_mode:
             up = self._already_up(start)
             waits = list(start.service.get("depends_on") or []) + [s.name for s in start.after_steps] \
@@ -346,7 +414,7 @@ class Starter:
                 # already up: it waits for none of this run's services (they need not start for
                 # it), but what lies outside the run is still checked (a plane that is down is
                 # named, as when it would start)
-                if up and dep in self.starts:
+                if up and dep in self.starts and dep not in restart_deps:
                     continue
                 if not self._wait_dependency(start, dep):
                     return
@@ -356,38 +424,82 @@ class Starter:
         spec, action = self._prepare(start)
         if self.check_mode or self.stop.is_set():
             return
+        renewed = [d for d in restart_deps if self.starts[d].action in RENEWED]
+        if renewed and not action:
+            # up with its wanted configuration, but a dependency it declares was renewed
+            start.restarted_by = renewed
+            start.action = action = "restart"
         if action:
-            ticket = self.gate.acquire(self.priority.get(start.name, 0), expected=first_wave)
-            # the service's own time runs from the engine's start call: the call (network
-            # attach, process spawn; ~0.4 s on the lab host) is part of starting the service,
-            # whoever starts it; the wait for a free slot before it is not
-            start.started_at = round(time.time(), 3)
-            try:
-                self.deployer.start(spec.name)
-            finally:
-                self.gate.release(ticket)
-            start.engine_start = round(time.time() - start.started_at, 3)
-            if start.name in self.boosted:
-                self._weigh(start, BOOSTED_SHARES)
+            self._launch(start, first_wave, action, spec.name)
         if start.name in self.roots:
             self._root_started()
-        if self.dependants.get(start.name) and any(d in self.starts for d in self.dependants[start.name]) \
+        if action in ("recreate", "restart") or start.name in self.leftovers \
+                or self.dependants.get(start.name) and any(d in self.starts for d in self.dependants[start.name]) \
                 or self.wait_all or any(start.name in step.after for step in self.steps):
-            wait = ServiceWait(start.service, self.poll_interval, None)
-            if not action:
-                # it was running before this run: one passing probe says it still is (the
-                # stability window is for a service that has just started)
-                wait.stable = 1
-            self.checker.prepare(wait)
-            watch(wait, self.checker, self.stop, self.clock(), self.clock)
-            if wait.verdict != READY:
-                if not self.stop.is_set() or wait.verdict in FAILURES:
-                    self._fail(start, "%s: %s" % (wait.verdict.replace("_", " "), wait.output))
-                return
-            start.ready_at = round(wait.ready_at, 3)
-            self.progress.emit("ready", start.name, plane=_plane(start), level=_level(start), action=start.action,
-                               seconds=round(start.ready_at - start.started_at if start.started_at else wait.seconds or 0, 2))
+            self._wait_ready(start, action)
         self._unweigh(start)
+
+    def _launch(self, start, first_wave, action, container=None):
+        """The engine's start (or restart) call, in a start slot."""
+        ticket = self.gate.acquire(self.priority.get(start.name, 0), expected=bool(first_wave))
+        # the service's own time runs from the engine's start call: the call (network
+        # attach, process spawn; ~0.4 s on the lab host) is part of starting the service,
+        # whoever starts it; the wait for a free slot before it is not
+        start.started_at = round(time.time(), 3)
+        try:
+            if action == "restart":
+                self.deployer.restart(start.container, self.stop_timeout)
+            else:
+                self.deployer.start(container or start.container)
+        finally:
+            self.gate.release(ticket)
+        start.engine_start = round(time.time() - start.started_at, 3)
+        if start.name in self.boosted:
+            self._weigh(start, BOOSTED_SHARES)
+
+    def _watch(self, start, fresh):
+        wait = ServiceWait(start.service, self.poll_interval, None)
+        if not fresh:
+            # it was running before this run: one passing probe says it still is (the
+            # stability window is for a service that has just started)
+            wait.stable = 1
+        self.checker.prepare(wait)
+        watch(wait, self.checker, self.stop, self.clock(), self.clock)
+        return wait
+
+    def _wait_ready(self, start, action):
+        wait = self._watch(start, bool(action))
+        if wait.verdict != READY:
+            if not self.stop.is_set() or wait.verdict in FAILURES:
+                message = "%s: %s" % (wait.verdict.replace("_", " "), wait.output)
+                if start.previous or start.name in self.leftovers:
+                    message = self._roll_back(start, message)
+                self._fail(start, message)
+            return False
+        start.ready_at = round(wait.ready_at, 3)
+        if start.previous or start.name in self.leftovers:
+            self.deployer.drop_previous(start.container)  # the successor is ready: the previous one goes
+        self.progress.emit("ready", start.name, plane=_plane(start), level=_level(start), action=start.action,
+                           seconds=round(start.ready_at - start.started_at if start.started_at else wait.seconds or 0, 2))
+        return True
+
+    def _roll_back(self, start, message):
+        """The new container did not become ready: its log tail kept, the previous container
+        put back, started and waited for. Returns the failure's message."""
+        tail = self.deployer.logs_tail(start.container)
+        text = "the new container did not become ready: %s; its log ends:\n%s\n" % (message, tail or "(empty)")
+        try:
+            restored = self.deployer.restore_previous(start.container)
+        except AnantaError as exc:
+            return text + "and the previous container could not be put back: %s" % exc.message
+        if not restored:
+            return text + "and there is no previous container to put back"
+        start.rolled_back = True
+        wait = self._watch(start, True)
+        if wait.verdict == READY:
+            return text + "the previous container %s was put back and is ready again" % start.container
+        return text + "the previous container %s was put back but is not ready: %s: %s" % (
+            start.container, wait.verdict.replace("_", " "), wait.output)
 
     def _weigh(self, start, shares):
         try:
@@ -406,7 +518,9 @@ class Starter:
         once; call with ``start.lock`` held."""
         if start.planned is None:
             spec = self.deployer.spec(start.service)
-            action, _current = self.deployer.plan(spec)
+            action, current = self.deployer.plan(spec)
+            if action == "recreate":
+                start.changes = spec.changes(current, self.secret)
             start.planned = (spec, action)
         return start.planned
 
@@ -416,7 +530,7 @@ class Starter:
         readiness is checked (a second start checks every service at once instead of level
         after level). A service without dependencies or gates has nothing to skip: its plan is
         left to its start."""
-        if not start.service.get("depends_on") and not start.service.get("start_after"):
+        if not start.service.get("depends_on") and not start.service.get("start_after") or start.follower:
             return False
         with start.lock:
             return not (start.prepared or self._plan(start))[1]
@@ -429,7 +543,9 @@ class Starter:
                 spec, action = self._plan(start)
                 if action in ("create", "recreate") and not self.check_mode and not self.stop.is_set():
                     if action == "recreate":
-                        self.deployer.remove(spec.name)
+                        # kept, stopped, until the new one is ready: put back if it is not
+                        self.deployer.set_aside(spec.name, self.stop_timeout)
+                        start.previous = True
                     self.deployer.create(spec)
                 start.action = action
                 start.prepared = (spec, action)
@@ -452,7 +568,7 @@ class Starter:
         for start in ordered:
             if self.stop.is_set():
                 return
-            if start.prepared is None:
+            if start.prepared is None and not start.follower:
                 try:
                     self._prepare(start)
                 except Exception:  # pylint: disable=broad-except  # its own thread will meet and report it
@@ -510,10 +626,34 @@ class Starter:
         margin = max(1.0, 0.1 * total)
         return {name for name in self.starts if total - start_at(name) - chains[name] <= margin}
 
+    def _resume(self):
+        """Containers set aside by an earlier run that stopped before its successor was judged:
+        put back where the successor is missing; otherwise kept until the successor is ready
+        (and put back if it is not)."""
+        self.leftovers = {name for name in self.deployer.leftovers()
+                          if any(s.container == name for s in self.starts.values())}
+        for name in sorted(self.leftovers):
+            if self.deployer.inspect(name) is None:
+                self.deployer.restore_previous(name)
+
+    def _would_restart(self):
+        """Check mode: the services that a run would restart (restart_with a renewed one, in turn)."""
+        for name in _topological(self.starts):
+            start = self.starts[name]
+            renewed = [d for d in self._restart_deps(start) if self.starts[d].action in RENEWED]
+            if renewed and start.action in (None, "unchanged"):
+                if start.follower:
+                    current = self.deployer.inspect(start.container)
+                    if not current or not (current.get("State") or {}).get("Running"):
+                        continue
+                start.restarted_by = renewed
+                start.action = "restart"
+
     def run(self):
         self.t0 = self.clock()
         if not self.check_mode:
             self.progress.emit("begin", "start", services=len(self.starts), steps=len(self.steps))
+            self._resume()
         # Those with the longest chain of dependants behind them first: on a busy host, the
         # order in which containers are created and started is the order they get the CPU.
         chains = self._chain_lengths()
@@ -540,6 +680,11 @@ class Starter:
             self._unweigh(start)  # a service that failed or was not waited for keeps no raised weight
         if self.verify_restarts and self.failure is None and not self.check_mode:
             self._verify_restarts()
+        if self.check_mode:
+            self._would_restart()
+        for start in self.starts.values():
+            for dep in start.restarted_by:
+                self.starts[dep].restarts.append(start.name)
         self.stop.set()
         return [s.result() for s in self.starts.values()], round(self.clock() - self.t0, 3), self.failure
 

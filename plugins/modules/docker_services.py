@@ -20,6 +20,18 @@ description:
   - A container whose wanted configuration differs from what it was created with (the hash in its
     C(ananta.platform.config-hash) label, which covers the image ID) is recreated; a running one with the
     same configuration is left alone; a finished one-shot service (probe C(exit_zero)) is not run again.
+  - The result (and, with C(--diff), the diff) names per recreated service the parameters that differ
+    (image and its ID, command, entrypoint, each environment variable by name, ports, volumes, networks,
+    restart policy, healthcheck, resources, labels); the value of a secret variable is never shown.
+  - The previous container of a recreated service is stopped and kept (as C(<name>-previous), its volumes
+    with it) until the new one is ready. When the new one does not become ready within its readiness
+    budget, the previous one is put back, started and waited for, and the module fails naming the service,
+    the probe's last answer and the new container's log tail; nothing that depends on it is restarted.
+  - A service that declares C(restart_with) a dependency (compose's C(depends_on.<dependency>.restart))
+    is restarted when this call recreates, starts or restarts that dependency, once the dependency is
+    ready, and waited for, in dependency order. Such a dependant outside the selection (see O(names)) is
+    restarted too when it runs, and otherwise left alone; a dependant that does not declare it is never
+    touched.
   - Every object carries the label C(ananta.platform.project); a container with the same name that the
     collection did not make is never touched.
   - With O(state=stopped) or O(state=absent), dependants go before what they depend on; named volumes are
@@ -51,7 +63,7 @@ attributes:
     description: Reports what would be created, recreated, started, stopped or removed.
     support: full
   diff_mode:
-    description: Lists the actions per container.
+    description: Per service, what would be done, the parameters that differ and the dependants that would be restarted.
     support: full
   idempotent:
     description: A second run with the same catalog changes nothing.
@@ -74,7 +86,10 @@ options:
     type: list
     elements: int
   names:
-    description: Select the services with these names.
+    description:
+      - Select the services with these names (change one service, or a few). Their dependencies outside the
+        selection are checked once with O(external=check); their dependants that declare C(restart_with) them
+        are restarted when they are recreated or restarted, and nothing else is touched.
     type: list
     elements: str
   networks:
@@ -218,7 +233,23 @@ services:
   elements: dict
   contains:
     name: {description: Service., type: str}
-    action: {description: "V(create), V(recreate), V(start), V(stop), V(remove) or V(unchanged).", type: str}
+    action:
+      description:
+        - "V(create), V(recreate), V(start), V(restart) (a dependency it declares in C(restart_with) was renewed),
+          V(stop), V(remove) or V(unchanged)."
+        - A dependant outside the selection that declares C(restart_with) a selected service is listed too.
+      type: str
+    changes:
+      description:
+        - For a recreated service, the parameters that differ, each with its value before and after (C(env.NAME) per
+          environment variable; a secret value shows as C((secret))).
+      type: list
+      elements: dict
+    restarted_by: {description: The renewed dependencies that restarted it (its C(restart_with))., type: list, elements: str}
+    restarts: {description: Its dependants restarted (or that would be) because it was renewed., type: list, elements: str}
+    rolled_back:
+      description: Its new container did not become ready and the previous one was put back.
+      type: bool
     started_at: {description: "Epoch seconds when this run asked the engine to start the container (after any wait for a free start slot).", type: float}
     engine_start_seconds: {description: Seconds the engine's start call took (attaching networks and spawning the process)., type: float}
     depends_on: {description: The services it waited for (from the catalog)., type: list, elements: str}
@@ -258,6 +289,7 @@ networks_created:
 """
 
 import gc
+import json
 import traceback
 
 from ansible.module_utils.basic import missing_required_lib
@@ -270,6 +302,43 @@ from ansible_collections.ananta.platform.plugins.module_utils._errors import Ana
 from ansible_collections.ananta.platform.plugins.module_utils._module import MaskingModule
 from ansible_collections.ananta.platform.plugins.module_utils._progress import Progress
 from ansible_collections.ananta.platform.plugins.module_utils._starter import Starter
+
+
+def _shown(value):
+    if value is None:
+        return "(none)"
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, sort_keys=True)
+    return str(value)
+
+
+def service_diff(services):
+    """One diff per service the call changes (or would): its action, the parameters that
+    differ, and the dependants restarted because of it."""
+    diffs = []
+    for svc in services:
+        action = svc.get("action") or "unchanged"
+        if action == "unchanged":
+            continue
+        header = "%s (container %s, %s level %s): %s" % (svc["name"], svc.get("container"), svc.get("plane"),
+                                                        svc.get("level"), action)
+        before, after = [], []
+        for change in svc.get("changes") or []:
+            before.append("%s: %s" % (change["parameter"], _shown(change["before"])))
+            after.append("%s: %s" % (change["parameter"], _shown(change["after"])))
+        if action in ("create", "remove"):
+            before.append("container: %s" % ("absent" if action == "create" else "present"))
+            after.append("container: %s" % ("created" if action == "create" else "removed"))
+        elif action in ("start", "stop"):
+            before.append("state: %s" % ("stopped" if action == "start" else "running"))
+            after.append("state: %s" % ("running" if action == "start" else "stopped"))
+        elif action == "restart":
+            after.append("restarted: its dependency %s is renewed (restart_with)" % ", ".join(svc.get("restarted_by") or []))
+        if svc.get("restarts"):
+            after.append("restarts its dependants: %s" % ", ".join(svc["restarts"]))
+        diffs.append({"before_header": header, "after_header": header,
+                      "before": "\n".join(before) + "\n" if before else "", "after": "\n".join(after) + "\n"})
+    return diffs
 
 
 def network_specs(networks):
@@ -377,6 +446,10 @@ def main():
     try:
         # the declared networks, when given, are the only ones a service may join (as catalog_plan checks)
         _catalog.validate(catalog, list(network_specs(params["networks"])) if params["networks"] else None)
+        unknown = [n for n in params["names"] or [] if n not in {s["name"] for s in catalog}]
+        if unknown:
+            raise AnantaError("names: %s %s no service of the catalog (ananta_services); nothing was changed" % (
+                ", ".join(unknown), "is" if len(unknown) == 1 else "are"))
         selected = _catalog.select(catalog, planes=params["planes"], levels=params["levels"], names=params["names"])
         if params["planes"] == []:
             selected = []
@@ -402,7 +475,9 @@ def main():
             starter = Starter(deployer, checker, selected, catalog, params["external"], params["probe_host"],
                               module.check_mode, params["poll_interval"], params["probe_timeout"], params["wait_all"],
                               abort_file=params["abort_file"], steps=steps, verify_restarts=params["wait_all"],
-                              durations=params["durations"], progress=progress)
+                              durations=params["durations"], progress=progress,
+                              followers=_catalog.restart_dependants(catalog, [s["name"] for s in selected]),
+                              secret=lambda value: value in module.no_log_values, stop_timeout=params["stop_timeout"])
             try:
                 services, elapsed, failure = starter.run()
             finally:
@@ -426,7 +501,7 @@ def main():
         module.fail_json(msg="Failed to %s services on the Docker engine at %s: unexpected %s: %s" % (
             verb, params["docker_host"], type(exc).__name__, exc), exception=traceback.format_exc(), **result)
     if module._diff:  # pylint: disable=protected-access
-        result["diff"] = {"before": "", "after": "\n".join("%s: %s" % (s["name"], s["action"]) for s in result["services"]) + "\n"}
+        result["diff"] = service_diff(result["services"])
     gc.freeze()  # what the start built stays until exit: no collection pass over it at exit (~0.2 s)
     module.exit_json(**result)
 

@@ -41,6 +41,7 @@ def graph(inventory):
                   g.get("namespace")) for g in svc.get("start_after") or []]
         services[svc["name"]] = {
             "plane": svc.get("plane"), "level": svc.get("level"), "depends_on": sorted(svc.get("depends_on") or []),
+            "restart_with": sorted(svc.get("restart_with") or []),
             "probe": (svc.get("readiness") or {}).get("probe"), "gates": gates,
             "kind": (svc.get("kubernetes") or {}).get("kind"), "networks": sorted(svc.get("networks") or []),
         }
@@ -123,3 +124,18 @@ def test_the_docker_start_the_compose_export_and_the_timeline_wait_for_the_same_
     timeline = {n["name"]: {d[len("step:"):] for d in n.get("depends_on") or [] if d.startswith("step:")}
                 for n in graph if not n["name"].startswith("step:")}
     assert {k: v for k, v in timeline.items() if v} == GATED
+
+
+def test_the_compose_export_carries_restart_with_as_restart_true():
+    """A dependant that restarts with its dependency (catalog ``restart_with``) has compose's
+    ``depends_on: {X: {restart: true}}``; the others do not (issue 19)."""
+    from ansible_collections.ananta.platform.plugins.module_utils import _compose
+
+    services = _lab()["ananta_services"]
+    by_name = {s["name"]: s for s in services}
+    declared = {(s["name"], d) for s in services for d in s.get("restart_with") or []}
+    assert ("supabase-api", "supabase-db") in declared and ("supabase-meta", "supabase-db") in declared
+    for svc in services:
+        entry = _compose.service_entry(svc, by_name, {}, {}, "ananta")
+        for dep, condition in (entry.get("depends_on") or {}).items():
+            assert condition.get("restart", False) == ((svc["name"], dep) in declared), (svc["name"], dep)

@@ -151,3 +151,17 @@ def test_example_inventories_hold_a_valid_catalog_of_the_same_services(lab_vars,
     assert [s["name"] for s in services] == [s["name"] for s in lab_vars["ananta_services"]]
     assert not any(s["image"].startswith("ananta-lab/") for s in services), "no lab image in a real inventory"
     assert all(not str(v).startswith("$ANSIBLE_VAULT") for v in example["ananta_secrets"].values())
+
+
+def test_restart_dependants_follow_the_declarations_in_turn():
+    services = copy.deepcopy(GOOD)
+    by_name = {s["name"]: s for s in services}
+    assert _catalog.restart_dependants(services, ["db"]) == []  # nobody declares it
+    by_name["api"]["restart_with"] = ["db"]
+    by_name["web"]["restart_with"] = ["api"]  # restarted when api is: api is restarted when db is renewed
+    assert _catalog.validate(services) is True
+    assert _catalog.restart_dependants(services, ["db"]) == ["api", "web"]
+    assert _catalog.restart_dependants(services, ["api"]) == ["web"]
+    # worker depends on db and api without declaring it: never restarted for them
+    assert "worker" not in _catalog.restart_dependants(services, ["db", "api"])
+    assert _catalog.restart_dependants(services, ["web"]) == []

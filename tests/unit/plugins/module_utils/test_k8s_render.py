@@ -277,6 +277,7 @@ def test_bad_catalog_is_refused_naming_the_service(lab):
     db["level"] = 3
     meta = [s for s in services if s["name"] == "supabase-meta"][0]
     meta["depends_on"] = []
+    meta.pop("restart_with", None)
     db["volumes"] = ["/srv/data:/var/lib/postgresql/data"]
     with pytest.raises(CatalogError) as caught:
         _k8s_render.Renderer(services, step_image="x")
@@ -458,3 +459,25 @@ def test_a_changed_config_value_rolls_exactly_the_workloads_that_use_it(lab):
     services = json.loads(json.dumps(services).replace(password, password + "-rotated"))
     _v, again = render_inventory("lab", services=services)
     assert _changed(before, _template_hashes(again)) == readers
+
+
+def test_a_change_of_a_dependency_rolls_the_dependants_that_restart_with_it(lab):
+    """supabase-api and supabase-meta declare ``restart_with: [supabase-db]``: a change of
+    supabase-db's configuration changes their pod-template checksum too (they roll after it,
+    their phase comes later); its other dependants (cns-service...) keep theirs (issue 19)."""
+    variables, phases = lab
+    before = _template_hashes(phases)
+    services = plain(variables["ananta_services"])
+    db = next(s for s in services if s["name"] == "supabase-db")
+    db["env"]["ANANTA_TUNING"] = "work_mem=64MB"
+    _v, again = render_inventory("lab", services=services)
+    assert _changed(before, _template_hashes(again)) == {"supabase-db", "supabase-api", "supabase-meta"}
+    # without the declaration, supabase-api is left alone
+    services = plain(variables["ananta_services"])
+    for svc in services:
+        if svc["name"] == "supabase-api":
+            del svc["restart_with"]
+    _v, undeclared = render_inventory("lab", services=services)
+    next(s for s in services if s["name"] == "supabase-db")["env"]["ANANTA_TUNING"] = "work_mem=64MB"
+    _v, again = render_inventory("lab", services=services)
+    assert _changed(_template_hashes(undeclared), _template_hashes(again)) == {"supabase-db", "supabase-meta"}
