@@ -210,6 +210,7 @@ class Starter:
                 self.starts[name].follower = True
         services = [s.service for s in self.starts.values()]
         self.leftovers = set()  # containers set aside by an earlier run that did not finish
+        self.restored = set()  # those of them put back by this run (their successor was missing)
         self.external = external
         self.probe_host = probe_host
         self.check_mode = check_mode
@@ -336,8 +337,13 @@ class Starter:
             restarts = current.get("RestartCount") or 0
             running = (current.get("State") or {}).get("Running")
             if restarts or not running:
-                self._fail(start, "was ready, then %s (restart count %d)" % (
-                    "restarted" if running else "stopped", restarts))
+                renewed = [d for d in start.service.get("depends_on") or [] if d in self.starts
+                           and self.starts[d].action in RENEWED and d not in (start.service.get("restart_with") or [])]
+                hint = "; it depends on %s, which this run renewed: if it cannot outlive a restart of %s, declare " \
+                    "restart_with: [%s] in its catalog entry" % ((", ".join(renewed), "it" if len(renewed) == 1 else "them",
+                                                                 ", ".join(renewed))) if renewed else ""
+                self._fail(start, "was ready, then %s (restart count %d)%s" % (
+                    "restarted" if running else "stopped", restarts, hint))
                 return
 
     def _wait_gates(self, start):
@@ -429,14 +435,16 @@ class Starter:
             # up with its wanted configuration, but a dependency it declares was renewed
             start.restarted_by = renewed
             start.action = action = "restart"
+        if not action and start.container in self.restored:
+            start.action = "start"  # put back and started by this run (see _resume): waited for as a start
         if action:
             self._launch(start, first_wave, action, spec.name)
         if start.name in self.roots:
             self._root_started()
-        if action in ("recreate", "restart") or start.name in self.leftovers \
+        if action in ("recreate", "restart") or start.container in self.leftovers \
                 or self.dependants.get(start.name) and any(d in self.starts for d in self.dependants[start.name]) \
                 or self.wait_all or any(start.name in step.after for step in self.steps):
-            self._wait_ready(start, action)
+            self._wait_ready(start, action or start.action)
         self._unweigh(start)
 
     def _launch(self, start, first_wave, action, container=None):
@@ -472,12 +480,12 @@ class Starter:
         if wait.verdict != READY:
             if not self.stop.is_set() or wait.verdict in FAILURES:
                 message = "%s: %s" % (wait.verdict.replace("_", " "), wait.output)
-                if start.previous or start.name in self.leftovers:
+                if start.previous or start.container in self.leftovers:
                     message = self._roll_back(start, message)
                 self._fail(start, message)
             return False
         start.ready_at = round(wait.ready_at, 3)
-        if start.previous or start.name in self.leftovers:
+        if start.previous or start.container in self.leftovers:
             self.deployer.drop_previous(start.container)  # the successor is ready: the previous one goes
         self.progress.emit("ready", start.name, plane=_plane(start), level=_level(start), action=start.action,
                            seconds=round(start.ready_at - start.started_at if start.started_at else wait.seconds or 0, 2))
@@ -487,7 +495,8 @@ class Starter:
         """The new container did not become ready: its log tail kept, the previous container
         put back, started and waited for. Returns the failure's message."""
         tail = self.deployer.logs_tail(start.container)
-        text = "the new container did not become ready: %s; its log ends:\n%s\n" % (message, tail or "(empty)")
+        text = "the new container (image %s) did not become ready: %s; its log ends:\n%s\n" % (
+            start.service.get("image"), message, tail or "(empty)")
         try:
             restored = self.deployer.restore_previous(start.container)
         except AnantaError as exc:
@@ -635,6 +644,7 @@ class Starter:
         for name in sorted(self.leftovers):
             if self.deployer.inspect(name) is None:
                 self.deployer.restore_previous(name)
+                self.restored.add(name)
 
     def _would_restart(self):
         """Check mode: the services that a run would restart (restart_with a renewed one, in turn)."""
