@@ -182,6 +182,43 @@ def test_app_plane_alone_with_the_other_planes_up(api):
     assert all(c["changed"] == 0 for c in recap(proc).values()), recap(proc)
 
 
+def generations(api):
+    """Every Deployment's and StatefulSet's name -> its generation (a new pod template counts one up)."""
+    from kubernetes import client
+    apps = client.AppsV1Api(api)
+    found = {}
+    for ns in NAMESPACES.values():
+        for call in (apps.list_namespaced_deployment, apps.list_namespaced_stateful_set):
+            for obj in json.loads(call(ns, label_selector="ananta.platform/project=ananta-lab", _preload_content=False).data)["items"]:
+                found[obj["metadata"]["name"]] = obj["metadata"]["generation"]
+    return found
+
+
+def test_a_changed_variable_rolls_the_workload_and_then_its_declared_dependants(api, lab):
+    """Issue 19 on a cluster: a new variable of supabase-db rolls its StatefulSet, then the four
+    Deployments that declare restart_with: [supabase-db] (their pods created after its pod was
+    ready again); no other workload gets a new pod template. The original catalog rolls them back."""
+    declared = {s["name"] for s in lab["ananta_services"] if "supabase-db" in (s.get("restart_with") or [])}
+    assert declared == {"supabase-api", "supabase-meta", "cns-worker", "audit-logger"}
+    services = copy.deepcopy(lab["ananta_services"])
+    next(s for s in services if s["name"] == "supabase-db")["env"]["PGTUNE_WORK_MEM"] = "64MB"
+    before = generations(api)
+    with tempfile.TemporaryDirectory() as tmp:
+        proc = playbook("start_platform.yml", "--tags", "app_plane", "-e", catalog_file(services, tmp))
+    assert proc.returncode == 0, tail(proc)
+    after = generations(api)
+    assert {name for name in before if after[name] != before[name]} == {"supabase-db"} | declared
+    db_pod = next(p for p in pods(api, "app-plane") if p["metadata"]["name"] == "supabase-db-0")
+    db_ready = stamp(next(c["lastTransitionTime"] for c in db_pod["status"]["conditions"] if c["type"] == "Ready"))
+    for pod in pods(api, "app-plane"):
+        if pod["metadata"]["labels"].get("app.kubernetes.io/name") in declared and not pod["metadata"].get("deletionTimestamp"):
+            assert stamp(pod["metadata"]["creationTimestamp"]) >= db_ready, pod["metadata"]["name"]
+    proc = playbook("start_platform.yml", "--tags", "app_plane")
+    assert proc.returncode == 0, tail(proc)
+    again = generations(api)
+    assert {name for name in after if again[name] != after[name]} == {"supabase-db"} | declared
+
+
 def test_collect_logs_holds_every_pods_logs_init_containers_included(api, tmp_path):
     proc = playbook("collect_logs.yml", "-e", "ananta_logs_dir=%s" % tmp_path)
     assert proc.returncode == 0, tail(proc)
