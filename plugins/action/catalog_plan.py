@@ -50,6 +50,7 @@ class ActionModule(ControllerAction):
 
     def compute(self, args):
         try:
-            return _catalog.plan_result(args["services"], args["networks"], args["planes"], args["levels"], args["durations"])
+            return _catalog.plan_result(args["services"], args["networks"], args["planes"], args["levels"], args["durations"],
+                                        args["sources"])
         except CatalogError as exc:
             return dict(failed=True, msg="Failed to validate the service catalog: %s" % exc.message, problems=exc.problems)

@@ -10,6 +10,7 @@ documented in ``docs/catalog.md``.
 
 from __future__ import annotations
 
+import difflib
 import re
 
 from ansible_collections.ananta.platform.plugins.module_utils._errors import CatalogError
@@ -401,6 +402,86 @@ def waves(services):
     return [grouped[key] for key in sorted(grouped)]
 
 
+def _merged(defined, override):
+    """``override`` over ``defined``: mappings merged key by key (recursively), anything else
+    replaced. A defined value that is replaced is never read (it may refer to variables that
+    this environment does not define, such as the registry of an image it replaces)."""
+    if not isinstance(override, dict) or not isinstance(defined, dict):
+        return override
+    merged = {}
+    for key in defined:
+        if key not in override:
+            merged[key] = defined[key]
+        elif isinstance(override[key], dict):
+            merged[key] = _merged(defined[key], override[key])
+        else:
+            merged[key] = override[key]  # the defined value is not read
+    for key in override:
+        if key not in merged:
+            merged[key] = override[key]
+    return merged
+
+
+ADDED_NEEDS = ("plane", "level", "image")
+
+
+def _check_overrides(definition, overrides):
+    if not isinstance(overrides, dict):
+        raise CatalogError(["ananta_service_overrides must be a mapping of service names to the fields that differ"])
+    names = [svc["name"] for svc in definition]
+    problems = []
+    for name, override in overrides.items():
+        if not isinstance(override, dict):
+            problems.append("ananta_service_overrides: %s: must be a mapping of fields (image, env, ...)" % name)
+        elif name not in names and not override.get("absent") and any(f not in override for f in ADDED_NEEDS):
+            close = difflib.get_close_matches(str(name), names, n=3, cutoff=0.75)
+            problems.append("ananta_service_overrides: %s is no service of the platform's definition%s (to add a "
+                            "service of your own, give at least its %s)" % (
+                                name, " (did you mean %s?)" % ", ".join(close[:3]) if close else "", ", ".join(ADDED_NEEDS)))
+        elif name not in names and override.get("absent"):
+            problems.append("ananta_service_overrides: %s: absent, but it is no service of the platform's definition" % name)
+    if problems:
+        raise CatalogError(problems)
+    return names
+
+
+def merge_overrides(definition, overrides):
+    """The effective catalog: the platform's definition (a list of services) with an
+    inventory's ``ananta_service_overrides`` (service name -> fields) merged per service by
+    name; ``{absent: true}`` removes a service, a new name with plane, level and image adds
+    one. Raises CatalogError naming every override that matches nothing."""
+    names = _check_overrides(definition, overrides)
+    services = []
+    for svc in definition:
+        override = overrides.get(svc["name"])
+        if override is None:
+            services.append(svc)
+        elif not override.get("absent"):
+            services.append(_merged(svc, override))
+    for name, override in overrides.items():
+        if name not in names and not override.get("absent"):
+            services.append(dict(override, name=name))
+    return services
+
+
+def override_sources(definition, overrides):
+    """Service name -> ``defined``, ``overridden: <fields>``, ``added`` or ``removed``."""
+    names = _check_overrides(definition, overrides)
+    sources = {}
+    for name in names:
+        override = overrides.get(name)
+        if override is None:
+            sources[name] = "defined"
+        elif override.get("absent"):
+            sources[name] = "removed"
+        else:
+            sources[name] = "overridden: %s" % ", ".join(sorted(override))
+    for name in overrides:
+        if name not in names:
+            sources[name] = "added"
+    return sources
+
+
 def select(services, planes=None, levels=None, names=None):
     """The services matching every given filter, in catalog order."""
     chosen = []
@@ -510,8 +591,9 @@ def published_url(svc, host="localhost"):
     return "%s:%d" % (host, published[0][1])
 
 
-def plan_lines(services):
-    """The startup plan as readable lines (what playbooks/plan.yml prints)."""
+def plan_lines(services, sources=None):
+    """The startup plan as readable lines (what playbooks/plan.yml prints); ``sources``: where
+    each service's entry comes from (defined, overridden: fields, added)."""
     lines = []
     known = {s["name"]: s for s in services}
     for step in start_plan(services):
@@ -521,8 +603,10 @@ def plan_lines(services):
                 svc = known[name]
                 deps = ", ".join(svc.get("depends_on") or []) or "-"
                 probe = (svc.get("readiness") or {}).get("probe")
-                lines.append("  wave %d  %-28s %-15s after: %s  probe: %s"
-                             % (number, name, svc["plane"], deps, probe))
+                line = "  wave %d  %-28s %-15s after: %s  probe: %s" % (number, name, svc["plane"], deps, probe)
+                if sources is not None:
+                    line += "  [%s]" % sources.get(name, "the inventory's own ananta_services")
+                lines.append(line)
     return lines
 
 
@@ -558,7 +642,7 @@ def secret_values(data):
     return {value for value in found if len(value) >= 3 and value.lower() not in NOT_SECRETS}
 
 
-def plan_result(services, networks=None, planes=None, levels=None, durations=None):
+def plan_result(services, networks=None, planes=None, levels=None, durations=None, sources=None):
     """What catalog_plan returns: the catalog validated (CatalogError otherwise), then the
     plan of the selection. Shared by the module and its controller-side action plugin."""
     names = None if networks is None else [n["name"] if isinstance(n, dict) else str(n) for n in networks]
@@ -566,7 +650,7 @@ def plan_result(services, networks=None, planes=None, levels=None, durations=Non
     selected = select(services, planes=planes, levels=levels)
     result = dict(changed=False, levels=start_plan(selected), order=topological_order(selected),
                   stop_order=stop_order(selected), external_dependencies=external_dependencies(services, selected),
-                  lines=plan_lines(selected))
+                  lines=plan_lines(selected, sources))
     if durations is not None:
         path = critical_path(selected, durations)
         result["critical_path"] = {"seconds": path["seconds"], "path": path["path"]}

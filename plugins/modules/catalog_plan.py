@@ -58,6 +58,12 @@ options:
       - Seconds from start to ready per service name. When given, the critical path through
         the dependency graph is computed from them.
     type: dict
+  sources:
+    description:
+      - >-
+        Where each service's entry comes from (service name -> C(defined), C(overridden: <fields>), C(added)), as
+        the filter C(ananta.platform.service_sources) gives it; shown on each line of the plan.
+    type: dict
 """
 
 EXAMPLES = r"""
@@ -117,6 +123,7 @@ ARGUMENT_SPEC = dict(
     planes=dict(type="list", elements="str", choices=list(_catalog.PLANES)),
     levels=dict(type="list", elements="int"),
     durations=dict(type="dict"),
+    sources=dict(type="dict"),
 )
 
 
@@ -130,7 +137,7 @@ def main():
     module.no_log_values.update(_catalog.secret_values(services))
     try:
         result = _catalog.plan_result(services, module.params["networks"], module.params["planes"], module.params["levels"],
-                                      module.params["durations"])
+                                      module.params["durations"], module.params["sources"])
     except CatalogError as exc:
         module.fail_json(msg="Failed to validate the service catalog: %s" % exc.message, problems=exc.problems)
     module.exit_json(**result)

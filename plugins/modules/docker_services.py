@@ -320,8 +320,8 @@ def service_diff(services):
         action = svc.get("action") or "unchanged"
         if action == "unchanged":
             continue
-        header = "%s (container %s, %s level %s): %s" % (svc["name"], svc.get("container"), svc.get("plane"),
-                                                        svc.get("level"), action)
+        header = "%s (container %s, %s level %s): %s" % (
+            svc["name"], svc.get("container"), svc.get("plane"), svc.get("level"), action)
         before, after = [], []
         for change in svc.get("changes") or []:
             before.append("%s: %s" % (change["parameter"], _shown(change["before"])))

@@ -1,5 +1,6 @@
-"""Change one service on the lab (issue 19), as an operator does: edit the inventory, see the
-diff with --check --diff, apply it; a new version that never becomes ready is rolled back.
+"""Change one service on the lab (issue 19), as an operator does: edit the service's override in
+the inventory, see the diff with --check --diff, apply it; a new version that never becomes
+ready is rolled back.
 
 The inventory is a copy of the lab's, edited as an operator edits it. Each test compares every
 container of the project before and after (ID and start time): what the change must not touch
@@ -77,9 +78,9 @@ def container_of(name):
 
 
 SUPABASE_DB_ENV = ('''      POSTGRES_DB: postgres
-    ports: ["{{ ananta_host_ports['supabase-db'] }}:5432"]''', '''      POSTGRES_DB: postgres
+  components-v2-postgres:''', '''      POSTGRES_DB: postgres
       PGTUNE_WORK_MEM: 64MB
-    ports: ["{{ ananta_host_ports['supabase-db'] }}:5432"]''')
+  components-v2-postgres:''')
 
 
 def test_check_diff_lists_the_changed_parameter_and_the_dependants_and_changes_nothing(up, client, inventory):

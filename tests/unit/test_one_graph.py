@@ -22,6 +22,7 @@ _Loader.add_constructor("!unsafe", lambda loader, node: loader.construct_scalar(
 
 
 def group_vars(inventory):
+    """The inventory's own files (what an operator edits)."""
     found = {}
     folder = os.path.join(ROOT, "inventories", inventory, "group_vars", "all")
     for name in sorted(os.listdir(folder)):
@@ -32,9 +33,20 @@ def group_vars(inventory):
     return found
 
 
+def effective(inventory):
+    """The inventory's variables as a run sees them: the platform's definition (the vars plugin
+    ananta.platform.platform) with the inventory's own values, rendered."""
+    import json
+    import sys
+    sys.path.insert(0, os.path.join(ROOT, ".collections"))
+    sys.path.insert(0, os.path.join(ROOT, "tests"))
+    from inventory_helpers import inventory_vars
+    return json.loads(json.dumps(inventory_vars(inventory, extra={"inventory_dir": "/inventory"}), default=str))
+
+
 def graph(inventory):
     """What decides the order and the readiness, per service; and the steps' tables."""
-    data = group_vars(inventory)
+    data = effective(inventory)
     services = {}
     for svc in data["ananta_services"]:
         gates = [(g.get("probe"), g.get("url") or g.get("address") or g.get("port"), tuple(g.get("tables") or ()),
@@ -62,6 +74,28 @@ def test_every_inventory_runs_the_lab_s_graph(inventory):
                 inventory, name, field, value, inventory, other["services"][name][field])
     for part in ("migrations", "databases", "verify_tables", "networks"):
         assert other[part] == lab[part], "%s: %s differ from the lab's" % (inventory, part)
+
+
+# What an inventory may set of a service: per-environment values only, never its place in the graph.
+PER_ENVIRONMENT = {"image", "command", "entrypoint", "env", "labels", "resources", "healthcheck", "volumes",
+                   "restart_policy", "stop_grace_period", "kubernetes"}
+
+
+@pytest.mark.parametrize("inventory", INVENTORIES)
+def test_an_inventory_holds_its_own_values_not_the_platform_s_graph(inventory):
+    """The platform is defined once (platform/definition.yml): no inventory writes the catalog,
+    the networks or the migration order table; its overrides name services of the definition
+    and set per-environment fields only."""
+    own = group_vars(inventory)
+    for variable in ("ananta_services", "ananta_networks", "ananta_migrations", "ananta_databases",
+                     "ananta_verify_tables", "ananta_platform_services"):
+        assert variable not in own, "%s: %s is the platform's definition" % (inventory, variable)
+    overrides = own.get("ananta_service_overrides") or {}
+    assert overrides, inventory
+    defined = {s["name"] for s in effective(inventory)["ananta_platform_services"]}
+    for name, fields in overrides.items():
+        assert name in defined, "%s: override of %s, which is not defined" % (inventory, name)
+        assert set(fields) <= PER_ENVIRONMENT, "%s: %s sets %s" % (inventory, name, sorted(set(fields) - PER_ENVIRONMENT))
 
 
 def test_the_graph_is_not_empty():

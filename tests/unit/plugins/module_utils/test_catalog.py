@@ -165,3 +165,49 @@ def test_restart_dependants_follow_the_declarations_in_turn():
     # worker depends on db and api without declaring it: never restarted for them
     assert "worker" not in _catalog.restart_dependants(services, ["db", "api"])
     assert _catalog.restart_dependants(services, ["web"]) == []
+
+
+def test_overrides_merge_per_service_by_name():
+    """An inventory's ananta_service_overrides over the platform's definition (issue 18):
+    mappings merged, lists and scalars replaced, order kept, a service removed or added."""
+    definition = copy.deepcopy(GOOD)
+    definition[0]["env"] = {"A": "1", "B": "2"}
+    overrides = {
+        "db": {"image": "registry/db:2", "env": {"B": "two", "C": "3"}, "ports": ["25432:5432"]},
+        "cache": {"absent": True},
+        "extra": {"plane": "app_plane", "level": 2, "image": "registry/extra:1", "depends_on": ["api"]},
+    }
+    merged = _catalog.merge_overrides(definition, overrides)
+    by_name = {s["name"]: s for s in merged}
+    assert [s["name"] for s in merged] == ["db", "api", "worker", "web", "extra"]
+    assert by_name["db"]["image"] == "registry/db:2" and by_name["db"]["ports"] == ["25432:5432"]
+    assert by_name["db"]["env"] == {"A": "1", "B": "two", "C": "3"}
+    assert by_name["db"]["readiness"] == definition[0]["readiness"]  # what is not overridden is the definition's
+    assert by_name["api"] is definition[1]  # untouched entries are the definition's own
+    assert definition[0]["env"] == {"A": "1", "B": "2"}  # the definition itself is not changed
+    assert _catalog.override_sources(definition, overrides) == {
+        "db": "overridden: env, image, ports", "api": "defined", "cache": "removed", "worker": "defined",
+        "web": "defined", "extra": "added"}
+
+
+def test_an_override_of_a_service_that_does_not_exist_is_named():
+    with pytest.raises(CatalogError) as info:
+        _catalog.merge_overrides(GOOD, {"wrker": {"image": "x"}, "gone": {"absent": True}, "api": "oops"})
+    message = str(info.value)
+    assert "ananta_service_overrides: wrker is no service of the platform's definition (did you mean worker?)" in message
+    assert "gone: absent, but it is no service of the platform's definition" in message
+    assert "api: must be a mapping of fields" in message
+
+
+def test_a_replaced_value_of_the_definition_is_never_read():
+    """The lab replaces every image: the definition's (which refers to a registry the lab does
+    not define) must not be evaluated."""
+    class Exploding(dict):
+        def __getitem__(self, key):
+            if key == "image":
+                raise AssertionError("the replaced image was read")
+            return super().__getitem__(key)
+
+    definition = [Exploding(name="db", plane="app_plane", level=0, image="{{ ananta_registry }}/db")]
+    merged = _catalog.merge_overrides(definition, {"db": {"image": "lab:1"}})
+    assert merged[0]["image"] == "lab:1"
