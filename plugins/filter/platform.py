@@ -1,0 +1,33 @@
+# -*- coding: utf-8 -*-
+# Copyright: Ananta Platform engineers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The filters of the platform's definition (documented in platform_services.yml and
+service_sources.yml beside this file)."""
+
+from __future__ import annotations
+
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.ananta.platform.plugins.module_utils._catalog import merge_overrides, override_sources
+from ansible_collections.ananta.platform.plugins.module_utils._errors import CatalogError
+
+
+def _named(work, definition, overrides):
+    """An override that matches nothing fails the templating with its name, as the catalog does."""
+    try:
+        return work(definition, overrides or {})
+    except CatalogError as exc:
+        raise AnsibleFilterError(exc.message) from None
+
+
+def platform_services(definition, overrides=None):
+    return _named(merge_overrides, definition, overrides)
+
+
+def service_sources(definition, overrides=None):
+    return _named(override_sources, definition, overrides)
+
+
+class FilterModule:
+    def filters(self):
+        return {"platform_services": platform_services, "service_sources": service_sources}
