@@ -161,7 +161,9 @@ def write_report(services, results, started_at, path, step_after, check_mode=Fal
     return dict(changed=not check_mode, timeline=timeline, summary=summary(timeline), path=path, svg=svg_path)
 
 
-PLANE_COLOURS = {"shared_temporal": "#7b61ff", "control_plane": "#1f8a70", "app_plane": "#e07b00"}
+# one colour per plane, in the order the catalog defines the planes (no plane named here)
+PALETTE = ("#7b61ff", "#1f8a70", "#e07b00", "#c0392b", "#2e86c1")
+PLANE_COLOURS = {plane: PALETTE[i % len(PALETTE)] for i, plane in enumerate(_catalog.PLANES)}
 
 
 def _esc(text):

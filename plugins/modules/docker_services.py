@@ -298,6 +298,7 @@ from ansible.module_utils.common.parameters import remove_values
 from ansible_collections.ananta.platform.plugins.module_utils import _catalog, _docker_runtime, _steps
 from ansible_collections.ananta.platform.plugins.module_utils._docker_deploy import DockerDeployer
 from ansible_collections.ananta.platform.plugins.module_utils._docker_readiness import DockerChecker
+from ansible_collections.ananta.platform.plugins.module_utils._docker_stop import stop_or_remove
 from ansible_collections.ananta.platform.plugins.module_utils._errors import AnantaError
 from ansible_collections.ananta.platform.plugins.module_utils._module import MaskingModule
 from ansible_collections.ananta.platform.plugins.module_utils._progress import Progress
@@ -349,56 +350,6 @@ def network_specs(networks):
         else:
             specs[str(net)] = "bridge"
     return specs
-
-
-def stop_or_remove(module, deployer, selected, remove):
-    """Dependants first, each wave of the start order reversed, side by side within a wave. A
-    container that could not be stopped or removed is in the result with its error, and the
-    containers it depends on are left as they are (raises AnantaError naming it): the next run
-    continues from there."""
-    import threading
-    params = module.params
-    results = []
-    # dependants first: waves of the start order, reversed
-    for wave in reversed(_catalog.waves(selected)):
-        lock = threading.Lock()
-
-        def act(name):
-            svc = next(s for s in selected if s["name"] == name)
-            container = svc.get("container_name") or name
-            entry = {"name": name, "container": container, "plane": svc.get("plane"), "level": svc.get("level"),
-                     "action": "unchanged"}
-            try:
-                current = deployer.inspect(container)
-                changed = current is not None and (remove or (current.get("State") or {}).get("Running"))
-                if changed and not module.check_mode:
-                    if remove:
-                        deployer.remove(container, volumes=params["remove_volumes"])
-                    else:
-                        deployer.stop(container, params["stop_timeout"])
-                if changed:
-                    entry["action"] = "remove" if remove else "stop"
-            except Exception as exc:  # pylint: disable=broad-except  # reported in the result, never lost in a thread
-                entry["error"] = exc.message if isinstance(exc, AnantaError) else "%s: %s" % (type(exc).__name__, exc)
-            with lock:
-                results.append(entry)
-
-        threads = [threading.Thread(target=act, args=(name,)) for name in wave]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        failed = [r for r in results if r.get("error")]
-        if failed:
-            raise AnantaError("%s; what they depend on was left as it is" % "; ".join(
-                "container %s (service %s): %s" % (r["container"], r["name"], r["error"]) for r in failed), results=results)
-    if remove and params["remove_volumes"] and not module.check_mode:
-        for svc in selected:
-            for volume in DockerDeployer.volume_names(svc):
-                deployer.remove_volume(volume)
-    if remove and not module.check_mode:
-        deployer.remove_networks()  # only the project's networks that no container uses any more
-    return results
 
 
 def main():
@@ -488,7 +439,8 @@ def main():
             if failure:
                 module.fail_json(msg="Failed to start services: %s" % failure, **result)
         else:
-            result["services"] = stop_or_remove(module, deployer, selected, params["state"] == "absent")
+            result["services"] = stop_or_remove(deployer, selected, params["state"] == "absent", params["remove_volumes"],
+                                                params["stop_timeout"], module.check_mode)
             result["changed"] = any(s["action"] != "unchanged" for s in result["services"])
     except AnantaError as exc:
         if exc.details.get("results") is not None:  # a stop or removal that failed part of the way: what it did

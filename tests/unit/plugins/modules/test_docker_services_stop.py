@@ -10,12 +10,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.d
 sys.path.insert(0, os.path.join(ROOT, ".collections"))
 
 from ansible_collections.ananta.platform.plugins.module_utils._errors import AnantaError  # noqa: E402
-from ansible_collections.ananta.platform.plugins.modules.docker_services import stop_or_remove  # noqa: E402
-
-
-class Module:
-    check_mode = False
-    params = {"remove_volumes": False, "stop_timeout": 10}
+from ansible_collections.ananta.platform.plugins.module_utils._docker_stop import stop_or_remove  # noqa: E402
 
 
 class Engine:
@@ -54,7 +49,7 @@ SERVICES = [
 
 def test_dependants_go_first():
     engine = Engine(["db", "api", "worker", "web"])
-    results = stop_or_remove(Module(), engine, SERVICES, remove=True)
+    results = stop_or_remove(engine, SERVICES, remove=True)
     assert engine.removed.index("web") < engine.removed.index("api") < engine.removed.index("db")
     assert engine.removed.index("worker") < engine.removed.index("db")
     assert {r["name"]: r["action"] for r in results} == {"db": "remove", "api": "remove", "worker": "remove", "web": "remove"}
@@ -64,7 +59,7 @@ def test_dependants_go_first():
 def test_a_failure_in_a_thread_is_reported_and_what_it_depends_on_stays(remove):
     engine = Engine(["db", "api", "worker", "web"], broken=["worker"])
     with pytest.raises(AnantaError) as caught:
-        stop_or_remove(Module(), engine, SERVICES, remove=remove)
+        stop_or_remove(engine, SERVICES, remove=remove)
     assert "container worker (service worker)" in caught.value.message and "device or resource busy" in caught.value.message
     assert "db" in engine.running, "what the failed one depends on was left as it is"
     results = {r["name"]: r for r in caught.value.details["results"]}
