@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 
 from ansible_collections.ananta.platform.plugins.module_utils import _k8s_rules
-from ansible_collections.ananta.platform.plugins.module_utils._k8s_rules import kind_of, object_name, object_namespace
+from ansible_collections.ananta.platform.plugins.module_utils._k8s.naming import kind_of, object_name, object_namespace
 from ansible_collections.ananta.platform.plugins.module_utils._errors import RuntimeAdapterError
 from ansible_collections.ananta.platform.plugins.module_utils._waiter import (
     CRASHED, FAILED, READY, WAITING, Observation,

@@ -11,24 +11,6 @@ Pure functions: every rule is unit-tested on recorded object shapes. Each return
 from __future__ import annotations
 
 READY, WAITING, FAILED, CRASHED = "ready", "waiting", "failed", "crashed"
-DEFAULT_PLANE_NAMESPACES = {"shared_temporal": "temporal", "control_plane": "arc-saas", "app_plane": "app-plane"}
-
-
-def object_name(service):
-    """A catalog service's object name on Kubernetes (seed 000 renames some: components-db)."""
-    kube = service.get("kubernetes") or {}
-    return kube.get("k8s_name") or service["name"]
-
-
-def object_namespace(service, plane_namespaces=None):
-    kube = service.get("kubernetes") or {}
-    return kube.get("namespace") or dict(DEFAULT_PLANE_NAMESPACES, **(plane_namespaces or {})).get(service.get("plane"), "default")
-
-
-def kind_of(service):
-    return (service.get("kubernetes") or {}).get("kind", "Deployment")
-
-
 # Waiting reasons that never resolve by waiting.
 IMAGE_FAILURES = ("ImagePullBackOff", "ErrImagePull", "InvalidImageName", "ErrImageNeverPull")
 CONFIG_FAILURES = ("CreateContainerConfigError", "CreateContainerError", "RunContainerError")

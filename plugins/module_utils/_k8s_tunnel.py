@@ -20,7 +20,7 @@ import threading
 
 from ansible_collections.ananta.platform.plugins.module_utils import _catalog
 from ansible_collections.ananta.platform.plugins.module_utils._errors import RuntimeAdapterError
-from ansible_collections.ananta.platform.plugins.module_utils._k8s_rules import object_name, object_namespace
+from ansible_collections.ananta.platform.plugins.module_utils._k8s.naming import object_name, object_namespace
 
 try:
     from kubernetes import client as k8s_client

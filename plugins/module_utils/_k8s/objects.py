@@ -1,0 +1,203 @@
+# -*- coding: utf-8 -*-
+# Copyright: Ananta Platform engineers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The Kubernetes objects of one catalog entry."""
+
+from __future__ import annotations
+
+from ansible_collections.ananta.platform.plugins.module_utils._k8s.common import (
+    ANNOTATION_HASH, CONTAINER_SECURITY, DEFAULTS, _container_ports, _hash, _labels, _seconds, _selector, _volumes,
+)
+from ansible_collections.ananta.platform.plugins.module_utils._k8s.naming import kind_of, object_name
+
+
+class ObjectsMixin:
+    """The workloads and their Services, containers, probes and resources."""
+
+    def _probe_handler(self, svc):
+        """The catalog's healthcheck as a probe handler (exec), else its readiness probe as
+        httpGet or tcpSocket on a container port; None when neither can run in a pod."""
+        test = (svc.get("healthcheck") or {}).get("test")
+        if isinstance(test, str):
+            test = ["CMD-SHELL", test]
+        if test and test[0] == "CMD":
+            return {"exec": {"command": [str(t) for t in test[1:]]}}
+        if test and test[0] == "CMD-SHELL":
+            return {"exec": {"command": ["/bin/sh", "-c", " ".join(str(t) for t in test[1:])]}}
+        readiness = self.in_cluster_probe(svc.get("readiness")) or {}
+        ports = {p["containerPort"] for p in _container_ports(svc)}
+        if readiness.get("probe") == "http" and readiness.get("port") in ports:
+            return {"httpGet": {"path": readiness.get("path", "/"), "port": readiness["port"]}}
+        if readiness.get("probe") in ("tcp", "postgres", "redis", "amqp", "temporal") and readiness.get("port") in ports:
+            return {"tcpSocket": {"port": readiness["port"]}}
+        return None
+
+    def _probes(self, svc):
+        """readinessProbe, startupProbe and livenessProbe from the catalog's healthcheck.
+
+        The startup probe gives the service its readiness budget (the catalog's
+        ``readiness.timeout``, else the healthcheck's start period, else 300 s) to come up;
+        only then does the liveness probe watch it (every 10 s or the healthcheck's interval,
+        whichever is longer; restarted after ``retries`` failures in a row), so that a slow
+        boot is never killed and a hung service is."""
+        handler = self._probe_handler(svc)
+        if handler is None:
+            return {}
+        health = svc.get("healthcheck") or {}
+        period = _seconds(health.get("interval"), 5)
+        timeout = _seconds(health.get("timeout"), 5)
+        retries = int(health.get("retries") or 3)
+        budget = _seconds((svc.get("readiness") or {}).get("timeout")) or _seconds(health.get("start_period")) or 300
+        return {
+            "readinessProbe": dict(handler, periodSeconds=period, timeoutSeconds=timeout, failureThreshold=retries),
+            "startupProbe": dict(handler, periodSeconds=period, timeoutSeconds=timeout,
+                                 failureThreshold=max(retries, -(-budget // period))),
+            "livenessProbe": dict(handler, periodSeconds=max(10, period), timeoutSeconds=timeout,
+                                  failureThreshold=max(3, retries)),
+        }
+
+    def _resources(self, svc):
+        """The service's resources over the defaults, so that every container has both requests and limits."""
+        own = (svc.get("kubernetes") or {}).get("resources") or {}
+        defaults = self.opts["default_resources"] or DEFAULTS["default_resources"]
+        return {part: dict(defaults.get(part) or {}, **(own.get(part) or {})) for part in ("requests", "limits")}
+
+    def _container(self, svc, secret_data, config_maps):
+        name = object_name(svc)
+        plain, env = self._pod_env(svc, secret_data)
+        container = {"name": name, "image": svc["image"], "imagePullPolicy": self.opts["image_pull_policy"]}
+        if svc.get("command"):
+            command = svc["command"]
+            container["args"] = [str(c) for c in (command if isinstance(command, list) else ["/bin/sh", "-c", command])]
+        ports = _container_ports(svc)
+        if ports:
+            container["ports"] = ports
+        if plain:
+            config_maps[name + "-config"] = plain
+            container["envFrom"] = [{"configMapRef": {"name": name + "-config"}}]
+        if env:
+            container["env"] = env
+        container.update(self._probes(svc))
+        container["resources"] = self._resources(svc)
+        container["securityContext"] = dict(CONTAINER_SECURITY)
+        mounts = [{"name": volume, "mountPath": path, "subPath": "data", "readOnly": read_only}
+                  for volume, path, read_only in _volumes(svc)]
+        if mounts:
+            for mount in mounts:
+                if not mount["readOnly"]:
+                    del mount["readOnly"]
+            container["volumeMounts"] = mounts
+        return container
+
+    def _pod_spec(self, svc, secret_data, config_maps, restart="Always"):
+        # the platform's pods do not talk to the Kubernetes API: no token in them
+        spec = {"enableServiceLinks": False, "automountServiceAccountToken": False, "restartPolicy": restart,
+                # as long as Docker gives a container to stop (the catalog's stop_grace_period, else 10 s)
+                "terminationGracePeriodSeconds": _seconds(svc.get("stop_grace_period"), 10)}
+        init = self._init_containers(svc, secret_data)
+        if init:
+            spec["initContainers"] = init
+        spec["containers"] = [self._container(svc, secret_data, config_maps)]
+        if self.opts["image_pull_secrets"]:
+            spec["imagePullSecrets"] = [{"name": n} for n in self.opts["image_pull_secrets"]]
+        return spec
+
+    def _meta(self, name, namespace, labels, annotations=None):
+        meta = {"name": name, "namespace": namespace, "labels": labels}
+        if annotations:
+            meta["annotations"] = annotations
+        return meta
+
+    def _service(self, svc, name=None, headless=False):
+        ports = _container_ports(svc)
+        if not ports:
+            return None
+        spec = {"selector": _selector(self.project, object_name(svc)),
+                "ports": [{"name": p["name"], "port": p["containerPort"], "targetPort": p["containerPort"],
+                           "protocol": p["protocol"]} for p in ports]}
+        if headless:
+            spec["clusterIP"] = "None"
+        return {"apiVersion": "v1", "kind": "Service",
+                "metadata": self._meta(name or object_name(svc), self.namespace_of(svc),
+                                       _labels(self.project, svc["plane"], object_name(svc), svc.get("level"))),
+                "spec": spec}
+
+    def _workload(self, svc, secret_data, config_maps):
+        kind = kind_of(svc)
+        name, namespace = object_name(svc), self.namespace_of(svc)
+        kube = svc.get("kubernetes") or {}
+        labels = _labels(self.project, svc["plane"], name, svc.get("level"))
+        template_meta = {"labels": dict(labels)}
+        restart = "Never" if kind == "Job" else "Always"
+        pod = self._pod_spec(svc, secret_data, config_maps, restart)
+        own_secrets = {k: v for k, v in secret_data.items() if k.startswith(name + ".")}
+        # a changed ConfigMap or Secret value rolls the pods (their template changes); so does a
+        # change of a dependency it declares in restart_with (compose's restart: true), whose
+        # phase comes first: it rolls after that dependency is ready
+        hashed = [pod, config_maps.get(name + "-config"), own_secrets]
+        if svc.get("restart_with"):
+            hashed.append([self.template_hash(self.by_name[dep]) for dep in svc["restart_with"]])
+        template_meta["annotations"] = {ANNOTATION_HASH: _hash(hashed)}
+        self._template_hashes[svc["name"]] = template_meta["annotations"][ANNOTATION_HASH]
+        template = {"metadata": template_meta, "spec": pod}
+        objects = []
+        if kind == "StatefulSet":
+            claims = [{"metadata": {"name": volume, "labels": _labels(self.project, svc["plane"], name)},
+                       "spec": self._claim_spec(kube)} for volume, _path, _ro in _volumes(svc)]
+            headless = self._service(svc, headless=True)
+            if headless is None:  # a StatefulSet needs its governing Service
+                headless = {"apiVersion": "v1", "kind": "Service",
+                            "metadata": self._meta(name, namespace, labels),
+                            "spec": {"clusterIP": "None", "selector": _selector(self.project, name)}}
+            objects.append(headless)
+            spec = {"serviceName": name, "replicas": int(kube.get("replicas", 1)),
+                    "selector": {"matchLabels": _selector(self.project, name)}, "template": template}
+            if claims:
+                spec["volumeClaimTemplates"] = claims
+            objects.append({"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": self._meta(name, namespace, labels),
+                            "spec": spec})
+        elif kind == "Deployment":
+            volumes = _volumes(svc)
+            for volume, _path, _ro in volumes:
+                objects.append({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+                                "metadata": self._meta(volume, namespace, _labels(self.project, svc["plane"], name)),
+                                "spec": self._claim_spec(kube)})
+            if volumes:
+                pod["volumes"] = [{"name": v, "persistentVolumeClaim": {"claimName": v}} for v, _p, _r in volumes]
+            spec = {"replicas": int(kube.get("replicas", 1)), "selector": {"matchLabels": _selector(self.project, name)},
+                    "template": template}
+            if volumes:
+                spec["strategy"] = {"type": "Recreate"}  # a ReadWriteOnce claim is held by one pod at a time
+            objects.append({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": self._meta(name, namespace, labels),
+                            "spec": spec})
+            service = self._service(svc)
+            if service:
+                objects.append(service)
+        else:
+            objects.append(self._job(name, namespace, labels, template, int(kube.get("backoff_limit", 2))))
+        if name != svc["name"] and kind != "Job":
+            alias = self._service(svc, name=svc["name"])
+            if alias:
+                objects.append(alias)
+        return objects
+
+    def template_hash(self, svc):
+        """The checksum on ``svc``'s pod template (its configuration, and that of what it
+        restarts with), rendered on its own when its plane is not being rendered."""
+        if svc["name"] not in self._template_hashes:
+            self._workload(svc, {}, {})
+        return self._template_hashes[svc["name"]]
+
+    def _job(self, name, namespace, labels, template, backoff_limit):
+        template["spec"]["restartPolicy"] = "Never"  # failed pods stay, with their logs
+        return {"apiVersion": "batch/v1", "kind": "Job",
+                "metadata": self._meta(name, namespace, labels, {ANNOTATION_HASH: template["metadata"]["annotations"][ANNOTATION_HASH]}),
+                "spec": {"backoffLimit": backoff_limit, "template": template}}
+
+    def _claim_spec(self, kube):
+        spec = {"accessModes": ["ReadWriteOnce"],
+                "resources": {"requests": {"storage": str(kube.get("storage") or self.opts["default_storage"])}}}
+        storage_class = kube.get("storage_class") or self.opts["storage_class"]
+        if storage_class:
+            spec["storageClassName"] = storage_class
+        return spec
