@@ -80,6 +80,14 @@ def parse_port(spec):
     raise ValueError("not a port mapping: %r" % spec)
 
 
+def container_port(service, default):
+    """The container port a step or a pod reaches ``service`` on: ``default`` (the protocol's
+    usual port) when the service has it, else its first one; ``default`` when it has none. One
+    rule for the compose export and the Kubernetes rendering."""
+    ports = [parse_port(spec)[2] for spec in service.get("ports") or []]
+    return default if default in ports or not ports else ports[0]
+
+
 def host_ports(services):
     """Published host port -> (service, container port): how a probe written for the Docker
     host (``127.0.0.1:27432``) maps to a service and the port it listens on."""

@@ -141,18 +141,12 @@ from ansible_collections.ananta.platform.plugins.module_utils._errors import Cat
 from ansible_collections.ananta.platform.plugins.module_utils._module import MaskingModule
 
 
-def container_port(service, default):
-    for spec in service.get("ports") or []:
-        return _catalog.parse_port(spec)[2]
-    return default
-
-
 def build_steps(params, by_name):
     steps = {}
     temporal = by_name.get(params["temporal_service"])
     if params["namespaces"] and temporal:
         steps["namespaces"] = {"after": [temporal["name"]], "networks": temporal.get("networks", [])[:1],
-                               "address": "%s:%d" % (temporal["name"], container_port(temporal, 7233)),
+                               "address": "%s:%d" % (temporal["name"], _catalog.container_port(temporal, 7233)),
                                "namespaces": params["namespaces"]}
     migrations = []
     for name, database in sorted(params["databases"].items()):
@@ -163,7 +157,7 @@ def build_steps(params, by_name):
         migrations.append({"name": name, "plane": database.get("plane", service.get("plane")), "after": [service["name"]],
                            "networks": service.get("networks", [])[:1], "password": str(database.get("password", "")),
                            "path": params["migrations_path"],
-                           "config": {"host": service["name"], "port": container_port(service, 5432),
+                           "config": {"host": service["name"], "port": _catalog.container_port(service, 5432),
                                       "user": database.get("user", "postgres"), "dbname": database["dbname"],
                                       "path": "/migrations", "migrations": entries}})
     steps["migrations"] = migrations
@@ -171,7 +165,7 @@ def build_steps(params, by_name):
     if broker and (params["exchanges"] or params["queues"]):
         steps["topology"] = {"after": [broker["name"]], "networks": broker.get("networks", [])[:1],
                              "password": str(params["rabbitmq"].get("password", "")),
-                             "config": {"host": broker["name"], "port": container_port(broker, 5672),
+                             "config": {"host": broker["name"], "port": _catalog.container_port(broker, 5672),
                                         "user": params["rabbitmq"].get("user", "guest"),
                                         "management_url": "http://%s:15672" % broker["name"],
                                         "exchanges": params["exchanges"], "queues": params["queues"],

@@ -11,6 +11,7 @@ import json
 import re
 
 from ansible_collections.ananta.platform.plugins.module_utils import _catalog
+from ansible_collections.ananta.platform.plugins.module_utils._catalog import container_port  # noqa: F401  pylint: disable=unused-import
 from ansible_collections.ananta.platform.plugins.module_utils._errors import CatalogError
 from ansible_collections.ananta.platform.plugins.module_utils._k8s.naming import DEFAULT_PLANE_NAMESPACES
 
@@ -103,9 +104,3 @@ def _volumes(svc):
                                 "provide; use a named volume" % (svc["name"], spec)])
         found.append((parts[0], parts[1], len(parts) > 2 and "ro" in parts[2].split(",")))
     return found
-
-
-def container_port(svc, default):
-    """The service's container port ``default`` when it has it, else its first one."""
-    ports = [p["containerPort"] for p in _container_ports(svc)]
-    return default if default in ports or not ports else ports[0]

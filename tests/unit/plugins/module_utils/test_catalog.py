@@ -211,3 +211,18 @@ def test_a_replaced_value_of_the_definition_is_never_read():
     definition = [Exploding(name="db", plane="app_plane", level=0, image="{{ ananta_registry }}/db")]
     merged = _catalog.merge_overrides(definition, {"db": {"image": "lab:1"}})
     assert merged[0]["image"] == "lab:1"
+
+
+@pytest.mark.parametrize("ports, expected", [
+    (["15672:15672", "5672:5672"], 5672),  # the usual port, wherever it is listed
+    (["25672:5673"], 5673),  # not the usual port: its first one
+    ([], 5672),
+])
+def test_one_container_port_rule_for_the_compose_export_and_the_cluster(ports, expected):
+    """The compose export took the first port, the Kubernetes rendering the usual one first
+    (issue 18): one rule now, in the catalog."""
+    from ansible_collections.ananta.platform.plugins.module_utils._k8s import common
+    from ansible_collections.ananta.platform.plugins.modules import compose_export
+    broker = {"name": "mq", "ports": ports}
+    assert _catalog.container_port(broker, 5672) == expected
+    assert common.container_port is _catalog.container_port and compose_export._catalog is _catalog
