@@ -11,6 +11,8 @@ Pure functions: every rule is unit-tested on recorded object shapes. Each return
 from __future__ import annotations
 
 READY, WAITING, FAILED, CRASHED = "ready", "waiting", "failed", "crashed"
+# The checksum the collection puts on every pod template (and so on its pods).
+TEMPLATE_HASH = "ananta.platform/config-hash"
 # Waiting reasons that never resolve by waiting.
 IMAGE_FAILURES = ("ImagePullBackOff", "ErrImagePull", "InvalidImageName", "ErrImageNeverPull")
 CONFIG_FAILURES = ("CreateContainerConfigError", "CreateContainerError", "RunContainerError")
@@ -165,8 +167,16 @@ def workload_verdict(obj, pods=(), restart_baselines=None):
     if obj is None:
         return FAILED, "object does not exist"
     restart_baselines = restart_baselines or {}
+    # the pods of an older pod template (a rollout under way) do not judge the new one: they
+    # may fail while what they depend on is replaced, and go once the new pods are ready
+    wanted = (((obj.get("spec") or {}).get("template") or {}).get("metadata") or {}).get("annotations") or {}
     for pod in pods:
         pod_name = (pod.get("metadata") or {}).get("name")
+        own = (pod.get("metadata") or {}).get("annotations") or {}
+        if TEMPLATE_HASH in wanted and own.get(TEMPLATE_HASH) != wanted[TEMPLATE_HASH]:
+            continue
+        if (pod.get("metadata") or {}).get("deletionTimestamp"):
+            continue  # going away (a StatefulSet's pod being replaced may end as Failed): not a verdict
         verdict, message = pod_verdict(pod, restart_baselines.get(pod_name))
         if verdict in (FAILED, CRASHED):
             if obj.get("kind") == "Job" and verdict == FAILED and "init container" not in message:

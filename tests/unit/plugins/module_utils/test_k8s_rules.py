@@ -66,3 +66,32 @@ def test_job_rule_decides_for_a_job_with_a_failed_pod():
 
 def test_missing_object_fails():
     assert _k8s_rules.workload_verdict(None)[0] == "failed"
+
+
+def test_a_crash_of_a_pod_of_the_previous_template_does_not_judge_the_rollout():
+    """During a rollout (a dependency it restarts with was replaced, issue 19), the old pods may
+    crash while their database is away: they go once the new ones are ready. A crash of a pod of
+    the current template still fails at once, naming it."""
+    import copy
+    deployment = copy.deepcopy(objects("deployments.yml", "progressing-rollout"))
+    deployment["spec"].setdefault("template", {}).setdefault("metadata", {})["annotations"] = {
+        _k8s_rules.TEMPLATE_HASH: "new"}
+    old = copy.deepcopy(pods("crash-loop"))
+    old["metadata"]["annotations"] = {_k8s_rules.TEMPLATE_HASH: "old"}
+    assert _k8s_rules.workload_verdict(deployment, [old])[0] == "waiting"
+    current = copy.deepcopy(old)
+    current["metadata"]["annotations"] = {_k8s_rules.TEMPLATE_HASH: "new"}
+    verdict, message = _k8s_rules.workload_verdict(deployment, [old, current])
+    assert verdict == "crashed" and "CrashLoopBackOff" in message
+
+
+def test_a_pod_being_deleted_does_not_fail_the_workload():
+    """A StatefulSet's pod replaced by a rollout may end in phase Failed while it terminates
+    (seen on the cluster: `pod supabase-db-0 failed:` with no reason): it is going away."""
+    import copy
+    deployment = objects("deployments.yml", "progressing-rollout")
+    pod = copy.deepcopy(pods("ready"))
+    pod["status"] = {"phase": "Failed"}
+    assert _k8s_rules.workload_verdict(deployment, [pod])[0] == "failed"
+    pod["metadata"]["deletionTimestamp"] = "2026-11-29T09:12:50Z"
+    assert _k8s_rules.workload_verdict(deployment, [pod])[0] != "failed"
