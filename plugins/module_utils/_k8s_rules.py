@@ -173,8 +173,8 @@ def workload_verdict(obj, pods=(), restart_baselines=None):
     for pod in pods:
         pod_name = (pod.get("metadata") or {}).get("name")
         own = (pod.get("metadata") or {}).get("annotations") or {}
-        if TEMPLATE_HASH in wanted and own.get(TEMPLATE_HASH) != wanted[TEMPLATE_HASH]:
-            continue
+        if TEMPLATE_HASH in wanted and TEMPLATE_HASH in own and own[TEMPLATE_HASH] != wanted[TEMPLATE_HASH]:
+            continue  # a pod without the checksum (not made from our template) is judged
         if (pod.get("metadata") or {}).get("deletionTimestamp"):
             continue  # going away (a StatefulSet's pod being replaced may end as Failed): not a verdict
         verdict, message = pod_verdict(pod, restart_baselines.get(pod_name))

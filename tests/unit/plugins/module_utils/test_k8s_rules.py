@@ -83,6 +83,9 @@ def test_a_crash_of_a_pod_of_the_previous_template_does_not_judge_the_rollout():
     current["metadata"]["annotations"] = {_k8s_rules.TEMPLATE_HASH: "new"}
     verdict, message = _k8s_rules.workload_verdict(deployment, [old, current])
     assert verdict == "crashed" and "CrashLoopBackOff" in message
+    unmarked = copy.deepcopy(old)
+    del unmarked["metadata"]["annotations"]  # not made from the collection's template: judged
+    assert _k8s_rules.workload_verdict(deployment, [old, unmarked])[0] == "crashed"
 
 
 def test_a_pod_being_deleted_does_not_fail_the_workload():
