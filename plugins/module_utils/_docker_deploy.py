@@ -343,12 +343,6 @@ class DockerDeployer:
         return {n.lstrip("/")[:-len(PREVIOUS_SUFFIX)] for c in found for n in c.get("Names") or []
                 if n.endswith(PREVIOUS_SUFFIX)}
 
-    def logs_tail(self, name, lines=20):
-        try:
-            return self.api.logs(name, tail=lines, stdout=True, stderr=True).decode("utf-8", "replace").strip()
-        except (APIError, NotFound) as exc:
-            return "(no log: %s)" % exc
-
     def set_cpu_shares(self, name, shares):
         """The container's CPU weight against the others while the host is contended (cgroup
         cpu shares; 1024 is the engine's default). Changes no configuration the plan compares."""

@@ -33,6 +33,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+from ansible_collections.ananta.platform.plugins.module_utils import _catalog
 from ansible_collections.ananta.platform.plugins.module_utils._errors import AnantaError
 from ansible_collections.ananta.platform.plugins.module_utils._probes import run_network_probe
 from ansible_collections.ananta.platform.plugins.module_utils._progress import Progress
@@ -161,24 +162,6 @@ class ServiceStart:
                 "cpu_weighted": self.was_weighted, "changes": self.changes, "restarted_by": self.restarted_by,
                 "restarts": self.restarts, "rolled_back": self.rolled_back,
                 "error": self.error}
-
-
-def _topological(starts):
-    """The names of ``starts`` with every service after the dependencies it has among them."""
-    order, seen = [], set()
-
-    def visit(name):
-        if name in seen:
-            return
-        seen.add(name)
-        for dep in starts[name].service.get("depends_on") or []:
-            if dep in starts:
-                visit(dep)
-        order.append(name)
-
-    for name in starts:
-        visit(name)
-    return order
 
 
 def _plane(node):
@@ -494,7 +477,7 @@ class Starter:
     def _roll_back(self, start, message):
         """The new container did not become ready: its log tail kept, the previous container
         put back, started and waited for. Returns the failure's message."""
-        tail = self.deployer.logs_tail(start.container)
+        tail = "\n".join(self.deployer.runtime.logs_tail(start.container))
         text = "the new container (image %s) did not become ready: %s; its log ends:\n%s\n" % (
             start.service.get("image"), message, tail or "(empty)")
         try:
@@ -648,7 +631,7 @@ class Starter:
 
     def _would_restart(self):
         """Check mode: the services that a run would restart (restart_with a renewed one, in turn)."""
-        for name in _topological(self.starts):
+        for name in _catalog.topological_order([s.service for s in self.starts.values()]):
             start = self.starts[name]
             renewed = [d for d in self._restart_deps(start) if self.starts[d].action in RENEWED]
             if renewed and start.action in (None, "unchanged"):
