@@ -144,6 +144,7 @@ class ServiceStart:
         self.follower = False  # outside the selection: only restarted, when a dependency it declares is renewed
         self.previous = False  # a previous container is set aside for it (put back if it does not become ready)
         self.rolled_back = False
+        self.restart_baseline = 0  # its restart count when this run began to wait for it
 
     @property
     def container(self):
@@ -309,15 +310,17 @@ class Starter:
         return service is not None and self._probe(service, threading.Event(), once=True).verdict == READY
 
     def _verify_restarts(self):
-        """After the start: no service of this run restarted on the way (Docker's restart count).
-        The containers are inspected side by side: this check is time the operator waits for."""
+        """After the start: no service of this run restarted on the way (Docker's restart count,
+        against what it was when the run began to wait for the service: a restart by the policy
+        before this run, after which the container stayed up, is not this run's). The containers
+        are inspected side by side: this check is time the operator waits for."""
         checked = [s for s in self.starts.values()
                    if s.ready_at is not None and (s.service.get("readiness") or {}).get("probe") != "exit_zero"]
         with ThreadPoolExecutor(max_workers=8) as pool:
             states = list(pool.map(lambda s: self.deployer.inspect(s.container) or {},
                                    checked))
         for start, current in zip(checked, states):
-            restarts = current.get("RestartCount") or 0
+            restarts = max(0, (current.get("RestartCount") or 0) - start.restart_baseline)
             running = (current.get("State") or {}).get("Running")
             if restarts or not running:
                 renewed = [d for d in start.service.get("depends_on") or [] if d in self.starts
@@ -454,6 +457,7 @@ class Starter:
             # it was running before this run: one passing probe says it still is (the
             # stability window is for a service that has just started)
             wait.stable = 1
+        wait.fresh = fresh
         self.checker.prepare(wait)
         watch(wait, self.checker, self.stop, self.clock(), self.clock)
         return wait
@@ -468,6 +472,7 @@ class Starter:
                 self._fail(start, message)
             return False
         start.ready_at = round(wait.ready_at, 3)
+        start.restart_baseline = wait.baseline or 0
         if start.previous or start.container in self.leftovers:
             self.deployer.drop_previous(start.container)  # the successor is ready: the previous one goes
         self.progress.emit("ready", start.name, plane=_plane(start), level=_level(start), action=start.action,

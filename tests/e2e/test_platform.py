@@ -38,6 +38,23 @@ def playbook(name, *args, timeout=900):
     return proc
 
 
+def why(proc, tail=1500):
+    """What a failed run says: each failed task's block (from its ``fatal:``/``failed:`` line up
+    to the next task) and the end of the output. An assertion shows this, so that a failure in
+    CI names its cause and not only the recap that follows it."""
+    blocks, current = [], None
+    for line in proc.stdout.splitlines():
+        if line.startswith(("fatal: [", "failed: [")) or "FAILED!" in line:
+            current = [line]
+            blocks.append(current)
+        elif line.startswith(("TASK [", "RUNNING HANDLER [", "PLAY RECAP")):
+            current = None
+        elif current is not None and len(current) < 80:
+            current.append(line)
+    said = "\n".join("\n".join(block) for block in blocks)
+    return "%s\n...\n%s%s" % (said[:6000], proc.stdout[-tail:], proc.stderr[-1000:])
+
+
 READY_LINE = re.compile(r"^\S+ \[\s*([0-9.]+) s\] (\S+) L(\d) +(\S+) +ready in ([0-9.]+) s")
 
 
@@ -92,7 +109,7 @@ def containers(lab):
 
 def clean():
     proc = playbook("stop_platform.yml", "-e", "ananta_remove_volumes=true")
-    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert proc.returncode == 0, why(proc)
 
 
 def test_unordered_start_shows_the_seed_failures(client, lab, containers):
@@ -132,7 +149,7 @@ def test_unordered_start_shows_the_seed_failures(client, lab, containers):
 def test_start_platform_from_clean_has_no_restarts(client, containers, lab):
     clean()
     proc = playbook_streamed("start_platform.yml")
-    assert proc.returncode == 0, proc.stdout[-6000:]
+    assert proc.returncode == 0, why(proc)
     # live progress: a line per service as it becomes ready, printed while the start runs. Each
     # line's arrival on the output stream is compared with the seconds the line itself reports:
     # spread over the run as the readiness was, not all at the end.
@@ -164,11 +181,11 @@ def assert_no_lab_secret(proc):
 
 def test_second_run_changes_nothing_and_verify_passes():
     proc = playbook("start_platform.yml", "-vvv")
-    assert proc.returncode == 0, proc.stdout[-4000:]
+    assert proc.returncode == 0, why(proc)
     assert all(counts["changed"] == 0 for counts in recap(proc).values()), recap(proc)
     assert "already up" in proc.stdout and "waits for" not in proc.stdout  # up: it waits for nothing
     verify = playbook("verify.yml", "-vvv")
-    assert verify.returncode == 0, verify.stdout[-4000:]
+    assert verify.returncode == 0, why(verify)
     status = playbook("status.yml", "-vvv")
     assert status.returncode == 0 and "all 34 services are up" in status.stdout
     for run in (proc, verify, status):  # in success, at -vvv
@@ -178,7 +195,7 @@ def test_second_run_changes_nothing_and_verify_passes():
 
 def test_app_plane_tag_alone_when_the_other_planes_are_up():
     proc = playbook("start_platform.yml", "--tags", "app_plane")
-    assert proc.returncode == 0, proc.stdout[-4000:]
+    assert proc.returncode == 0, why(proc)
     # the app plane's steps ran, and only they: the other planes' steps belong to their planes
     latest = max(glob.glob(os.path.join(ROOT, "artifacts", "start-*.json")), key=os.path.getmtime)
     timeline = json.load(open(latest))
@@ -194,18 +211,18 @@ def test_the_plane_roles_alone_change_nothing_on_a_platform_that_is_up():
     env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_FORCE_COLOR="0")
     proc = subprocess.run([PLAYBOOK, os.path.join(ROOT, "tests", "e2e", "playbooks", "planes_by_role.yml")],
                           capture_output=True, text=True, env=env, cwd=ROOT, timeout=600, check=False)
-    assert proc.returncode == 0, proc.stdout[-4000:]
+    assert proc.returncode == 0, why(proc)
     assert all(counts["changed"] == 0 for counts in recap(proc).values()), recap(proc)
     assert recap(proc)["localhost"]["ok"] >= 6, recap(proc)
 
 
 def test_stop_then_start_again(client, containers):
     stop = playbook("stop_platform.yml")
-    assert stop.returncode == 0, stop.stdout[-3000:]
+    assert stop.returncode == 0, why(stop)
     assert all(v is None for v in restarts(client, containers).values()), "every container removed"
     assert client.volumes.list(filters={"label": "ananta.platform.project"}), "volumes kept unless asked"
     start = playbook("start_platform.yml", "-v")
-    assert start.returncode == 0, start.stdout[-4000:]
+    assert start.returncode == 0, why(start)
     assert "waits for arc-saas-postgres" in start.stdout  # -v: what each service waits for
     assert all(count == 0 for count in restarts(client, containers).values())
     # the earlier starts' durations were known: the expected critical path booted with a raised
@@ -218,7 +235,7 @@ def test_stop_then_start_again(client, containers):
 
 def test_app_plane_alone_fails_early_naming_what_is_missing():
     stop = playbook("stop_platform.yml", "--tags", "shared_temporal,control_plane")
-    assert stop.returncode == 0, stop.stdout[-3000:]
+    assert stop.returncode == 0, why(stop)
     proc = playbook("start_platform.yml", "--tags", "app_plane", "-vvv")
     assert proc.returncode != 0
     assert "is not ready" in proc.stdout and "start that plane first" in proc.stdout, proc.stdout[-3000:]
@@ -231,13 +248,13 @@ def test_app_plane_alone_fails_early_naming_what_is_missing():
 def test_compose_export_does_the_same_work(client, containers):
     clean()
     export = playbook("export_compose.yml")
-    assert export.returncode == 0, export.stdout[-3000:]
+    assert export.returncode == 0, why(export)
     path = os.path.join(ROOT, "artifacts", "compose", "docker-compose.yml")
     up = subprocess.run(["docker", "compose", "-f", path, "up", "-d", "--wait"], capture_output=True, text=True,
                         timeout=600, check=False)
     try:
         assert up.returncode == 0, up.stderr[-3000:]
         verify = playbook("verify.yml")
-        assert verify.returncode == 0, verify.stdout[-4000:]
+        assert verify.returncode == 0, why(verify)
     finally:
         subprocess.run(["docker", "compose", "-f", path, "down", "-v", "--timeout", "5"], capture_output=True, check=False)
