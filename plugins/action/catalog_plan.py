@@ -9,7 +9,7 @@ from __future__ import annotations
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.ananta.platform.plugins.module_utils import _catalog
-from ansible_collections.ananta.platform.plugins.module_utils._errors import CatalogError
+from ansible_collections.ananta.platform.plugins.module_utils._errors import AnantaError, CatalogError
 from ansible_collections.ananta.platform.plugins.modules.catalog_plan import ARGUMENT_SPEC
 
 
@@ -54,3 +54,5 @@ class ActionModule(ControllerAction):
                                         args["sources"])
         except CatalogError as exc:
             return dict(failed=True, msg="Failed to validate the service catalog: %s" % exc.message, problems=exc.problems)
+        except AnantaError as exc:  # a selection of a plane the catalog does not have
+            return dict(failed=True, msg="Failed to plan: %s" % exc.message)

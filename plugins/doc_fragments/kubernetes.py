@@ -34,6 +34,9 @@ options:
     type: path
     aliases: [ssl_ca_cert]
   plane_namespaces:
-    description: Kubernetes namespace per plane, for services without C(kubernetes.namespace).
+    description:
+      - Kubernetes namespace per plane, for services without C(kubernetes.namespace). A plane it does not name
+        gets its own name with hyphens for underscores.
+      - The platform's definition maps its planes to seed 000's namespaces (C(ananta_plane_namespaces)).
     type: dict
 """

@@ -1,14 +1,15 @@
 # -*- coding: utf-8 -*-
 # Copyright: Ananta Platform engineers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The filters of the platform's definition (documented in platform_services.yml and
-service_sources.yml beside this file)."""
+"""The filters of the platform's definition (documented in platform_services.yml,
+service_sources.yml and plane_namespaces.yml beside this file)."""
 
 from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.ananta.platform.plugins.module_utils._catalog import merge_overrides, override_sources
+from ansible_collections.ananta.platform.plugins.module_utils._catalog import merge_overrides, override_sources, plane_order
+from ansible_collections.ananta.platform.plugins.module_utils._k8s.naming import plane_namespace
 from ansible_collections.ananta.platform.plugins.module_utils._errors import CatalogError
 
 
@@ -28,6 +29,17 @@ def service_sources(definition, overrides=None):
     return _named(override_sources, definition, overrides)
 
 
+def plane_namespaces(services, mapping=None):
+    """The namespaces of the catalog's planes, in the planes' order, each once."""
+    found = []
+    for plane in plane_order(services or []):
+        namespace = plane_namespace(plane, mapping)
+        if namespace not in found:
+            found.append(namespace)
+    return found
+
+
 class FilterModule:
     def filters(self):
-        return {"platform_services": platform_services, "service_sources": service_sources}
+        return {"platform_services": platform_services, "service_sources": service_sources,
+                "plane_namespaces": plane_namespaces}

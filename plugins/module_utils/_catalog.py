@@ -13,10 +13,12 @@ from __future__ import annotations
 import difflib
 import re
 
-from ansible_collections.ananta.platform.plugins.module_utils._errors import CatalogError
+from ansible_collections.ananta.platform.plugins.module_utils._errors import AnantaError, CatalogError
 
-PLANES = ("shared_temporal", "control_plane", "app_plane")
-LEVELS = range(0, 6)
+# The planes and levels are the catalog's (the platform's definition, platform/definition.yml, or
+# a user's own catalog): no plane name or level number is written here. A plane is a name like a
+# variable's; a level is a whole number from 0; planes come in the order of their first level.
+PLANE_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 WORKLOAD_KINDS = ("StatefulSet", "Deployment", "Job")
 RESTART_POLICIES = ("no", "always", "unless-stopped", "on-failure")
 NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
@@ -292,11 +294,12 @@ def validate(services, networks=None):
                                      % (cname, container_names[cname])))
         else:
             container_names[cname] = name
-        if svc.get("plane") not in PLANES:
-            problems.append(_problem(name, "plane", "%r is not one of %s" % (svc.get("plane"), ", ".join(PLANES))))
+        if not isinstance(svc.get("plane"), str) or not PLANE_RE.match(svc["plane"]):
+            problems.append(_problem(name, "plane", "%r is not a plane name (lower case letters, digits and _, "
+                                     "starting with a letter)" % (svc.get("plane"),)))
         level = svc.get("level")
-        if isinstance(level, bool) or not isinstance(level, int) or level not in LEVELS:
-            problems.append(_problem(name, "level", "%r is not a level from 0 to 5" % (level,)))
+        if isinstance(level, bool) or not isinstance(level, int) or level < 0:
+            problems.append(_problem(name, "level", "%r is not a level (a whole number from 0)" % (level,)))
         if not svc.get("image"):
             problems.append(_problem(name, "image", "missing"))
         deps = svc.get("depends_on", [])
@@ -490,8 +493,32 @@ def override_sources(definition, overrides):
     return sources
 
 
+def plane_order(services):
+    """The catalog's planes, in start order: by the lowest level of their services, then by
+    their first appearance in the catalog."""
+    first = {}
+    for index, svc in enumerate(services):
+        plane = svc.get("plane")
+        low, at = first.get(plane, (svc.get("level", 0), index))
+        first[plane] = (min(low, svc.get("level", 0)), at)
+    return sorted(first, key=lambda plane: first[plane])
+
+
+def check_planes(services, planes, what="planes"):
+    """Refuse a selected plane that no service of the catalog belongs to, naming it (with the
+    catalog's planes and the nearest one)."""
+    known = plane_order(services)
+    for plane in planes or []:
+        if plane not in known:
+            near = difflib.get_close_matches(str(plane), known, n=1)
+            raise AnantaError("%s: %r is no plane of the catalog (its planes: %s)%s" % (
+                what, plane, ", ".join(known), "; did you mean %s?" % near[0] if near else ""))
+
+
 def select(services, planes=None, levels=None, names=None):
-    """The services matching every given filter, in catalog order."""
+    """The services matching every given filter, in catalog order. A plane no service belongs
+    to is refused, naming it."""
+    check_planes(services, planes)
     chosen = []
     for svc in services:
         if planes and svc["plane"] not in planes:
@@ -540,7 +567,7 @@ def start_plan(services):
         members = [s for s in services if s["level"] == level]
         plan.append({
             "level": level,
-            "planes": sorted({s["plane"] for s in members}, key=PLANES.index),
+            "planes": [p for p in plane_order(services) if any(s["plane"] == p for s in members)],
             "waves": waves(members),
         })
     return plan

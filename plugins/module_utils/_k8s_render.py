@@ -39,7 +39,7 @@ from ansible_collections.ananta.platform.plugins.module_utils._k8s.config import
 from ansible_collections.ananta.platform.plugins.module_utils._k8s.init_containers import InitContainersMixin
 from ansible_collections.ananta.platform.plugins.module_utils._k8s.jobs import JobsMixin
 from ansible_collections.ananta.platform.plugins.module_utils._k8s.naming import (  # noqa: F401  pylint: disable=unused-import
-    DEFAULT_PLANE_NAMESPACES, kind_of, object_name, object_namespace,
+    kind_of, object_name, object_namespace, plane_namespace,
 )
 from ansible_collections.ananta.platform.plugins.module_utils._k8s.objects import ObjectsMixin
 from ansible_collections.ananta.platform.plugins.module_utils._k8s.phases import PhasesMixin, plan_lines, stop_phases  # noqa: F401  pylint: disable=unused-import
@@ -58,7 +58,7 @@ class Renderer(ObjectsMixin, ConfigMixin, InitContainersMixin, JobsMixin, Aliase
         self.services = list(services)
         _catalog.validate(self.services)
         self.by_name = {s["name"]: s for s in self.services}
-        self.namespaces = dict(DEFAULT_PLANE_NAMESPACES, **(self.opts["plane_namespaces"] or {}))
+        self.namespaces = {p: plane_namespace(p, self.opts["plane_namespaces"]) for p in _catalog.plane_order(self.services)}
         self.project = self.opts["project"]
         self.secret_values = {v for v in _catalog.secret_values(self.services) if v}
         for database in (self.opts["databases"] or {}).values():

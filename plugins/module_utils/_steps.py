@@ -30,7 +30,7 @@ import threading
 import time
 
 from ansible_collections.ananta.platform.plugins.module_utils import _argspecs
-from ansible_collections.ananta.platform.plugins.module_utils._catalog import PLANES, parse_port
+from ansible_collections.ananta.platform.plugins.module_utils._catalog import parse_port, plane_order
 from ansible_collections.ananta.platform.plugins.module_utils._errors import AnantaError
 
 STEP_KINDS = ("namespaces", "migrations", "streams")
@@ -158,6 +158,7 @@ def build(steps, catalog):
     """Validate the step definitions and return their nodes; every problem is listed, each
     naming its step, before anything starts."""
     catalog_names = {s["name"] for s in catalog}
+    planes = plane_order(catalog)
     problems, nodes, seen = [], [], set()
     for step in steps or []:
         name = step.get("name")
@@ -171,8 +172,9 @@ def build(steps, catalog):
         if step.get("kind") not in STEP_KINDS:
             problems.append("step %s: kind %r is not one of %s" % (name, step.get("kind"), ", ".join(STEP_KINDS)))
             continue
-        if step.get("plane") not in PLANES:
-            problems.append("step %s: plane %r is not one of %s" % (name, step.get("plane"), ", ".join(PLANES)))
+        if step.get("plane") not in planes:
+            problems.append("step %s: plane %r is no plane of the catalog (its planes: %s)"
+                            % (name, step.get("plane"), ", ".join(planes)))
             continue
         missing = [a for a in step.get("after") or [] if a not in catalog_names]
         if missing:

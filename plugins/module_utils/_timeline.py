@@ -163,7 +163,15 @@ def write_report(services, results, started_at, path, step_after, check_mode=Fal
 
 # one colour per plane, in the order the catalog defines the planes (no plane named here)
 PALETTE = ("#7b61ff", "#1f8a70", "#e07b00", "#c0392b", "#2e86c1")
-PLANE_COLOURS = {plane: PALETTE[i % len(PALETTE)] for i, plane in enumerate(_catalog.PLANES)}
+
+
+def plane_colours(timeline, services=None):
+    """plane -> colour, the planes in the catalog's order (``services``), else in the order of
+    the timeline's own entries (their lowest level first)."""
+    entries = services or [e for e in timeline["services"] if e.get("plane")]
+    planes = _catalog.plane_order([{"plane": e["plane"], "level": e.get("level") or 0} for e in entries])
+    planes += [s["plane"] for s in timeline["steps"] if s.get("plane") and s["plane"] not in planes]
+    return {plane: PALETTE[i % len(PALETTE)] for i, plane in enumerate(planes)}
 
 
 def _esc(text):
@@ -176,6 +184,7 @@ def gantt_svg(timeline, services=None):
     ready (its plane's colour), its level; the critical path's rows marked (class ``critical``,
     outlined in red). ``services``: the catalog, for the dependencies (else no wait is drawn)."""
     deps = {svc["name"]: list(svc.get("depends_on") or []) for svc in services or []}
+    colours = plane_colours(timeline, services)
     ready = {entry["name"]: entry["ready"] for entry in timeline["services"] if entry.get("ready") is not None}
     critical = set(timeline["critical_path"]["path"])
     rows = []
@@ -213,7 +222,7 @@ def gantt_svg(timeline, services=None):
     for index, row in enumerate(rows):
         y = top + index * row_h
         classes = "row %s%s" % (row["kind"], " critical" if row["critical"] else "")
-        colour = PLANE_COLOURS.get(row["plane"], "#888888")
+        colour = colours.get(row["plane"], "#888888")
         label = row["name"] if row["level"] is None else "L%s  %s" % (row["level"], row["name"])
         out.append('<g class="%s" data-name="%s">' % (classes, _esc(row["name"])))
         if index % 2:
@@ -238,7 +247,7 @@ def gantt_svg(timeline, services=None):
         out.append("</g>")
     legend_y = height - 10
     x = 8
-    for plane, colour in PLANE_COLOURS.items():
+    for plane, colour in colours.items():
         out.append('<rect x="%d" y="%d" width="10" height="10" fill="%s"/><text x="%d" y="%d">%s</text>'
                    % (x, legend_y - 9, colour, x + 14, legend_y, plane))
         x += 130

@@ -44,15 +44,6 @@ options:
       - When given, a service that joins a network not in this list is an error.
     type: list
     elements: raw
-  planes:
-    description: Only plan services of these planes.
-    type: list
-    elements: str
-    choices: [shared_temporal, control_plane, app_plane]
-  levels:
-    description: Only plan services of these levels.
-    type: list
-    elements: int
   durations:
     description:
       - Seconds from start to ready per service name. When given, the critical path through
@@ -64,6 +55,9 @@ options:
         Where each service's entry comes from (service name -> C(defined), C(overridden: <fields>), C(added)), as
         the filter C(ananta.platform.service_sources) gives it; shown on each line of the plan.
     type: dict
+extends_documentation_fragment:
+  - ananta.platform.selection.PLANES
+  - ananta.platform.selection.LEVELS
 """
 
 EXAMPLES = r"""
@@ -114,13 +108,13 @@ critical_path:
 
 
 from ansible_collections.ananta.platform.plugins.module_utils import _catalog
-from ansible_collections.ananta.platform.plugins.module_utils._errors import CatalogError
+from ansible_collections.ananta.platform.plugins.module_utils._errors import AnantaError, CatalogError
 from ansible_collections.ananta.platform.plugins.module_utils._module import MaskingModule
 
 ARGUMENT_SPEC = dict(
     services=dict(type="list", elements="dict", required=True),
     networks=dict(type="list", elements="raw"),
-    planes=dict(type="list", elements="str", choices=list(_catalog.PLANES)),
+    planes=dict(type="list", elements="str"),
     levels=dict(type="list", elements="int"),
     durations=dict(type="dict"),
     sources=dict(type="dict"),
@@ -140,6 +134,8 @@ def main():
                                       module.params["durations"], module.params["sources"])
     except CatalogError as exc:
         module.fail_json(msg="Failed to validate the service catalog: %s" % exc.message, problems=exc.problems)
+    except AnantaError as exc:  # a selection of a plane the catalog does not have
+        module.fail_json(msg="Failed to plan: %s" % exc.message)
     module.exit_json(**result)
 
 

@@ -51,6 +51,7 @@ description:
 author:
   - Ananta Platform engineers (@ananta-platform)
 extends_documentation_fragment:
+  - ananta.platform.selection.LEVELS
   - ananta.platform.docker
 attributes:
   action:
@@ -77,14 +78,11 @@ options:
     elements: dict
     required: true
   planes:
-    description: Select the services of these planes. An empty list selects none (a call that runs only O(steps)).
+    description:
+      - Select the services of these planes (the catalog's planes; one that no service belongs to is refused,
+        naming it). An empty list selects none (a call that runs only O(steps)).
     type: list
     elements: str
-    choices: [shared_temporal, control_plane, app_plane]
-  levels:
-    description: Select the services of these levels.
-    type: list
-    elements: int
   names:
     description:
       - Select the services with these names (change one service, or a few). Their dependencies outside the
@@ -172,10 +170,9 @@ options:
         required: true
         choices: [namespaces, migrations, streams]
       plane:
-        description: The plane the step belongs to.
+        description: The plane the step belongs to (one of the catalog's planes).
         type: str
         required: true
-        choices: [shared_temporal, control_plane, app_plane]
       after:
         description: Services (catalog names) that must be ready before the step runs.
         type: list
@@ -360,7 +357,7 @@ def main():
         argument_spec=dict(
             _docker_runtime.DOCKER_ARGSPEC,
             services=dict(type="list", elements="dict", required=True),
-            planes=dict(type="list", elements="str", choices=list(_catalog.PLANES)),
+            planes=dict(type="list", elements="str"),
             levels=dict(type="list", elements="int"),
             names=dict(type="list", elements="str"),
             networks=dict(type="list", elements="raw", default=[]),
@@ -380,7 +377,7 @@ def main():
             steps=dict(type="list", elements="dict", default=[], options=dict(
                 name=dict(type="str", required=True),
                 kind=dict(type="str", required=True, choices=list(_steps.STEP_KINDS)),
-                plane=dict(type="str", required=True, choices=list(_catalog.PLANES)),
+                plane=dict(type="str", required=True),
                 after=dict(type="list", elements="str", default=[]),
                 options=dict(type="dict", required=True),
             )),

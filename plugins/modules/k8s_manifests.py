@@ -46,15 +46,12 @@ options:
     type: list
     elements: dict
     required: true
-  planes:
-    description: Render only these planes (default all three).
-    type: list
-    elements: str
-    choices: [shared_temporal, control_plane, app_plane]
   plane_namespaces:
-    description: Namespace per plane.
+    description:
+      - Namespace per plane. A plane it does not name gets its own name with hyphens for underscores.
+      - The platform's definition maps its planes to seed 000's namespaces (C(ananta_plane_namespaces)).
     type: dict
-    default: {shared_temporal: temporal, control_plane: arc-saas, app_plane: app-plane}
+    default: {}
   project:
     description: Value of the C(ananta.platform/project) label every object carries.
     type: str
@@ -170,6 +167,8 @@ options:
       - A directory to write the phases to, one YAML file each (C(NN-<plane>-<phase>.yaml), mode 0600),
         for review or GitOps. Without it, nothing is written.
     type: path
+extends_documentation_fragment:
+  - ananta.platform.selection.PLANES
 """
 
 EXAMPLES = r"""
@@ -231,8 +230,8 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.ananta.platform.plugins.module_utils import _catalog, _k8s_render
-from ansible_collections.ananta.platform.plugins.module_utils._errors import CatalogError
+from ansible_collections.ananta.platform.plugins.module_utils import _k8s_render
+from ansible_collections.ananta.platform.plugins.module_utils._errors import AnantaError, CatalogError
 
 try:
     import yaml
@@ -269,8 +268,8 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             services=dict(type="list", elements="dict", required=True),
-            planes=dict(type="list", elements="str", choices=list(_catalog.PLANES)),
-            plane_namespaces=dict(type="dict", default=dict(_k8s_render.DEFAULT_PLANE_NAMESPACES)),
+            planes=dict(type="list", elements="str"),
+            plane_namespaces=dict(type="dict", default={}),
             project=dict(type="str", default="ananta"),
             step_image=dict(type="str", required=True),
             step_collections_path=dict(type="str", default="/usr/share/ansible/collections"),
@@ -322,6 +321,8 @@ def main():
         phases = renderer.render(params["planes"], steps_only=params["steps_only"])
     except CatalogError as exc:
         module.fail_json(msg="Failed to render the Kubernetes objects: %s" % exc.message, problems=exc.problems)
+    except AnantaError as exc:  # a selection of a plane the catalog does not have
+        module.fail_json(msg="Failed to render the Kubernetes objects: %s" % exc.message)
     result = dict(changed=False, phases=phases, stop_phases=_k8s_render.stop_phases(phases), plan=_k8s_render.plan_lines(phases))
     if params["dest"]:
         changed, written, diff = write_phases(module, phases, params["dest"])

@@ -22,6 +22,7 @@ description:
 author:
   - Ananta Platform engineers (@ananta-platform)
 extends_documentation_fragment:
+  - ananta.platform.selection.PLANES
   - ananta.platform.docker
   - ananta.platform.kubernetes
 attributes:
@@ -43,11 +44,6 @@ options:
     type: list
     elements: dict
     required: true
-  planes:
-    description: Only these planes.
-    type: list
-    elements: str
-    choices: [shared_temporal, control_plane, app_plane]
   url_host:
     description: Host name used in the URLs shown.
     type: str
@@ -147,7 +143,7 @@ def main():
             **K8S_ARGSPEC,
             target=dict(type="str", choices=["docker", "kubernetes"], default="docker"),
             services=dict(type="list", elements="dict", required=True),
-            planes=dict(type="list", elements="str", choices=list(_catalog.PLANES)),
+            planes=dict(type="list", elements="str"),
             url_host=dict(type="str", default="localhost"),
         ),
         supports_check_mode=True,

@@ -29,6 +29,7 @@ description:
 author:
   - Ananta Platform engineers (@ananta-platform)
 extends_documentation_fragment:
+  - ananta.platform.selection
   - ananta.platform.docker
   - ananta.platform.kubernetes
 attributes:
@@ -61,19 +62,6 @@ options:
     type: list
     elements: dict
     required: true
-  levels:
-    description: Only wait for services of these levels.
-    type: list
-    elements: int
-  planes:
-    description: Only wait for services of these planes.
-    type: list
-    elements: str
-    choices: [shared_temporal, control_plane, app_plane]
-  names:
-    description: Only wait for services with these names.
-    type: list
-    elements: str
   target:
     description:
       - Where the services run. V(none) runs the probes only, without looking at containers or pods
@@ -277,7 +265,7 @@ def main():
             **K8S_ARGSPEC,
             services=dict(type="list", elements="dict", required=True),
             levels=dict(type="list", elements="int"),
-            planes=dict(type="list", elements="str", choices=list(_catalog.PLANES)),
+            planes=dict(type="list", elements="str"),
             names=dict(type="list", elements="str"),
             target=dict(type="str", choices=["docker", "kubernetes", "none"], default="docker"),
             timeout=dict(type="float"),
@@ -298,7 +286,10 @@ def main():
     )
     params = module.params
     module.no_log_values.update(_catalog.secret_values(params["services"]))
-    services = _catalog.select(params["services"], planes=params["planes"], levels=params["levels"], names=params["names"])
+    try:
+        services = _catalog.select(params["services"], planes=params["planes"], levels=params["levels"], names=params["names"])
+    except AnantaError as exc:  # a plane the catalog does not have
+        module.fail_json(msg="Failed to wait: %s" % exc.message, services=[], elapsed=0.0, failed_services=[], ready_services=[])
     if params["names"]:
         unknown = sorted(set(params["names"]) - {s["name"] for s in services})
         if unknown:

@@ -173,3 +173,37 @@ def test_the_compose_export_carries_restart_with_as_restart_true():
         entry = _compose.service_entry(svc, by_name, {}, {}, "ananta")
         for dep, condition in (entry.get("depends_on") or {}).items():
             assert condition.get("restart", False) == ((svc["name"], dep) in declared), (svc["name"], dep)
+
+
+def test_no_plane_is_named_in_the_code():
+    """The planes are the definition's (issue 18): no string in the collection's Python code
+    names one, outside documentation (docstrings, DOCUMENTATION/EXAMPLES/RETURN, doc
+    fragments). A rule about a plane written in code would not follow a catalog of one's own."""
+    import ast
+
+    planes = {svc["plane"] for svc in effective("lab")["ananta_services"]}
+    assert len(planes) == 3, planes
+    found = []
+    for folder, _dirs, files in os.walk(os.path.join(ROOT, "plugins")):
+        if os.path.basename(folder) == "doc_fragments":
+            continue
+        for name in files:
+            if not name.endswith(".py"):
+                continue
+            path = os.path.join(folder, name)
+            tree = ast.parse(open(path, encoding="utf-8").read())
+            documentation = set()
+            for node in ast.walk(tree):
+                body = getattr(node, "body", None)
+                if isinstance(body, list) and body and isinstance(body[0], ast.Expr) \
+                        and isinstance(body[0].value, ast.Constant):
+                    documentation.add(id(body[0].value))  # a docstring
+                if isinstance(node, ast.Assign) and any(getattr(t, "id", "") in ("DOCUMENTATION", "EXAMPLES", "RETURN")
+                                                        for t in node.targets):
+                    documentation.add(id(node.value))
+            for node in ast.walk(tree):
+                if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in documentation:
+                    named = sorted(p for p in planes if p in node.value)
+                    if named:
+                        found.append("%s:%d names %s" % (os.path.relpath(path, ROOT), node.lineno, ", ".join(named)))
+    assert not found, "\n".join(found)

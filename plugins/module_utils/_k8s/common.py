@@ -13,7 +13,6 @@ import re
 from ansible_collections.ananta.platform.plugins.module_utils import _catalog
 from ansible_collections.ananta.platform.plugins.module_utils._catalog import container_port  # noqa: F401  pylint: disable=unused-import
 from ansible_collections.ananta.platform.plugins.module_utils._errors import CatalogError
-from ansible_collections.ananta.platform.plugins.module_utils._k8s.naming import DEFAULT_PLANE_NAMESPACES
 
 
 LABEL_PROJECT = "ananta.platform/project"
@@ -26,7 +25,7 @@ STEP_SCRIPT = "ansible_collections/ananta/platform/tools/ananta_step.py"
 # Probes that can be run from inside the cluster (the others only mean something on Docker).
 IN_CLUSTER_PROBES = ("http", "tcp", "postgres", "redis", "amqp", "temporal")
 DEFAULTS = {
-    "plane_namespaces": DEFAULT_PLANE_NAMESPACES,
+    "plane_namespaces": {},
     "project": "ananta",
     "step_image": "ananta-platform-ee:latest",
     "step_collections_path": "/usr/share/ansible/collections",

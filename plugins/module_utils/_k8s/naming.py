@@ -6,7 +6,12 @@ from the readiness rules, which read objects)."""
 
 from __future__ import annotations
 
-DEFAULT_PLANE_NAMESPACES = {"shared_temporal": "temporal", "control_plane": "arc-saas", "app_plane": "app-plane"}
+
+def plane_namespace(plane, plane_namespaces=None):
+    """A plane's namespace: as ``plane_namespaces`` maps it (the platform's definition maps its
+    planes to seed 000's namespaces: ``ananta_plane_namespaces``), else the plane's name with
+    hyphens for underscores."""
+    return (plane_namespaces or {}).get(plane) or str(plane).replace("_", "-")
 
 
 def object_name(service):
@@ -17,7 +22,7 @@ def object_name(service):
 
 def object_namespace(service, plane_namespaces=None):
     kube = service.get("kubernetes") or {}
-    return kube.get("namespace") or dict(DEFAULT_PLANE_NAMESPACES, **(plane_namespaces or {})).get(service.get("plane"), "default")
+    return kube.get("namespace") or plane_namespace(service.get("plane"), plane_namespaces)
 
 
 def kind_of(service):

@@ -18,7 +18,8 @@ class PhasesMixin:
     def render(self, planes=None, steps_only=False):
         """The phases of the given planes, in order. ``steps_only``: just the step Jobs (with
         their own ConfigMaps and Secrets), for a run of the migrations or streams step alone."""
-        planes = [p for p in _catalog.PLANES if planes is None or p in planes]
+        _catalog.check_planes(self.services, planes)
+        planes = [p for p in _catalog.plane_order(self.services) if planes is None or p in planes]
         phases = []
         for plane in planes:
             members = [s for s in self.services if s["plane"] == plane]

@@ -5,7 +5,7 @@ import copy
 import pytest
 
 from ansible_collections.ananta.platform.plugins.module_utils import _catalog
-from ansible_collections.ananta.platform.plugins.module_utils._errors import CatalogError
+from ansible_collections.ananta.platform.plugins.module_utils._errors import AnantaError, CatalogError
 from conftest import load_fixture
 
 BAD = load_fixture("catalogs", "bad_catalogs.yml")
@@ -27,7 +27,7 @@ def test_good_catalog_is_valid():
 
 def test_all_problems_reported_at_once():
     services = copy.deepcopy(GOOD)
-    services[0]["plane"] = "data_plane"
+    services[0]["plane"] = "data plane"
     services[1]["depends_on"] = ["ghost"]
     with pytest.raises(CatalogError) as info:
         _catalog.validate(services)
@@ -226,3 +226,15 @@ def test_one_container_port_rule_for_the_compose_export_and_the_cluster(ports, e
     broker = {"name": "mq", "ports": ports}
     assert _catalog.container_port(broker, 5672) == expected
     assert common.container_port is _catalog.container_port and compose_export._catalog is _catalog
+
+
+def test_the_planes_are_the_catalogs_in_start_order():
+    """No plane is named in the code: a catalog's planes come in the order of their lowest level,
+    and a selection of a plane no service belongs to is refused, naming it."""
+    services = [{"name": "web", "plane": "edge", "level": 2}, {"name": "db", "plane": "data", "level": 0},
+                {"name": "cache", "plane": "data", "level": 1}, {"name": "api", "plane": "logic", "level": 1}]
+    assert _catalog.plane_order(services) == ["data", "logic", "edge"]
+    assert [s["name"] for s in _catalog.select(services, planes=["data"])] == ["db", "cache"]
+    with pytest.raises(AnantaError) as info:
+        _catalog.select(services, planes=["dta"])
+    assert "planes: 'dta' is no plane of the catalog (its planes: data, logic, edge); did you mean data?" in str(info.value)
