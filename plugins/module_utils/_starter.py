@@ -33,7 +33,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from ansible_collections.ananta.platform.plugins.module_utils import _catalog
+from ansible_collections.ananta.platform.plugins.module_utils import _catalog, _start_graph
 from ansible_collections.ananta.platform.plugins.module_utils._errors import AnantaError
 from ansible_collections.ananta.platform.plugins.module_utils._probes import run_network_probe
 from ansible_collections.ananta.platform.plugins.module_utils._progress import Progress
@@ -573,13 +573,9 @@ class Starter:
 
     def _behind(self):
         """Service -> the services of this start that wait for it, directly or through a step."""
-        behind = {name: [d for d in self.dependants.get(name, []) if d in self.starts] for name in self.starts}
-        for step in self.steps:
-            gated = [s.name for s in self.starts.values() if step in s.after_steps]
-            for name in step.after:
-                if name in behind:
-                    behind[name] = behind[name] + gated
-        return behind
+        return _start_graph.behind(self.starts, self.dependants,
+                                   [(step.after, [s.name for s in self.starts.values() if step in s.after_steps])
+                                    for step in self.steps])
 
     def _expected(self, name):
         """The seconds to ready ``name`` is expected to take (``durations``), 1 when unknown."""
@@ -587,19 +583,9 @@ class Starter:
 
     def _chain_lengths(self):
         """For each service, the longest chain of dependants behind it in this start, through
-        the steps too (a datastore -> its step -> the services gated on the step), in seconds:
-        each service counts its expected seconds to ready (``durations``, from an earlier
-        run's timeline) or 1 when there is none, so that without durations this is the
-        length of the chain."""
-        behind = self._behind()
-        memo = {}
-
-        def length(name):  # the catalog was validated: no cycle, and steps only add edges into a later level
-            if name not in memo:
-                memo[name] = self._expected(name) + max([length(d) for d in behind[name]] or [0])
-            return memo[name]
-
-        return {name: length(name) for name in self.starts}
+        the steps too, in seconds: each service counts its expected seconds to ready
+        (``durations``, from an earlier run's timeline) or 1 when there is none."""
+        return _start_graph.chain_lengths(self._behind(), self._expected)
 
     def _critical(self, chains):
         """The services on or near the expected critical path (slack within 10 % of it), from
@@ -608,20 +594,7 @@ class Starter:
         that decides when the platform is up should not wait for the CPU behind the others."""
         if not self.durations:
             return set()
-        before = {name: [] for name in self.starts}
-        for name, behind in self._behind().items():
-            for dependant in behind:
-                before[dependant].append(name)
-        earliest = {}
-
-        def start_at(name):
-            if name not in earliest:
-                earliest[name] = max([start_at(p) + self._expected(p) for p in before[name]] or [0.0])
-            return earliest[name]
-
-        total = max([start_at(name) + chains[name] for name in self.starts] or [0.0])
-        margin = max(1.0, 0.1 * total)
-        return {name for name in self.starts if total - start_at(name) - chains[name] <= margin}
+        return _start_graph.critical(self._behind(), chains, self._expected)
 
     def _resume(self):
         """Containers set aside by an earlier run that stopped before its successor was judged:

@@ -230,11 +230,13 @@ def test_a_restart_by_the_policy_before_the_run_is_not_this_runs(up, client):
     lab left up while other tests loaded the machine, then every start failed with
     ``was ready, then restarted (restart count 1)``)."""
     service = "app-plane-cns-service"
-    os.kill(client.api.inspect_container(service)["State"]["Pid"], signal.SIGKILL)  # a crash, not a stop
+    killed = client.api.inspect_container(service)
+    os.kill(killed["State"]["Pid"], signal.SIGKILL)  # a crash, not a stop
     deadline = time.monotonic() + 180
-    while True:  # the engine restarts it by its policy; then its healthcheck passes again
+    while True:  # the engine restarts it by its policy (one more restart, a new start); then it is healthy again
         state = client.api.inspect_container(service)
-        if state["RestartCount"] >= 1 and (state["State"].get("Health") or {}).get("Status") == "healthy":
+        if state["RestartCount"] > killed["RestartCount"] and state["State"]["StartedAt"] != killed["State"]["StartedAt"] \
+                and (state["State"].get("Health") or {}).get("Status") == "healthy":
             break
         assert time.monotonic() < deadline, state["State"]
         time.sleep(0.5)
