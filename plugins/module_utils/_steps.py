@@ -115,7 +115,28 @@ def _spec(kind):
             "migrations": _argspecs.PG_MIGRATE}[kind]
 
 
-def _migration_nodes(step, options, catalog_names, problems):
+def database_plane(database, by_name):
+    """The plane a database's migrations belong to: its own ``plane``, else its service's."""
+    if database.get("plane"):
+        return database["plane"]
+    return (by_name.get(database.get("service")) or {}).get("plane")
+
+
+def plane_databases(plane, databases, order, by_name):
+    """The databases of ``plane`` that the order table names, by name: ``[(name, database,
+    entries)]``. The one rule by which the Docker start (a migrations node per database) and
+    the Kubernetes db-migration Job of the plane choose what they migrate."""
+    found = []
+    for key, database in sorted((databases or {}).items()):
+        if database_plane(database, by_name) != plane:
+            continue
+        entries = [e for e in order or [] if e.get("database") == key]
+        if entries:
+            found.append((key, database, entries))
+    return found
+
+
+def _migration_nodes(step, options, catalog, problems):
     """One node per database of the step's plane that the order table names."""
     databases = options.get("databases") or {}
     order = options.get("order") or []
@@ -127,14 +148,10 @@ def _migration_nodes(step, options, catalog_names, problems):
         problems.append("step %s: the order table names database(s) %s, not in options.databases"
                         % (step["name"], ", ".join(unknown)))
     nodes = []
-    for key, database in sorted(databases.items()):
-        if database.get("plane") != step["plane"]:
-            continue
-        entries = [e for e in order if e.get("database") == key]
-        if not entries:
-            continue
+    by_name = {s["name"]: s for s in catalog}
+    for key, database, entries in plane_databases(step["plane"], databases, order, by_name):
         service = database.get("service")
-        if service and service not in catalog_names:
+        if service and service not in by_name:
             problems.append("step %s: database %s runs on service %s, which is not in the catalog"
                             % (step["name"], key, service))
             continue
@@ -182,7 +199,7 @@ def build(steps, catalog):
             continue
         options = step.get("options") or {}
         if step["kind"] == "migrations":
-            nodes.extend(_migration_nodes(step, options, catalog_names, problems))
+            nodes.extend(_migration_nodes(step, options, catalog, problems))
             continue
         try:
             nodes.append(StepRun(name, step["kind"], step["plane"], step.get("after") or [],

@@ -12,6 +12,7 @@ from ansible_collections.ananta.platform.plugins.module_utils._errors import Cat
 from ansible_collections.ananta.platform.plugins.module_utils._k8s.common import (
     ANNOTATION_HASH, LABEL_STEP, STEP_JOBS, _hash, _labels, container_port,
 )
+from ansible_collections.ananta.platform.plugins.module_utils._steps import plane_databases
 
 
 class JobsMixin:
@@ -60,14 +61,12 @@ class JobsMixin:
                 jobs.append(self._step_job(plane, "temporal-namespace-init", "namespaces", config, [], level))
         if "migrations" in self.opts["steps"]:
             databases, passwords, files = [], [], {}
-            for db_name, database in sorted((self.opts["databases"] or {}).items()):
+            for db_name, database, entries in plane_databases(plane, self.opts["databases"], self.opts["migrations"],
+                                                              self.by_name):
                 service = self.by_name.get(database.get("service"))
-                if service is None or database.get("plane", service["plane"]) != plane:
+                if service is None:
                     continue
-                entries = [{k: v for k, v in m.items() if k != "database"} for m in self.opts["migrations"]
-                           if m.get("database") == db_name]
-                if not entries:
-                    continue
+                entries = [{k: v for k, v in m.items() if k != "database"} for m in entries]
                 variable = "PGPASSWORD_%s" % re.sub(r"[^A-Z0-9]", "_", db_name.upper())
                 databases.append({"name": db_name, "host": service["name"], "port": container_port(service, 5432),
                                   "user": database.get("user", "postgres"), "dbname": database["dbname"],

@@ -236,3 +236,33 @@ def test_the_timeline_from_the_start_result_alone_counts_each_services_start_cal
     assert timeline["critical_path"] == {"seconds": pytest.approx(10.0 + 2.5 + 2.5), "path": ["mq", "step:streams", "api"],
                                          "engine_start_seconds": pytest.approx(0.5 + 0.75)}
     assert [s["engine_start_seconds"] for s in timeline["services"]] == [0.5, 0.9, 0.75]
+
+
+def test_the_docker_start_and_the_kubernetes_jobs_migrate_the_same_databases_per_plane(nodes, lab):
+    """One rule chooses what each plane migrates (_steps.plane_databases): the Docker start's
+    migration nodes and the db-migration Job of each plane's namespace hold the same databases
+    with the same versions."""
+    import json
+
+    from ansible_collections.ananta.platform.plugins.module_utils._k8s.naming import plane_namespace
+    from test_k8s_render import all_objects, render_inventory
+
+    docker = {n.name.split(":", 1)[1]: (plane_namespace(n.plane, lab["ananta_plane_namespaces"]),
+                                        [m["version"] for m in n.params["migrations"]])
+              for n in nodes if n.kind == "migrations"}
+    _variables, phases = render_inventory("lab")
+    kubernetes = {}
+    for obj in all_objects(phases):
+        if obj["kind"] == "ConfigMap" and obj["metadata"]["name"] == "db-migration-config":
+            for database in json.loads(obj["data"]["config.json"])["databases"]:
+                kubernetes[database["name"]] = (obj["metadata"]["namespace"], [m["version"] for m in database["migrations"]])
+    assert docker == kubernetes and len(docker) == 3, (docker, kubernetes)
+
+
+def test_a_database_without_a_plane_is_migrated_with_its_service_s_plane():
+    catalog = {"db": {"name": "db", "plane": "data"}, "web": {"name": "web", "plane": "edge"}}
+    databases = {"main": {"service": "db"}, "other": {"service": "web", "plane": "data"}, "unused": {"service": "db"}}
+    order = [{"version": "001", "database": "main"}, {"version": "002", "database": "other"}]
+    assert [(key, [e["version"] for e in entries]) for key, _d, entries in
+            _steps.plane_databases("data", databases, order, catalog)] == [("main", ["001"]), ("other", ["002"])]
+    assert _steps.plane_databases("edge", databases, order, catalog) == []
