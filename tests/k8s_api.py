@@ -22,7 +22,7 @@ class FakeCluster:
         self.token = token  # when set, a request without "Authorization: Bearer <token>" gets 401
         self.tls = tls  # (certificate file, key file): served over HTTPS
         self.objects = {}  # (kind, namespace, name) -> object
-        self.logs = {}  # (namespace, pod, container) -> text
+        self.logs = {}  # (namespace, pod, container) -> text; (..., "previous"): the run that ended
         self.requests = []
         self.open_handlers = []
         self.lock = threading.Lock()
@@ -118,6 +118,8 @@ class FakeCluster:
                 match = re.match(r"^/api/v1/namespaces/([^/]+)/pods/([^/]+)/log$", parsed.path)
                 if match:
                     key = (match.group(1), match.group(2), query.get("container", [""])[0])
+                    if query.get("previous", ["false"])[0].lower() == "true":  # the run that ended
+                        key += ("previous",)
                     return self._send(200, cluster.logs.get(key, ""), "text/plain")
                 match = re.match(r"^/api/v1/namespaces/([^/]+)/pods$", parsed.path)
                 if match:

@@ -194,8 +194,9 @@ class KubernetesChecker:
 
     def logs(self, wait, lines):
         """The last lines of the workload's pods, the pods that are not ready last (the message
-        shows the tail: the failing pod's lines, not those of an old pod still serving), each
-        container's previous run too when it restarted and its current run has no log yet."""
+        shows the tail: the failing pod's lines, not those of an old pod still serving). A
+        container that restarted after a run ended gives that run's last lines first (they say
+        why it ended: a gate's own verdict, a crash), then its current run's."""
         obj, namespace = self._workload(wait.service)
         if obj is None:
             return []
@@ -212,14 +213,16 @@ class KubernetesChecker:
             containers = [c["name"] for c in (pod.get("spec") or {}).get("initContainers") or []]
             containers += [c["name"] for c in (pod.get("spec") or {}).get("containers") or []]
             for container in containers:
-                text = ""
-                for previous in (False, True):
-                    if previous and (text.strip() or not int((statuses.get(container) or {}).get("restartCount") or 0)):
-                        break
+                status = statuses.get(container) or {}
+                ended = int(status.get("restartCount") or 0) and (status.get("lastState") or {}).get("terminated")
+                # found by the cluster test of a gate that never passes: the init container had
+                # ended naming the gate and was already run again; its new run's lines hid why
+                for previous in ((True, False) if ended else (False,)):
                     try:
                         text = self._call("log of %s/%s" % (name, container), core.read_namespaced_pod_log, name, namespace,
                                           container=container, tail_lines=lines, previous=previous, raw=True) or ""
                     except RuntimeAdapterError:
                         text = ""
-                found.extend("[%s/%s] %s" % (name, container, line) for line in str(text).splitlines()[-lines:])
+                    found.extend("[%s/%s%s] %s" % (name, container, ", the run that ended" if previous else "", line)
+                                 for line in str(text).splitlines()[-lines:])
         return found

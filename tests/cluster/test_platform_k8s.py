@@ -38,8 +38,14 @@ STEP_JOBS = [("temporal", "temporal-namespace-init"), ("arc-saas", "db-migration
 pytestmark = pytest.mark.skipif(not os.environ.get("KUBECONFIG"), reason="no Kubernetes cluster (KUBECONFIG is not set)")
 
 
-def playbook(name, *args, timeout=1200):
+def playbook(name, *args, timeout=1200, connection=None):
+    """The playbook on the lab_kubernetes inventory. ``connection``: a cluster reached by host,
+    token and CA file only (the ``token_connection`` fixture): no KUBECONFIG in the
+    environment, no kubeconfig in the inventory."""
     env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_FORCE_COLOR="0")
+    if connection:
+        env.pop("KUBECONFIG", None)
+        args = list(args) + connection
     started = time.monotonic()
     proc = subprocess.run([PLAYBOOK, os.path.join(ROOT, "playbooks", name), "-i", INVENTORY] + list(args),
                           capture_output=True, text=True, env=env, cwd=ROOT, timeout=timeout, check=False)
@@ -113,6 +119,41 @@ def psql(namespace, pod, dbname, sql):
 @pytest.fixture(scope="module")
 def lab():
     return inventory_vars("lab_kubernetes")
+
+
+@pytest.fixture(scope="module")
+def token_connection(tmp_path_factory):
+    """The cluster as an operator without a kubeconfig reaches it (issue 18): the API server's
+    address, a service account's token and the cluster's CA in a file, as -e variables."""
+    import base64
+
+    import yaml
+    with open(os.environ["KUBECONFIG"], encoding="utf-8") as handle:
+        cluster = yaml.safe_load(handle)["clusters"][0]["cluster"]
+    ca_file = str(tmp_path_factory.mktemp("cluster") / "ca.crt")
+    if cluster.get("certificate-authority-data"):
+        with open(ca_file, "wb") as handle:
+            handle.write(base64.b64decode(cluster["certificate-authority-data"]))
+    else:
+        shutil.copy(cluster["certificate-authority"], ca_file)
+    for command in (["create", "serviceaccount", "ananta-operator", "-n", "kube-system"],
+                    ["create", "clusterrolebinding", "ananta-operator", "--clusterrole=cluster-admin",
+                     "--serviceaccount=kube-system:ananta-operator"]):
+        made = subprocess.run(["kubectl"] + command, capture_output=True, text=True, timeout=60, check=False)
+        assert made.returncode == 0 or "already exists" in made.stderr, made.stderr
+    token = subprocess.run(["kubectl", "-n", "kube-system", "create", "token", "ananta-operator", "--duration=2h"],
+                           capture_output=True, text=True, timeout=60, check=True).stdout.strip()
+    variables = {"ananta_kubeconfig": "", "ananta_k8s_host": cluster["server"], "ananta_k8s_api_key": token,
+                 "ananta_k8s_ca_cert": ca_file, "ananta_k8s_validate_certs": True}
+    path = str(tmp_path_factory.mktemp("cluster") / "connection.json")
+    with open(path, "w", encoding="utf-8") as handle:  # a file, as a vault or an AWX credential holds it
+        json.dump(variables, handle)
+    class Connection(list):
+        pass
+
+    connection = Connection(["-e", "@" + path])
+    connection.token = token
+    return connection
 
 
 def catalog_file(services, tmp):
@@ -313,8 +354,9 @@ def test_the_next_run_continues_from_there(api):
 
 
 # ------------------------------------------------------------------ stop, start with the data, remove it
-def test_stop_in_reverse_order_keeps_the_data(api):
-    proc = playbook("stop_platform.yml")
+def test_stop_in_reverse_order_keeps_the_data(api, token_connection):
+    """Stop, and the start and verify after it, reach the cluster by host, token and CA file only."""
+    proc = playbook("stop_platform.yml", connection=token_connection)
     assert proc.returncode == 0, tail(proc)
     order = [m.group(1) for m in re.finditer(r"TASK \[.*Delete the phase's objects: (\S+)\]", proc.stdout)]
     planes = [name.split("/")[0] for name in order]
@@ -327,22 +369,24 @@ def test_stop_in_reverse_order_keeps_the_data(api):
     assert claims, "the volume claims must stay"
 
 
-def test_app_plane_alone_with_the_other_planes_down_fails_at_once():
-    proc = playbook("start_platform.yml", "--tags", "app_plane")
+def test_app_plane_alone_with_the_other_planes_down_fails_at_once(token_connection):
+    proc = playbook("start_platform.yml", "--tags", "app_plane", connection=token_connection)
     assert proc.returncode != 0
     assert "shared-temporal" in proc.stdout and "does not exist" in proc.stdout, tail(proc)
     assert "Apply the phase's objects: app_plane/namespace" not in proc.stdout, "it must fail before anything changes"
 
 
-def test_start_again_with_the_data_kept(api):
-    proc = playbook("start_platform.yml")
+def test_start_again_with_the_data_kept(api, token_connection):
+    proc = playbook("start_platform.yml", connection=token_connection)
     assert proc.returncode == 0, tail(proc)
+    assert token_connection.token not in proc.stdout + proc.stderr  # the token never in the output
     assert not [k for k, v in restarts(api).items() if v], restarts(api)
     logs = subprocess.run(["kubectl", "-n", "app-plane", "logs", "job/db-migration"], capture_output=True, text=True,
                           timeout=60, check=False).stdout
     assert re.search(r"database components_v2: 0 applied, 3 already applied", logs), logs
-    verify = playbook("verify.yml")
-    assert verify.returncode == 0, tail(verify)
+    for name in ("verify.yml", "status.yml"):  # through the API too (port-forwards, readiness) with the token
+        proc = playbook(name, connection=token_connection)
+        assert proc.returncode == 0, tail(proc)
 
 
 def test_stop_with_remove_volumes_deletes_the_claims(api):

@@ -134,6 +134,26 @@ def test_failed_job_and_failed_init_container_fail_naming_the_object(cluster, re
     assert result.get("failed") and "init container" in result["msg"] and "cns-worker-5d9b7c8f4-init1" in result["msg"]
 
 
+def test_an_init_container_run_again_shows_why_its_run_ended(cluster, rendered):
+    """Found on the cluster: a gate that never passes ends its init container naming the gate;
+    the kubelet runs it again at once, and the new run's lines hid the verdict. The run that
+    ended comes first in the logs, then the current one."""
+    objects, waits = rendered["objects"], rendered["waits"]
+    pod = "customer-portal-7cf86c8c64-ptpjq"
+    cluster.put(deployment(objects[("Deployment", "customer-portal")], ready=False))
+    cluster.put(pod_for(objects[("Deployment", "customer-portal")], pod, pod_status("init-container-run-again")))
+    cluster.logs[("app-plane", pod, "wait-for-dependencies", "previous")] = (
+        "waiting: GET http://cns-service:8000/never-ready answered HTTP 404\n"
+        "gate did not pass within 15s: http http://cns-service:8000/never-ready\n")
+    cluster.logs[("app-plane", pod, "wait-for-dependencies")] = "waiting: GET http://cns-service:8000/never-ready answered HTTP 404\n"
+    result = run_module("wait_healthy", wait_args(cluster, [waits["customer-portal"]]))
+    assert result.get("failed") and "init container wait-for-dependencies failed" in result["msg"], result["msg"]
+    logs = result["services"][0]["logs"]
+    ended = [i for i, line in enumerate(logs) if "the run that ended" in line and "did not pass within 15s" in line]
+    current = [i for i, line in enumerate(logs) if "/wait-for-dependencies] waiting" in line]
+    assert ended and current and ended[0] < current[0], logs
+
+
 def test_missing_object_fails_or_is_waited_for(cluster, rendered):
     objects, waits = rendered["objects"], rendered["waits"]
     result = run_module("wait_healthy", wait_args(cluster, [waits["app-plane-rabbitmq"]]))
