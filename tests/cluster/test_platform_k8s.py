@@ -5,8 +5,9 @@ scripts/test.sh's ``cluster`` stage starts ../shared/k8s's single-node cluster, 
 images into it and runs this module with KUBECONFIG set (or uses the cluster KUBECONFIG names).
 Without a cluster the module is skipped. The tests run in order and share the cluster: a cold
 start in seed 000's phases, its idempotence and check mode, --tags app_plane, status and the
-logs, three failures that must end the run at once, stop and start with the data kept, stop
-with the volumes removed.
+logs, three failures that must end the run at once, stop and start with the data kept (these,
+and verify and status after them, reach the cluster by host, token and CA file only, without a
+kubeconfig), stop with the volumes removed.
 """
 
 import copy
@@ -148,6 +149,7 @@ def token_connection(tmp_path_factory):
     path = str(tmp_path_factory.mktemp("cluster") / "connection.json")
     with open(path, "w", encoding="utf-8") as handle:  # a file, as a vault or an AWX credential holds it
         json.dump(variables, handle)
+
     class Connection(list):
         pass
 
