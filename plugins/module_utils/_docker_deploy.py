@@ -370,11 +370,23 @@ class DockerDeployer:
         return True
 
     def remove_networks(self):
-        """Remove this project's networks that no container uses any more."""
+        """Remove this project's networks that no container uses any more. A network the
+        engine refuses to remove though no container is attached (``has active endpoints``: an
+        endpoint the engine lost track of, seen after a compose project on the same network
+        went down) is kept and named in ``self.kept_networks``: the services are stopped, which
+        is what was asked, and the next start reuses the network."""
         removed = []
+        self.kept_networks = []
         for net in self.api.networks(filters={"label": "%s.project=%s" % (LABEL_PREFIX, self.project)}):
             if not self.api.inspect_network(net["Id"]).get("Containers"):
-                self.api.remove_network(net["Id"])
+                try:
+                    self.api.remove_network(net["Id"])
+                except APIError as exc:
+                    if "active endpoints" not in str(exc):
+                        raise
+                    self.kept_networks.append("network %s kept: the engine reports active endpoints though no "
+                                              "container is attached (%s)" % (net["Name"], getattr(exc, "explanation", exc)))
+                    continue
                 removed.append(net["Name"])
         return removed
 

@@ -438,6 +438,8 @@ def main():
         else:
             result["services"] = stop_or_remove(deployer, selected, params["state"] == "absent", params["remove_volumes"],
                                                 params["stop_timeout"], module.check_mode)
+            for kept in getattr(deployer, "kept_networks", []):
+                module.warn(kept)
             result["changed"] = any(s["action"] != "unchanged" for s in result["services"])
     except AnantaError as exc:
         if exc.details.get("results") is not None:  # a stop or removal that failed part of the way: what it did

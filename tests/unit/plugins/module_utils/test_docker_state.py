@@ -42,3 +42,40 @@ def test_state_fields():
     assert state.name == "app-plane-cns-service"
     assert state.restart_count == 1 and state.restart_policy == "unless-stopped"
     assert state.published_ports() == ["0.0.0.0:27200->8000/tcp"]
+
+
+def test_a_network_the_engine_will_not_remove_though_nothing_is_attached_is_kept_and_named():
+    """Found by CI: after a compose project on the lab's networks went down, the engine refused
+    to remove app-plane ("has active endpoints") though no container was attached, and every
+    later stop failed. The engine's own refusal is the input here (it cannot be produced on
+    demand): the stop keeps that network, names it, and removes the others; another error fails."""
+    import pytest
+    from docker.errors import APIError
+
+    from ansible_collections.ananta.platform.plugins.module_utils._docker_deploy import DockerDeployer
+
+    class Engine:
+        def __init__(self, refusal):
+            self.refusal, self.removed = refusal, []
+
+        def networks(self, filters):
+            return [{"Id": "1", "Name": "app-plane"}, {"Id": "2", "Name": "arc-saas"}]
+
+        def inspect_network(self, net_id):
+            return {"Containers": {}}
+
+        def remove_network(self, net_id):
+            if net_id == "1":
+                raise APIError("403 Client Error", explanation=self.refusal)
+            self.removed.append(net_id)
+
+    class Runtime:
+        def __init__(self, api):
+            self.api = api
+
+    deployer = DockerDeployer(Runtime(Engine("error while removing network: network app-plane id 1 has active endpoints")),
+                              "ananta-lab")
+    assert deployer.remove_networks() == ["arc-saas"]
+    assert len(deployer.kept_networks) == 1 and deployer.kept_networks[0].startswith("network app-plane kept")
+    with pytest.raises(APIError):
+        DockerDeployer(Runtime(Engine("permission denied")), "ananta-lab").remove_networks()
