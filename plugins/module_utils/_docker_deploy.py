@@ -178,6 +178,7 @@ class DockerDeployer:
         self.project = project
         self.healthcheck_defaults = healthcheck_defaults or {}
         self._image_ids = {}
+        self.kept_networks = []  # the networks remove_networks had to keep, each with the reason
 
     # -- networks and volumes ------------------------------------------------------------------
     def ensure_networks(self, wanted, check=False):

@@ -438,7 +438,7 @@ def main():
         else:
             result["services"] = stop_or_remove(deployer, selected, params["state"] == "absent", params["remove_volumes"],
                                                 params["stop_timeout"], module.check_mode)
-            for kept in getattr(deployer, "kept_networks", []):
+            for kept in deployer.kept_networks:
                 module.warn(kept)
             result["changed"] = any(s["action"] != "unchanged" for s in result["services"])
     except AnantaError as exc:

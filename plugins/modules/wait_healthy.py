@@ -29,7 +29,9 @@ description:
 author:
   - Ananta Platform engineers (@ananta-platform)
 extends_documentation_fragment:
-  - ananta.platform.selection
+  - ananta.platform.selection.PLANES
+  - ananta.platform.selection.LEVELS
+  - ananta.platform.selection.NAMES
   - ananta.platform.docker
   - ananta.platform.kubernetes
 attributes:
