@@ -75,3 +75,14 @@ RABBITMQ_TOPOLOGY = dict(
     queues=dict(type="list", elements="dict", default=[]),
     bindings=dict(type="list", elements="dict", default=[]),
 )
+
+# The step definitions, as ananta.platform.docker_services, k8s_manifests and compose_export take
+# them (doc fragment ananta.platform.steps); each node's options are validated against the spec
+# of its kind above (_steps.build).
+STEPS = dict(type="list", elements="dict", default=[], options=dict(
+    name=dict(type="str", required=True),
+    kind=dict(type="str", required=True, choices=["namespaces", "migrations", "streams"]),
+    plane=dict(type="str", required=True),
+    after=dict(type="list", elements="str", default=[]),
+    options=dict(type="dict", required=True),
+))

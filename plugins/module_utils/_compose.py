@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 
 from ansible_collections.ananta.platform.plugins.module_utils._catalog import parse_port
-from ansible_collections.ananta.platform.plugins.module_utils._steps import gate_needs, published_ports
+from ansible_collections.ananta.platform.plugins.module_utils._steps import in_network
 
 COLLECTION_MOUNT = "/opt/ananta/ansible_collections/ananta/platform"
 STEP_COMMAND = ["python3", COLLECTION_MOUNT + "/tools/ananta_step.py"]
@@ -74,72 +74,73 @@ def service_entry(svc, by_name, defaults, step_deps, project):
     return entry
 
 
+# The compose service of each kind of step (the migrations: one per database, migrate-<database>).
+STEP_SERVICES = {"namespaces": "temporal-namespaces", "migrations": "migrate-%s", "streams": "rabbitmq-topology"}
+
+
+def build_steps(nodes, by_name):
+    """The one-shot services' part of each step node (``_steps.build``, the nodes the Docker
+    start runs): [{service, node, after, networks, config, password}], each reaching its server
+    by name on its container port (``_steps.in_network``)."""
+    entries = []
+    for node in nodes:
+        service, _port, config, password = in_network(node, by_name)
+        name = STEP_SERVICES[node.kind]
+        if node.kind == "migrations":
+            name %= config["name"]
+            config = {"host": config["host"], "port": config["port"], "user": config["user"], "dbname": config["dbname"],
+                      "path": "/migrations", "migrations": config["migrations"]}
+        entries.append({"service": name, "node": node, "after": list(node.after), "config": config, "password": password,
+                        "networks": service.get("networks", [])[:1]})
+    order = list(STEP_SERVICES)
+    return sorted(entries, key=lambda e: (order.index(e["node"].kind), e["service"]))
+
+
 def step_services(steps, image, collection_path, project):
-    """One-shot services for the steps. ``steps``: namespaces {after, address, namespaces},
-    migrations [{name, after, config, password, path}], topology {after, config, password}."""
+    """One-shot services for the step entries of ``build_steps``."""
     services = {}
     labels = {"ananta.platform.project": project, "ananta.platform.step": "true"}
     mount = ["%s:%s:ro" % (collection_path, COLLECTION_MOUNT)]
     env_base = {"PYTHONPATH": "/opt/ananta"}
-    namespaces = steps.get("namespaces")
-    if namespaces:
-        lines = []
-        # ($$ is compose's escape for a literal $)
-        for ns in namespaces["namespaces"]:
-            values = {"n": json.dumps(ns["name"]), "a": namespaces["address"], "r": json.dumps(str(ns["retention"])),
-                      "d": json.dumps(ns.get("description", "")).replace("$", "$$")}
-            lines.append("if temporal operator namespace describe -n %(n)s --address %(a)s >/dev/null 2>&1; then "
-                         "temporal operator namespace update -n %(n)s --retention %(r)s --description %(d)s --address %(a)s; "
-                         "else temporal operator namespace create -n %(n)s --retention %(r)s --description %(d)s "
-                         "--address %(a)s; fi" % values)
-        lines.append("for n in %s; do until temporal operator namespace describe -n \"$$n\" --address %s >/dev/null 2>&1; "
-                     "do sleep 0.5; done; done" % (" ".join(json.dumps(n["name"]) for n in namespaces["namespaces"]),
-                                                   namespaces["address"]))
-        services["temporal-namespaces"] = {
-            "image": image, "restart": "no", "labels": labels, "networks": namespaces["networks"],
-            "command": ["bash", "-ec", "\n".join(lines)],
-            "depends_on": {dep: {"condition": "service_healthy"} for dep in namespaces["after"]},
-        }
-    for migration in steps.get("migrations") or []:
-        services["migrate-%s" % migration["name"]] = {
-            "image": image, "restart": "no", "labels": labels, "networks": migration["networks"],
-            "command": STEP_COMMAND + ["migrate"],
-            "environment": dict(env_base, ANANTA_STEP_CONFIG=json.dumps(migration["config"]), PGPASSWORD=migration["password"]),
-            "volumes": mount + ["%s:/migrations:ro" % migration["path"]],
-            "depends_on": {dep: {"condition": "service_healthy"} for dep in migration["after"]},
-        }
-    topology = steps.get("topology")
-    if topology:
-        services["rabbitmq-topology"] = {
-            "image": image, "restart": "no", "labels": labels, "networks": topology["networks"],
-            "command": STEP_COMMAND + ["topology"],
-            "environment": dict(env_base, ANANTA_STEP_CONFIG=json.dumps(topology["config"]),
-                                RABBITMQ_PASSWORD=topology["password"]),
-            "volumes": mount,
-            "depends_on": {dep: {"condition": "service_healthy"} for dep in topology["after"]},
-        }
+    for step in steps:
+        entry = {"image": image, "restart": "no", "labels": labels, "networks": step["networks"]}
+        config, kind = step["config"], step["node"].kind
+        if kind == "namespaces":
+            lines = []
+            # ($$ is compose's escape for a literal $)
+            for ns in config["namespaces"]:
+                values = {"n": json.dumps(ns["name"]), "a": config["address"], "r": json.dumps(str(ns["retention"])),
+                          "d": json.dumps(ns.get("description", "")).replace("$", "$$")}
+                lines.append("if temporal operator namespace describe -n %(n)s --address %(a)s >/dev/null 2>&1; then "
+                             "temporal operator namespace update -n %(n)s --retention %(r)s --description %(d)s --address %(a)s; "
+                             "else temporal operator namespace create -n %(n)s --retention %(r)s --description %(d)s "
+                             "--address %(a)s; fi" % values)
+            lines.append("for n in %s; do until temporal operator namespace describe -n \"$$n\" --address %s >/dev/null 2>&1; "
+                         "do sleep 0.5; done; done" % (" ".join(json.dumps(n["name"]) for n in config["namespaces"]),
+                                                       config["address"]))
+            entry["command"] = ["bash", "-ec", "\n".join(lines)]
+        elif kind == "migrations":
+            entry.update(command=STEP_COMMAND + ["migrate"],
+                         environment=dict(env_base, ANANTA_STEP_CONFIG=json.dumps(config), PGPASSWORD=step["password"]),
+                         volumes=mount + ["%s:/migrations:ro" % step["node"].params["path"]])
+        else:
+            entry.update(command=STEP_COMMAND + ["topology"],
+                         environment=dict(env_base, ANANTA_STEP_CONFIG=json.dumps(config), RABBITMQ_PASSWORD=step["password"]),
+                         volumes=mount)
+        entry["depends_on"] = {dep: {"condition": "service_healthy"} for dep in step["after"]}
+        services[step["service"]] = entry
     return services
 
 
-def gate_steps(svc, steps, by_name):
-    """The step services a service's gates depend on (the rule of the Docker start:
-    ``_steps.gate_needs``)."""
-    needed = []
-    for gate in svc.get("start_after") or []:
-        if steps.get("namespaces") and gate_needs(gate, "namespaces"):
-            needed.append("temporal-namespaces")
-        if steps.get("topology") and gate_needs(gate, "streams"):
-            needed.append("rabbitmq-topology")
-        for migration in steps.get("migrations") or []:
-            ports = [p for name in migration["after"] for p in published_ports(by_name.get(name))]
-            if gate_needs(gate, "migrations", ports):
-                needed.append("migrate-%s" % migration["name"])
-    return sorted(set(needed))
+def gate_steps(svc, steps):
+    """The step services a service's gates depend on: the steps that provide them, by the rule
+    of the Docker start (``StepRun.provides``, ``_steps.gate_needs``)."""
+    return sorted({step["service"] for gate in svc.get("start_after") or [] for step in steps if step["node"].provides(gate)})
 
 
 def compose_document(services, networks, steps, image, collection_path, project, healthcheck_defaults=None):
     by_name = {s["name"]: s for s in services}
-    step_deps = {s["name"]: gate_steps(s, steps, by_name) for s in services}
+    step_deps = {s["name"]: gate_steps(s, steps) for s in services}
     doc = {"name": project, "services": {}, "networks": {}, "volumes": {}}
     for svc in services:
         doc["services"][svc["name"]] = service_entry(svc, by_name, healthcheck_defaults, step_deps, project)

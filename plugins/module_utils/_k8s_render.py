@@ -29,8 +29,8 @@ from __future__ import annotations
 
 import os
 
-from ansible_collections.ananta.platform.plugins.module_utils import _catalog
-from ansible_collections.ananta.platform.plugins.module_utils._errors import CatalogError
+from ansible_collections.ananta.platform.plugins.module_utils import _catalog, _steps
+from ansible_collections.ananta.platform.plugins.module_utils._errors import AnantaError, CatalogError
 from ansible_collections.ananta.platform.plugins.module_utils._k8s.aliases import AliasesMixin
 from ansible_collections.ananta.platform.plugins.module_utils._k8s.common import (  # noqa: F401  pylint: disable=unused-import
     ANNOTATION_HASH, DEFAULTS, LABEL_LEVEL, LABEL_PHASE, LABEL_PLANE, LABEL_PROJECT, LABEL_STEP, STEP_JOBS, _volumes,
@@ -61,11 +61,7 @@ class Renderer(ObjectsMixin, ConfigMixin, InitContainersMixin, JobsMixin, Aliase
         self.namespaces = {p: plane_namespace(p, self.opts["plane_namespaces"]) for p in _catalog.plane_order(self.services)}
         self.project = self.opts["project"]
         self.secret_values = {v for v in _catalog.secret_values(self.services) if v}
-        for database in (self.opts["databases"] or {}).values():
-            if database.get("password"):
-                self.secret_values.add(str(database["password"]))
-        if (self.opts["topology"] or {}).get("password"):
-            self.secret_values.add(str(self.opts["topology"]["password"]))
+        self.secret_values.update(v for v in _steps.secret_values(self.opts["steps"]) if v)
         self.host_ports = _catalog.host_ports(self.services)
         self._template_hashes = {}  # service -> its pod template's checksum
         self._check_kinds()
@@ -93,6 +89,20 @@ class Renderer(ObjectsMixin, ConfigMixin, InitContainersMixin, JobsMixin, Aliase
                 problems.extend(exc.problems)
         if problems:
             raise CatalogError(problems)
+
+
+def step_nodes(definitions, services):
+    """The step nodes of the definitions (``_steps.build``, the nodes the Docker start runs) and
+    the migration files they apply, read from each migrations node's ``path`` on this host:
+    ``(nodes, files)``, the Renderer's ``steps`` and ``migration_files``."""
+    nodes = _steps.build(definitions, services)
+    files = {}
+    for node in nodes:
+        if node.kind == "migrations":
+            if not node.params.get("path"):
+                raise AnantaError("step %s: options.path (the directory of the migration files) is required" % node.name)
+            files.update(read_migration_files(node.params["path"], node.params["migrations"]))
+    return nodes, files
 
 
 def read_migration_files(path, migrations):

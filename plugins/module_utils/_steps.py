@@ -30,7 +30,7 @@ import threading
 import time
 
 from ansible_collections.ananta.platform.plugins.module_utils import _argspecs
-from ansible_collections.ananta.platform.plugins.module_utils._catalog import parse_port, plane_order
+from ansible_collections.ananta.platform.plugins.module_utils._catalog import container_port, parse_port, plane_order
 from ansible_collections.ananta.platform.plugins.module_utils._errors import AnantaError
 
 STEP_KINDS = ("namespaces", "migrations", "streams")
@@ -67,12 +67,13 @@ def published_ports(service):
 class StepRun:
     """One node: its options, what it comes after, and its outcome."""
 
-    def __init__(self, name, kind, plane, after, params):
+    def __init__(self, name, kind, plane, after, params, service=None):
         self.name = name
         self.kind = kind
         self.plane = plane
         self.after = list(after)
         self.params = params
+        self.service = service  # the catalog service it connects to (a cluster or a compose file reaches it by name)
         self.error = None
         self.outcome = None
         self.started_at = None
@@ -165,7 +166,7 @@ def _migration_nodes(step, options, catalog, problems):
         name = "%s:%s" % (step["name"], key)
         try:
             nodes.append(StepRun(name, "migrations", step["plane"], list(step.get("after") or []) + ([service] if service else []),
-                                 _validate(_spec("migrations"), params, "step %s" % name)))
+                                 _validate(_spec("migrations"), params, "step %s" % name), service))
         except AnantaError as exc:
             problems.append(exc.message)
     return nodes
@@ -202,8 +203,9 @@ def build(steps, catalog):
             nodes.extend(_migration_nodes(step, options, catalog, problems))
             continue
         try:
-            nodes.append(StepRun(name, step["kind"], step["plane"], step.get("after") or [],
-                                 _validate(_spec(step["kind"]), options, "step %s" % name)))
+            params = _validate(_spec(step["kind"]), options, "step %s" % name)
+            nodes.append(StepRun(name, step["kind"], step["plane"], step.get("after") or [], params,
+                                 _service_of(step.get("after") or [], _step_port(step["kind"], params), catalog)))
         except AnantaError as exc:
             problems.append(exc.message)
     names = [node.name for node in nodes]
@@ -212,6 +214,73 @@ def build(steps, catalog):
     if problems:
         raise AnantaError("the steps have %d problem(s):\n%s" % (len(problems), "\n".join("  - %s" % p for p in problems)))
     return nodes
+
+
+def _step_port(kind, params):
+    """The port a step connects to, as its options give it (the Docker host's view)."""
+    if kind == "namespaces":
+        try:
+            return int(str(params.get("address") or "").rpartition(":")[2])
+        except ValueError:
+            return None
+    return params.get("port")
+
+
+def _service_of(after, port, catalog):
+    """The service a step connects to: of those it comes after, the one that publishes or
+    listens on its port, else the only one."""
+    by_name = {s["name"]: s for s in catalog}
+    candidates = [by_name[name] for name in after if name in by_name]
+    for service in candidates:
+        for spec in service.get("ports") or []:
+            _ip, host, container, _proto = parse_port(spec)
+            if port is not None and int(port) in (host, container):
+                return service["name"]
+    return candidates[0]["name"] if len(candidates) == 1 else None
+
+
+# The port each kind of step reaches its server on, when the server's entry does not say.
+DEFAULT_PORTS = {"namespaces": 7233, "migrations": 5432, "streams": 5672}
+MANAGEMENT_PORT = 15672
+
+
+def in_network(node, by_name):
+    """What a step reaches inside the platform's network (a cluster's pods, a compose file's
+    services), where a service is reached by its name on its container port: ``(service,
+    port, config, password)``. ``config`` is the step command's (tools/ananta_step.py) for the
+    node alone; the password is kept apart, for a Secret or an environment variable. One rule
+    for the Kubernetes Jobs and the compose export's one-shot services."""
+    service = by_name.get(node.service or "")
+    if service is None:
+        raise AnantaError("step %s: comes after no single service it connects to (its options' port is published or "
+                          "listened on by none of %s); inside a cluster or a compose file it is reached by name"
+                          % (node.name, ", ".join(node.after) or "nothing"))
+    params = node.params
+    port = _container_port_for(service, _step_port(node.kind, params), DEFAULT_PORTS[node.kind])
+    if node.kind == "namespaces":
+        spec = _argspecs.TEMPORAL_NAMESPACE["namespaces"]["options"]
+        namespaces = [{k: v for k, v in ns.items()
+                       if k in ("name", "retention", "description") or (v is not None and v != spec[k].get("default"))}
+                      for ns in params["namespaces"]]
+        return service, port, {"address": "%s:%d" % (service["name"], port), "namespaces": namespaces}, None
+    if node.kind == "streams":
+        config = {"host": service["name"], "port": port, "user": params["login_user"], "vhost": params["vhost"],
+                  "management_url": "http://%s:%d" % (service["name"], container_port(service, MANAGEMENT_PORT)),
+                  "exchanges": params["exchanges"], "queues": params["queues"], "bindings": params["bindings"]}
+        return service, port, config, str(params.get("login_password") or "")
+    entries = [{k: v for k, v in m.items() if k != "database"} for m in params["migrations"] or []]
+    config = {"name": node.name.partition(":")[2], "host": service["name"], "port": port, "user": params["login_user"],
+              "dbname": params["db"], "migrations": entries}
+    return service, port, config, str(params.get("login_password") or "")
+
+
+def _container_port_for(service, port, default):
+    """The container port behind ``port`` (a host port the service publishes, or one it listens on)."""
+    for spec in service.get("ports") or []:
+        _ip, host, container, _proto = parse_port(spec)
+        if port is not None and int(port) in (host, container):
+            return container
+    return container_port(service, default)
 
 
 def secret_values(nodes):

@@ -58,50 +58,12 @@ options:
     description: "Path of the collection on the Docker host, mounted read-only into the step services."
     type: path
     required: true
-  migrations_path:
-    description: "Directory of the migration files on the Docker host."
-    type: path
-  migrations:
-    description: "The migration order table (entries with version, file, database, schema, skip)."
-    type: list
-    elements: dict
-    default: []
-  databases:
-    description: "Target databases by name (service, plane, user, password, dbname)."
-    type: dict
-    default: {}
-  namespaces:
-    description: "Temporal namespaces (name, retention, description)."
-    type: list
-    elements: dict
-    default: []
-  temporal_service:
-    description: "The catalog service of the Temporal frontend."
-    type: str
-    default: shared-temporal
-  rabbitmq:
-    description: "The broker (service, user, password)."
-    type: dict
-    default: {}
-  exchanges:
-    description: "Exchanges of the topology."
-    type: list
-    elements: dict
-    default: []
-  queues:
-    description: "Queues and streams of the topology."
-    type: list
-    elements: dict
-    default: []
-  bindings:
-    description: "Bindings of the topology."
-    type: list
-    elements: dict
-    default: []
   healthcheck_defaults:
     description: "Defaults merged into each healthcheck."
     type: dict
     default: {}
+extends_documentation_fragment:
+  - ananta.platform.steps
 """
 
 EXAMPLES = r"""
@@ -112,6 +74,7 @@ EXAMPLES = r"""
     dest: artifacts/compose/docker-compose.yml
     step_image: "{{ ananta_lab_image }}"
     collection_path: "{{ playbook_dir }}/.."
+    steps: "{{ shared_temporal_steps + control_plane_steps + app_plane_steps }}"
 """
 
 RETURN = r"""
@@ -136,41 +99,9 @@ try:
 except ImportError:  # compose reads JSON too
     HAS_YAML = False
 
-from ansible_collections.ananta.platform.plugins.module_utils import _catalog, _compose
-from ansible_collections.ananta.platform.plugins.module_utils._errors import CatalogError
+from ansible_collections.ananta.platform.plugins.module_utils import _argspecs, _catalog, _compose, _steps
+from ansible_collections.ananta.platform.plugins.module_utils._errors import AnantaError
 from ansible_collections.ananta.platform.plugins.module_utils._module import MaskingModule
-
-
-def build_steps(params, by_name):
-    steps = {}
-    temporal = by_name.get(params["temporal_service"])
-    if params["namespaces"] and temporal:
-        steps["namespaces"] = {"after": [temporal["name"]], "networks": temporal.get("networks", [])[:1],
-                               "address": "%s:%d" % (temporal["name"], _catalog.container_port(temporal, 7233)),
-                               "namespaces": params["namespaces"]}
-    migrations = []
-    for name, database in sorted(params["databases"].items()):
-        service = by_name[database["service"]]
-        entries = [dict((k, v) for k, v in m.items() if k != "database") for m in params["migrations"] if m.get("database") == name]
-        if not entries:
-            continue
-        migrations.append({"name": name, "plane": database.get("plane", service.get("plane")), "after": [service["name"]],
-                           "networks": service.get("networks", [])[:1], "password": str(database.get("password", "")),
-                           "path": params["migrations_path"],
-                           "config": {"host": service["name"], "port": _catalog.container_port(service, 5432),
-                                      "user": database.get("user", "postgres"), "dbname": database["dbname"],
-                                      "path": "/migrations", "migrations": entries}})
-    steps["migrations"] = migrations
-    broker = by_name.get(params["rabbitmq"].get("service", ""))
-    if broker and (params["exchanges"] or params["queues"]):
-        steps["topology"] = {"after": [broker["name"]], "networks": broker.get("networks", [])[:1],
-                             "password": str(params["rabbitmq"].get("password", "")),
-                             "config": {"host": broker["name"], "port": _catalog.container_port(broker, 5672),
-                                        "user": params["rabbitmq"].get("user", "guest"),
-                                        "management_url": "http://%s:15672" % broker["name"],
-                                        "exchanges": params["exchanges"], "queues": params["queues"],
-                                        "bindings": params["bindings"]}}
-    return steps
 
 
 def main():
@@ -183,32 +114,23 @@ def main():
             dest=dict(type="path", required=True),
             step_image=dict(type="str", required=True),
             collection_path=dict(type="path", required=True),
-            migrations_path=dict(type="path"),
-            migrations=dict(type="list", elements="dict", default=[]),
-            databases=dict(type="dict", default={}, no_log=False),
-            namespaces=dict(type="list", elements="dict", default=[]),
-            temporal_service=dict(type="str", default="shared-temporal"),
-            rabbitmq=dict(type="dict", default={}, no_log=False),
-            exchanges=dict(type="list", elements="dict", default=[]),
-            queues=dict(type="list", elements="dict", default=[]),
-            bindings=dict(type="list", elements="dict", default=[]),
+            steps=_argspecs.STEPS,
             healthcheck_defaults=dict(type="dict", default={}),
         ),
         supports_check_mode=True,
     )
     params = module.params
     services = params["services"]
-    secrets = _catalog.secret_values(services)
-    secrets.update(str(d.get("password")) for d in params["databases"].values() if d.get("password"))
-    if params["rabbitmq"].get("password"):
-        secrets.add(str(params["rabbitmq"]["password"]))
+    secrets = _catalog.secret_values(services) | _catalog.secret_values(params["steps"])
     module.no_log_values.update(s for s in secrets if len(s) >= 3)
     try:
         _catalog.validate(services)
-    except CatalogError as exc:
+        nodes = _steps.build(params["steps"], services)
+        module.no_log_values.update(s for s in _steps.secret_values(nodes) if len(s) >= 3)
+        steps = _compose.build_steps(nodes, {s["name"]: s for s in services})
+    except AnantaError as exc:  # the catalog's problems, a step's definition
         module.fail_json(msg="Failed to export the compose file: %s" % exc.message)
-    by_name = {s["name"]: s for s in services}
-    document = _compose.compose_document(services, params["networks"], build_steps(params, by_name), params["step_image"],
+    document = _compose.compose_document(services, params["networks"], steps, params["step_image"],
                                          params["collection_path"], params["project"], params["healthcheck_defaults"])
     if HAS_YAML:
         text = "# Written by ananta.platform.compose_export from the service catalog: do not edit, export again.\n" + \

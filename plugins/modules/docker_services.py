@@ -53,6 +53,7 @@ author:
 extends_documentation_fragment:
   - ananta.platform.selection.LEVELS
   - ananta.platform.docker
+  - ananta.platform.steps
 attributes:
   action:
     description: The action plugin runs the module in the background on the target and prints its progress.
@@ -150,44 +151,6 @@ options:
         configuration hash, so it never causes a recreation.
     type: dict
     default: {}
-  steps:
-    description:
-      - Steps to run inside the start (with O(state=started)). Every definition is validated, against the
-        argument spec of the step's module, before anything starts; a problem names its step.
-      - A V(migrations) step becomes one node per database of its plane that the order table names
-        (C(migrations:<database>)), each after its own database's service.
-    type: list
-    elements: dict
-    default: []
-    suboptions:
-      name:
-        description: Name of the step (its tag in start_platform), unique per plane in the call.
-        type: str
-        required: true
-      kind:
-        description: What the step does.
-        type: str
-        required: true
-        choices: [namespaces, migrations, streams]
-      plane:
-        description: The plane the step belongs to (one of the catalog's planes).
-        type: str
-        required: true
-      after:
-        description: Services (catalog names) that must be ready before the step runs.
-        type: list
-        elements: str
-        default: []
-      options:
-        description:
-          - For V(namespaces), the options of M(ananta.platform.temporal_namespace); for V(streams), those of
-            M(ananta.platform.rabbitmq_topology).
-          - For V(migrations), C(path) (the files), C(order) (the order table, each entry with C(database),
-            C(version), C(file), C(schema), C(skip), C(reason)), C(databases) (name to C(service), C(plane),
-            C(host), C(port), C(user), C(password), C(dbname)) and optionally C(lock_timeout), C(connect_timeout),
-            C(ssl_mode), C(ca_cert), C(history_schema), C(history_table), C(accept_checksums), C(out_of_order).
-        type: dict
-        required: true
   abort_file:
     description:
       - A file whose appearance stops every wait at once, failing with its content (a step that runs
@@ -292,7 +255,7 @@ import traceback
 from ansible.module_utils.basic import missing_required_lib
 from ansible.module_utils.common.parameters import remove_values
 
-from ansible_collections.ananta.platform.plugins.module_utils import _catalog, _docker_runtime, _steps
+from ansible_collections.ananta.platform.plugins.module_utils import _argspecs, _catalog, _docker_runtime, _steps
 from ansible_collections.ananta.platform.plugins.module_utils._docker_deploy import DockerDeployer
 from ansible_collections.ananta.platform.plugins.module_utils._docker_readiness import DockerChecker
 from ansible_collections.ananta.platform.plugins.module_utils._docker_stop import stop_or_remove
@@ -374,13 +337,7 @@ def main():
             abort_file=dict(type="path"),
             progress_file=dict(type="path"),
             durations=dict(type="dict", default={}),
-            steps=dict(type="list", elements="dict", default=[], options=dict(
-                name=dict(type="str", required=True),
-                kind=dict(type="str", required=True, choices=list(_steps.STEP_KINDS)),
-                plane=dict(type="str", required=True),
-                after=dict(type="list", elements="str", default=[]),
-                options=dict(type="dict", required=True),
-            )),
+            steps=_argspecs.STEPS,  # run with state=started
         ),
         supports_check_mode=True,
     )

@@ -103,37 +103,6 @@ options:
     description: backoffLimit of db-migration and rabbitmq-stream-init (0 fails the run at the first failed pod).
     type: int
     default: 0
-  migrations_path:
-    description: Directory of the migration files (read on the host the module runs on).
-    type: path
-  migrations:
-    description: The migration order table (version, file, database, schema, skip), as for M(ananta.platform.pg_migrate).
-    type: list
-    elements: dict
-    default: []
-  databases:
-    description: The target databases of the order table (service, plane, user, password, dbname).
-    type: dict
-    default: {}
-  rabbitmq:
-    description: The broker of the topology (service, user, password, vhost).
-    type: dict
-    default: {}
-  exchanges:
-    description: Exchanges of the rabbitmq-stream-init Job (as for M(ananta.platform.rabbitmq_topology)).
-    type: list
-    elements: dict
-    default: []
-  queues:
-    description: Queues and streams of the rabbitmq-stream-init Job.
-    type: list
-    elements: dict
-    default: []
-  bindings:
-    description: Bindings of the rabbitmq-stream-init Job.
-    type: list
-    elements: dict
-    default: []
   networks:
     description:
       - The Docker networks of the catalog (C(name), C(plane)), as C(ananta_networks) lists them. With them,
@@ -143,19 +112,6 @@ options:
     type: list
     elements: dict
     default: []
-  temporal:
-    description:
-      - The Temporal namespaces of the C(temporal-namespace-init) Job, rendered in the plane of the
-        Temporal frontend (C(service), default C(shared-temporal)), as for M(ananta.platform.temporal_namespace)
-        (C(namespaces), each with C(name), C(retention), C(description), C(owner_email), C(state)).
-    type: dict
-    default: {}
-  steps:
-    description: Which of seed 000's Jobs to render.
-    type: list
-    elements: str
-    choices: [namespaces, migrations, streams]
-    default: [namespaces, migrations, streams]
   steps_only:
     description:
       - Render only the step Jobs (temporal-namespace-init, db-migration, rabbitmq-stream-init) of the planes, each with its own
@@ -169,6 +125,12 @@ options:
     type: path
 extends_documentation_fragment:
   - ananta.platform.selection.PLANES
+  - ananta.platform.steps
+notes:
+  - The Jobs are rendered from the same step nodes the Docker start runs (O(steps)); in the plane of each
+    step, C(temporal-namespace-init) from a V(namespaces) step, one C(db-migration) for the plane's
+    V(migrations) nodes (the migration files read from each step's C(path) on the host the module runs on)
+    and C(rabbitmq-stream-init) from a V(streams) step.
 """
 
 EXAMPLES = r"""
@@ -177,9 +139,7 @@ EXAMPLES = r"""
     services: "{{ ananta_services }}"
     planes: [app_plane]
     step_image: registry.example/ananta-platform-ee:0.2.0
-    migrations_path: "{{ inventory_dir }}/migrations"
-    migrations: "{{ ananta_migrations }}"
-    databases: "{{ ananta_databases }}"
+    steps: "{{ app_plane_steps }}"  # the role's step definitions, as docker_services runs them
   register: rendered
   no_log: true  # the phases hold the Secrets
 
@@ -230,7 +190,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.ananta.platform.plugins.module_utils import _k8s_render
+from ansible_collections.ananta.platform.plugins.module_utils import _argspecs, _k8s_render
 from ansible_collections.ananta.platform.plugins.module_utils._errors import AnantaError, CatalogError
 
 try:
@@ -282,17 +242,8 @@ def main():
             cluster_domain=dict(type="str", default="cluster.local"),
             wait_timeout=dict(type="int", default=600),
             job_backoff_limit=dict(type="int", default=0),
-            migrations_path=dict(type="path"),
-            migrations=dict(type="list", elements="dict", default=[]),
-            databases=dict(type="dict", default={}, no_log=False),
-            rabbitmq=dict(type="dict", default={}, no_log=False),
-            exchanges=dict(type="list", elements="dict", default=[]),
-            queues=dict(type="list", elements="dict", default=[]),
-            bindings=dict(type="list", elements="dict", default=[]),
-            temporal=dict(type="dict", default={}),
             networks=dict(type="list", elements="dict", default=[]),
-            steps=dict(type="list", elements="str", choices=["namespaces", "migrations", "streams"],
-                       default=["namespaces", "migrations", "streams"]),
+            steps=_argspecs.STEPS,
             steps_only=dict(type="bool", default=False),
             dest=dict(type="path"),
         ),
@@ -301,13 +252,8 @@ def main():
     params = module.params
     if params["dest"] and not HAS_YAML:
         module.fail_json(msg="PyYAML is needed to write manifests (dest)")
-    files = {}
-    if params["migrations"]:
-        if not params["migrations_path"]:
-            module.fail_json(msg="Failed to render: migrations_path is required with migrations")
-        files = _k8s_render.read_migration_files(params["migrations_path"], params["migrations"])
-    topology = dict(params["rabbitmq"], exchanges=params["exchanges"], queues=params["queues"], bindings=params["bindings"])
     try:
+        steps, files = _k8s_render.step_nodes(params["steps"], params["services"])
         renderer = _k8s_render.Renderer(
             params["services"], plane_namespaces=params["plane_namespaces"], project=params["project"],
             step_image=params["step_image"], step_collections_path=params["step_collections_path"],
@@ -315,13 +261,12 @@ def main():
             storage_class=params["storage_class"], default_storage=params["default_storage"],
             default_resources=params["default_resources"], secret_name=params["secret_name"],
             cluster_domain=params["cluster_domain"], wait_timeout=params["wait_timeout"],
-            job_backoff_limit=params["job_backoff_limit"], migration_files=files, migrations=params["migrations"],
-            databases=params["databases"], topology=topology, temporal=params["temporal"], networks=params["networks"],
-            steps=tuple(params["steps"]))
+            job_backoff_limit=params["job_backoff_limit"], migration_files=files, networks=params["networks"],
+            steps=steps)
         phases = renderer.render(params["planes"], steps_only=params["steps_only"])
     except CatalogError as exc:
         module.fail_json(msg="Failed to render the Kubernetes objects: %s" % exc.message, problems=exc.problems)
-    except AnantaError as exc:  # a selection of a plane the catalog does not have
+    except AnantaError as exc:  # a step's definition, a selection of a plane the catalog does not have
         module.fail_json(msg="Failed to render the Kubernetes objects: %s" % exc.message)
     result = dict(changed=False, phases=phases, stop_phases=_k8s_render.stop_phases(phases), plan=_k8s_render.plan_lines(phases))
     if params["dest"]:

@@ -9,10 +9,9 @@ import os
 import time
 
 import pytest
-import yaml
 
 from ansible_collections.ananta.platform.plugins.module_utils import _k8s_render
-from integration_helpers import TEST_LABEL, ROOT, wait_for
+from integration_helpers import TEST_LABEL, wait_for
 from pod_runner import PodRunner
 
 EE_IMAGE = os.environ.get("ANANTA_EE_IMAGE", "ananta-lab/ee:0.1")
@@ -20,15 +19,10 @@ EE_IMAGE = os.environ.get("ANANTA_EE_IMAGE", "ananta-lab/ee:0.1")
 
 @pytest.fixture(scope="module")
 def app_plane_objects(lab_vars):
-    with open(os.path.join(ROOT, "roles", "app_plane", "defaults", "main.yml"), encoding="utf-8") as handle:
-        app = yaml.safe_load(handle)
     variables = json.loads(json.dumps(lab_vars, default=str))
-    files = _k8s_render.read_migration_files(variables["ananta_migrations_path"], variables["ananta_migrations"])
-    renderer = _k8s_render.Renderer(
-        variables["ananta_services"], project="ananta-itest", step_image=EE_IMAGE, migration_files=files,
-        migrations=variables["ananta_migrations"], databases=variables["ananta_databases"],
-        topology=dict(variables["ananta_rabbitmq"], exchanges=app["app_plane_rabbitmq_exchanges"],
-                      queues=app["app_plane_rabbitmq_streams"], bindings=app["app_plane_rabbitmq_bindings"]))
+    nodes, files = _k8s_render.step_nodes(variables["ananta_steps"], variables["ananta_services"])
+    renderer = _k8s_render.Renderer(variables["ananta_services"], project="ananta-itest", step_image=EE_IMAGE,
+                                    migration_files=files, steps=nodes)
     phases = renderer.render(["app_plane"])
     return [o for p in phases for o in p["objects"]]
 

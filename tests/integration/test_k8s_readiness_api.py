@@ -26,11 +26,10 @@ def load_fixture(name):
 @pytest.fixture(scope="module")
 def rendered(lab_vars):
     services = json.loads(json.dumps(lab_vars["ananta_services"], default=str))
-    databases = json.loads(json.dumps(lab_vars["ananta_databases"], default=str))
-    files = _k8s_render.read_migration_files(lab_vars["ananta_migrations_path"], lab_vars["ananta_migrations"])
+    definitions = json.loads(json.dumps([d for d in lab_vars["ananta_steps"] if d["kind"] == "migrations"], default=str))
+    nodes, files = _k8s_render.step_nodes(definitions, services)
     renderer = _k8s_render.Renderer(services, project="ananta-lab", step_image="ananta-lab/ee:0.1", migration_files=files,
-                                    migrations=json.loads(json.dumps(lab_vars["ananta_migrations"], default=str)),
-                                    databases=databases)
+                                    steps=nodes)
     phases = renderer.render(["app_plane"])
     objects = {(o["kind"], o["metadata"]["name"]): o for p in phases for o in p["objects"]}
     waits = {w["name"]: w for p in phases for w in p["waits"]}

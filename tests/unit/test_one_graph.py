@@ -116,44 +116,60 @@ GATED = {
 }
 
 
-def _lab():
+def _lab(steps=False):
     import json
     import sys
     sys.path.insert(0, os.path.join(ROOT, ".collections"))
     sys.path.insert(0, os.path.join(ROOT, "tests"))
     from inventory_helpers import inventory_vars
-    return json.loads(json.dumps(inventory_vars("lab"), default=str))
+    return json.loads(json.dumps(inventory_vars("lab", steps=steps), default=str))
 
 
-def test_the_docker_start_the_compose_export_and_the_timeline_wait_for_the_same_steps():
-    """One rule (``_steps.gate_needs``) for the three: the Docker start's step nodes, the compose
-    file's one-shot services, and the timeline's graph link each service to the same steps."""
-    from ansible_collections.ananta.platform.plugins.module_utils import _compose, _steps, _timeline
-    from ansible_collections.ananta.platform.plugins.modules import compose_export
+def test_the_docker_start_the_jobs_the_compose_export_and_the_timeline_render_the_same_step_nodes():
+    """One model of the steps: the plane roles' definitions become nodes once (``_steps.build``),
+    and the Docker start, the Kubernetes Jobs, the compose file's one-shot services and the
+    timeline all render those nodes; each links every service to the same steps, by one rule
+    (``StepRun.provides``, ``_steps.gate_needs``)."""
+    import json
 
-    lab = _lab()
+    from ansible_collections.ananta.platform.plugins.module_utils import _compose, _k8s_render, _steps, _timeline
+
+    lab = _lab(steps=True)
     services = lab["ananta_services"]
     by_name = {s["name"]: s for s in services}
-    databases = lab["ananta_databases"]
-    # the Docker start: one node per database, connecting to the port the inventory gives it
-    nodes = [_steps.StepRun("namespaces", "namespaces", "shared_temporal", ["shared-temporal"], {}),
-             _steps.StepRun("streams", "streams", "app_plane", ["app-plane-rabbitmq"], {})]
-    nodes += [_steps.StepRun("migrations:%s" % name, "migrations", db["plane"], [db["service"]], {"port": db["port"]})
-              for name, db in databases.items()]
+    nodes = _steps.build(lab["ananta_steps"], services)
+    assert sorted(n.name for n in nodes) == ["migrations:components-db", "migrations:control-plane",
+                                             "migrations:supabase-db", "namespaces", "streams"]
     docker = {s["name"]: {n.name for n in nodes if any(n.provides(g) for g in s.get("start_after") or [])}
               for s in services}
     assert {k: v for k, v in docker.items() if v} == GATED
 
-    params = {"temporal_service": "shared-temporal", "namespaces": [{"name": "arc-saas"}], "databases": databases,
-              "migrations": lab["ananta_migrations"], "migrations_path": "/m", "rabbitmq": lab["ananta_rabbitmq"],
-              "exchanges": [{"name": "platform.events"}], "queues": [], "bindings": []}
-    steps = compose_export.build_steps(params, by_name)
+    # the compose file: a one-shot service per node, the gated services depending on the same ones
+    steps = _compose.build_steps(nodes, by_name)
     names = {"temporal-namespaces": "namespaces", "rabbitmq-topology": "streams"}
-    compose = {s["name"]: {names.get(d, d.replace("migrate-", "migrations:")) for d in _compose.gate_steps(s, steps, by_name)}
+    assert sorted(names.get(s["service"], s["service"].replace("migrate-", "migrations:")) for s in steps) == \
+        sorted(n.name for n in nodes)
+    compose = {s["name"]: {names.get(d, d.replace("migrate-", "migrations:")) for d in _compose.gate_steps(s, steps)}
                for s in services}
     assert {k: v for k, v in compose.items() if v} == GATED
 
-    timeline_steps = [{"name": n.name, "plane": n.plane, "after": n.after} for n in nodes]
+    # the cluster: each node a Job (the migrations of a plane one db-migration Job), in the node's plane
+    files = {e["file"]: "" for n in nodes if n.kind == "migrations" for e in n.params["migrations"]}
+    phases = _k8s_render.Renderer(services, step_image="x", steps=nodes, migration_files=files).render()
+    rendered = set()
+    for phase in phases:
+        for obj in phase["objects"]:
+            if obj["kind"] != "ConfigMap" or not obj["metadata"]["name"].endswith("-config") or phase["phase"] != "jobs":
+                continue
+            config = json.loads(obj["data"]["config.json"])
+            job = obj["metadata"]["name"][:-len("-config")]
+            if job == "db-migration":
+                rendered.update((phase["plane"], "migrations:" + d["name"]) for d in config["databases"])
+            else:
+                rendered.add((phase["plane"], {"temporal-namespace-init": "namespaces", "rabbitmq-stream-init": "streams"}[job]))
+    assert rendered == {(n.plane, n.name) for n in nodes}
+
+    timeline_steps = [{"name": n.name, "kind": n.kind, "plane": n.plane, "after": n.after} for n in nodes]
     graph = _timeline.step_graph(services, timeline_steps, {})
     timeline = {n["name"]: {d[len("step:"):] for d in n.get("depends_on") or [] if d.startswith("step:")}
                 for n in graph if not n["name"].startswith("step:")}

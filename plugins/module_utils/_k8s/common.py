@@ -39,12 +39,8 @@ DEFAULTS = {
     "wait_timeout": 600,
     "job_backoff_limit": 0,
     "migration_files": {},
-    "migrations": [],
-    "databases": {},
-    "topology": None,
-    "temporal": None,
     "networks": None,
-    "steps": ("namespaces", "migrations", "streams"),
+    "steps": (),  # the start's step nodes (_steps.build), the Jobs' source
     "gate_interval": 1,
 }
 # Seed 000's step Jobs: name -> the step (start_platform's tag) it runs.

@@ -10,9 +10,9 @@ import re
 
 from ansible_collections.ananta.platform.plugins.module_utils._errors import CatalogError
 from ansible_collections.ananta.platform.plugins.module_utils._k8s.common import (
-    ANNOTATION_HASH, LABEL_STEP, STEP_JOBS, _hash, _labels, container_port,
+    ANNOTATION_HASH, LABEL_STEP, STEP_JOBS, _hash, _labels,
 )
-from ansible_collections.ananta.platform.plugins.module_utils._steps import plane_databases
+from ansible_collections.ananta.platform.plugins.module_utils._steps import in_network
 
 
 class JobsMixin:
@@ -49,53 +49,46 @@ class JobsMixin:
         return list(extra_objects) + [config_map] + secrets + [job], wait
 
     def _steps(self, plane):
-        """seed 000's Jobs of the plane: [(objects, wait entry)]."""
+        """seed 000's Jobs of the plane, from the start's step nodes (``_steps.build``, the same
+        nodes the Docker start runs): the namespaces, the plane's databases' migrations (one
+        db-migration Job for all of them) and the topology. [(objects, wait entry)]."""
         jobs = []
         level = min([s["level"] for s in self.services if s["plane"] == plane] or [0])
-        temporal = self.opts["temporal"] or {}
-        if "namespaces" in self.opts["steps"] and temporal.get("namespaces"):
-            server = self.by_name.get(temporal.get("service") or "shared-temporal")
-            if server is not None and server["plane"] == plane:
-                config = {"address": "%s:%d" % (server["name"], container_port(server, 7233)),
-                          "namespaces": temporal["namespaces"], "wait": 300}
-                jobs.append(self._step_job(plane, "temporal-namespace-init", "namespaces", config, [], level))
-        if "migrations" in self.opts["steps"]:
-            databases, passwords, files = [], [], {}
-            for db_name, database, entries in plane_databases(plane, self.opts["databases"], self.opts["migrations"],
-                                                              self.by_name):
-                service = self.by_name.get(database.get("service"))
-                if service is None:
-                    continue
-                entries = [{k: v for k, v in m.items() if k != "database"} for m in entries]
-                variable = "PGPASSWORD_%s" % re.sub(r"[^A-Z0-9]", "_", db_name.upper())
-                databases.append({"name": db_name, "host": service["name"], "port": container_port(service, 5432),
-                                  "user": database.get("user", "postgres"), "dbname": database["dbname"],
-                                  "password_env": variable, "migrations": entries})
-                passwords.append((variable, str(database.get("password", ""))))
-                for entry in entries:
-                    if entry["file"] in self.opts["migration_files"]:
-                        files[entry["file"]] = self.opts["migration_files"][entry["file"]]
-                    elif not entry.get("skip"):
-                        raise CatalogError(["migration %s (%s) of database %s: the file is missing" % (
-                            entry.get("version"), entry["file"], db_name)])
-            if databases:
-                labels = dict(_labels(self.project, plane, "ananta-migrations", level, "jobs"), **{LABEL_STEP: "migrations"})
-                files_map = {"apiVersion": "v1", "kind": "ConfigMap",
-                             "metadata": self._meta("ananta-migrations", self.namespaces[plane], labels),
-                             "data": dict(sorted(files.items()))}
-                jobs.append(self._step_job(plane, "db-migration", "migrate",
-                                           {"path": "/migrations", "databases": databases, "lock_timeout": 300, "wait": 300},
-                                           passwords, level, [files_map],
-                                           [{"name": "migrations", "mountPath": "/migrations", "configMap": "ananta-migrations"}]))
-        topology = self.opts["topology"]
-        if "streams" in self.opts["steps"] and topology and (topology.get("exchanges") or topology.get("queues")):
-            broker = self.by_name.get(topology.get("service", ""))
-            if broker is not None and broker["plane"] == plane:
-                config = {"host": broker["name"], "port": container_port(broker, 5672),
-                          "user": topology.get("user", "guest"), "vhost": topology.get("vhost", "/"),
-                          "management_url": "http://%s:%d" % (broker["name"], container_port(broker, 15672)),
-                          "exchanges": topology.get("exchanges") or [], "queues": topology.get("queues") or [],
-                          "bindings": topology.get("bindings") or [], "wait": 300}
-                jobs.append(self._step_job(plane, "rabbitmq-stream-init", "topology", config,
-                                           [("RABBITMQ_PASSWORD", str(topology.get("password", "guest")))], level))
+        nodes = [node for node in self.opts["steps"] if node.plane == plane]
+        for node in nodes:
+            service = in_network(node, self.by_name)[0]
+            if service["plane"] != plane:
+                raise CatalogError(["step %s of the %s connects to %s, of the %s: its Job runs in its plane's namespace, "
+                                    "where only that plane's services resolve; give the step the plane %s"
+                                    % (node.name, plane, service["name"], service["plane"], service["plane"])])
+        for node in (n for n in nodes if n.kind == "namespaces"):
+            _service, _port, config, _password = in_network(node, self.by_name)
+            jobs.append(self._step_job(plane, "temporal-namespace-init", "namespaces", dict(config, wait=300), [], level))
+        databases, passwords, files, lock_timeout = [], [], {}, 0
+        for node in (n for n in nodes if n.kind == "migrations"):
+            _service, _port, config, password = in_network(node, self.by_name)
+            variable = "PGPASSWORD_%s" % re.sub(r"[^A-Z0-9]", "_", config["name"].upper())
+            databases.append(dict(config, password_env=variable))
+            passwords.append((variable, password))
+            lock_timeout = max(lock_timeout, int(node.params["lock_timeout"]))
+            for entry in config["migrations"]:
+                if entry["file"] in self.opts["migration_files"]:
+                    files[entry["file"]] = self.opts["migration_files"][entry["file"]]
+                elif not entry.get("skip"):
+                    raise CatalogError(["migration %s (%s) of database %s: the file is missing" % (
+                        entry.get("version"), entry["file"], config["name"])])
+        if databases:
+            labels = dict(_labels(self.project, plane, "ananta-migrations", level, "jobs"), **{LABEL_STEP: "migrations"})
+            files_map = {"apiVersion": "v1", "kind": "ConfigMap",
+                         "metadata": self._meta("ananta-migrations", self.namespaces[plane], labels),
+                         "data": dict(sorted(files.items()))}
+            jobs.append(self._step_job(plane, "db-migration", "migrate",
+                                       {"path": "/migrations", "databases": databases, "lock_timeout": lock_timeout,
+                                        "wait": 300},
+                                       passwords, level, [files_map],
+                                       [{"name": "migrations", "mountPath": "/migrations", "configMap": "ananta-migrations"}]))
+        for node in (n for n in nodes if n.kind == "streams"):
+            _service, _port, config, password = in_network(node, self.by_name)
+            jobs.append(self._step_job(plane, "rabbitmq-stream-init", "topology", dict(config, wait=300),
+                                       [("RABBITMQ_PASSWORD", password)], level))
         return jobs

@@ -13,8 +13,6 @@ from ansible_collections.ananta.platform.plugins.module_utils import _k8s_render
 from ansible_collections.ananta.platform.plugins.module_utils._errors import CatalogError
 from inventory_helpers import inventory_vars
 
-APP_DEFAULTS = "roles/app_plane/defaults/main.yml"
-TEMPORAL_DEFAULTS = "roles/shared_temporal/defaults/main.yml"
 VERSIONS = ["1.28.0", kubernetes_validate.latest_version()]
 
 
@@ -22,26 +20,18 @@ def plain(value):
     return json.loads(json.dumps(value, default=str))
 
 
-def render_inventory(name, services=None, **overrides):
-    import os
-
-    import yaml
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
-    with open(os.path.join(root, APP_DEFAULTS), encoding="utf-8") as handle:
-        app = yaml.safe_load(handle)
-    with open(os.path.join(root, TEMPORAL_DEFAULTS), encoding="utf-8") as handle:
-        temporal = yaml.safe_load(handle)
-    variables = plain(inventory_vars(name))
-    files = _k8s_render.read_migration_files(variables["ananta_migrations_path"], variables["ananta_migrations"])
+def render_inventory(name, services=None, steps=None, **overrides):
+    """The inventory's objects, its steps rendered from the plane roles' step definitions (the
+    definitions the Docker start runs); ``steps`` keeps only the definitions of these kinds."""
+    variables = plain(inventory_vars(name, steps=True))
+    services = services or variables["ananta_services"]
+    definitions = [d for d in variables["ananta_steps"] if steps is None or d["kind"] in steps]
+    nodes, files = _k8s_render.step_nodes(definitions, services)
     options = dict(plane_namespaces=variables.get("ananta_plane_namespaces"), project=variables["ananta_project"],
-                   step_image=variables["ananta_k8s_step_image"], migration_files=files,
-                   migrations=variables["ananta_migrations"], databases=variables["ananta_databases"],
-                   topology=dict(variables["ananta_rabbitmq"], exchanges=app["app_plane_rabbitmq_exchanges"],
-                                 queues=app["app_plane_rabbitmq_streams"], bindings=app["app_plane_rabbitmq_bindings"]),
-                   temporal={"service": "shared-temporal", "namespaces": temporal["shared_temporal_namespaces"]},
+                   step_image=variables["ananta_k8s_step_image"], migration_files=files, steps=nodes,
                    networks=variables["ananta_networks"])
     options.update(overrides)
-    return variables, _k8s_render.Renderer(services or variables["ananta_services"], **options).render()
+    return variables, _k8s_render.Renderer(services, **options).render()
 
 
 @pytest.fixture(scope="module")
@@ -224,10 +214,9 @@ def test_steps_only_renders_the_step_objects(lab):
     _v, phases = render_inventory("lab", steps=("migrations",))
     app_jobs = [p for p in phases if p["name"] == "app_plane/jobs"][0]
     assert "rabbitmq-stream-init" not in app_jobs["job_hashes"]
-    renderer = _k8s_render.Renderer(variables["ananta_services"], step_image="x", migrations=variables["ananta_migrations"],
-                                    databases=variables["ananta_databases"],
-                                    migration_files=_k8s_render.read_migration_files(variables["ananta_migrations_path"],
-                                                                                     variables["ananta_migrations"]))
+    nodes, files = _k8s_render.step_nodes([d for d in variables["ananta_steps"] if d["kind"] == "migrations"],
+                                          variables["ananta_services"])
+    renderer = _k8s_render.Renderer(variables["ananta_services"], step_image="x", steps=nodes, migration_files=files)
     only = renderer.render(["app_plane"], steps_only=True)
     assert [p["name"] for p in only] == ["app_plane/jobs"]
     assert {(o["kind"], o["metadata"]["name"]) for o in only[0]["objects"]} == {

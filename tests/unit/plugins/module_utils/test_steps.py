@@ -27,7 +27,7 @@ def lab():
 
 @pytest.fixture(scope="module")
 def role_steps(lab):
-    """Each plane role's docker steps, rendered as the role would render them on the lab."""
+    """Each plane role's steps, rendered as the role would render them on the lab."""
     from ansible.parsing.dataloader import DataLoader
     from ansible.template import Templar, trust_as_template
 
@@ -44,7 +44,7 @@ def role_steps(lab):
         for part in ("defaults", "vars"):
             with open(os.path.join(ROOT, "roles", role, part, "main.yml"), encoding="utf-8") as handle:
                 variables.update(trusted(yaml.safe_load(handle) or {}))
-        steps[role] = Templar(loader=loader, variables=variables).template(variables["%s_docker_steps" % role])
+        steps[role] = Templar(loader=loader, variables=variables).template(variables["%s_steps" % role])
     return steps
 
 
