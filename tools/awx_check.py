@@ -130,8 +130,36 @@ def check(root=ROOT, definitions=None, configure=None):
             for follow in (node.get("success") or []) + (node.get("failure") or []):
                 if follow not in identifiers:
                     problems.append("%s: node %r leads to %r, which is not a node" % (where, node["identifier"], follow))
+    problems.extend(check_planes(root, questions))
     problems.extend(check_module_parameters(configure if configure is not None
                                             else load(os.path.join(root, "playbooks", "awx_configure.yml"))))
+    return problems
+
+
+def definition_planes(root=ROOT):
+    """The planes of the platform's definition (platform/definition.yml), in their start order."""
+    with open(os.path.join(root, "platform", "definition.yml"), encoding="utf-8") as handle:
+        services = yaml.safe_load(handle)["ananta_platform_services"]
+    lowest = {}
+    for svc in services:
+        lowest[svc["plane"]] = min(lowest.get(svc["plane"], svc["level"]), svc["level"])
+    return sorted(lowest, key=lambda plane: (lowest[plane], plane))
+
+
+def check_planes(root, questions):
+    """The survey offers the definition's planes, all chosen by default: a plane added to the
+    definition (or renamed) shows here until the survey follows."""
+    question = questions.get("planes")
+    if not question:
+        return []
+    planes = definition_planes(root)
+    problems = []
+    if list(question.get("choices") or []) != planes:
+        problems.append("survey question 'planes': choices %s are not the planes of the platform's definition %s" % (
+            question.get("choices"), planes))
+    if str(question.get("default") or "").split("\n") != planes:
+        problems.append("survey question 'planes': the default does not choose every plane of the definition (%s)"
+                        % ", ".join(planes))
     return problems
 
 

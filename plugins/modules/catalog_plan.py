@@ -22,16 +22,6 @@ description:
     sending a module to the host), so a plan costs no round-trip.
 author:
   - Ananta Platform engineers (@ananta-platform)
-attributes:
-  check_mode:
-    description: Can run in check mode and return the plan; it never changes anything.
-    support: full
-  diff_mode:
-    description: Nothing changes, so there is no diff.
-    support: none
-  idempotent:
-    description: The same catalog always gives the same plan.
-    support: full
 options:
   services:
     description: The service catalog, a list of service entries (see the collection's C(docs/catalog.md)).
@@ -58,6 +48,8 @@ options:
 extends_documentation_fragment:
   - ananta.platform.selection.PLANES
   - ananta.platform.selection.LEVELS
+  - ananta.platform.attributes
+  - ananta.platform.attributes.READ_ONLY
 """
 
 EXAMPLES = r"""

@@ -23,14 +23,14 @@ author:
   - Ananta Platform engineers (@ananta-platform)
 attributes:
   check_mode:
-    description: Builds the document; writes nothing.
     support: full
+    details: Builds the document; writes nothing.
   diff_mode:
-    description: Shows the file before and after.
     support: full
+    details: Shows the file before and after.
   idempotent:
-    description: The same catalog writes the same file.
     support: full
+    details: The same catalog writes the same file.
 options:
   services:
     description: "The service catalog."
@@ -64,6 +64,7 @@ options:
     default: {}
 extends_documentation_fragment:
   - ananta.platform.steps
+  - ananta.platform.attributes
 """
 
 EXAMPLES = r"""

@@ -20,16 +20,11 @@ author:
   - Ananta Platform engineers (@ananta-platform)
 extends_documentation_fragment:
   - ananta.platform.docker
+  - ananta.platform.attributes
+  - ananta.platform.attributes.SNAPSHOT
 attributes:
   check_mode:
-    description: Reads the containers and reports what would be written, writing nothing.
-    support: full
-  diff_mode:
-    description: No diff.
-    support: none
-  idempotent:
-    description: Writes a new snapshot of the logs each run (reported as changed).
-    support: none
+    details: Reads the containers and reports what would be written, writing nothing.
 options:
   containers:
     description: The container names.

@@ -54,22 +54,18 @@ extends_documentation_fragment:
   - ananta.platform.selection.LEVELS
   - ananta.platform.docker
   - ananta.platform.steps
+  - ananta.platform.attributes
+  - ananta.platform.attributes.PROGRESS
 attributes:
-  action:
-    description: The action plugin runs the module in the background on the target and prints its progress.
-    support: full
-  async:
-    description: Supported; the live progress lines are then not printed.
-    support: full
   check_mode:
-    description: Reports what would be created, recreated, started, stopped or removed.
     support: full
+    details: Reports what would be created, recreated, started, stopped or removed.
   diff_mode:
-    description: Per service, what would be done, the parameters that differ and the dependants that would be restarted.
     support: full
+    details: Per service, what would be done, the parameters that differ and the dependants that would be restarted.
   idempotent:
-    description: A second run with the same catalog changes nothing.
     support: full
+    details: A second run with the same catalog changes nothing.
 requirements:
   - docker (Python SDK)
 options:

@@ -30,14 +30,14 @@ author:
   - Ananta Platform engineers (@ananta-platform)
 attributes:
   check_mode:
-    description: Renders as usual; with O(dest), reports what would be written without writing.
     support: full
+    details: Renders as usual; with O(dest), reports what would be written without writing.
   diff_mode:
-    description: Lists the files that would change under O(dest).
     support: partial
+    details: Lists the files that would change under O(dest).
   idempotent:
-    description: The same catalog renders the same objects; O(dest) is only written when its content changes.
     support: full
+    details: The same catalog renders the same objects; O(dest) is only written when its content changes.
 requirements:
   - PyYAML (for O(dest))
 options:
@@ -126,6 +126,7 @@ options:
 extends_documentation_fragment:
   - ananta.platform.selection.PLANES
   - ananta.platform.steps
+  - ananta.platform.attributes
 notes:
   - The Jobs are rendered from the same step nodes the Docker start runs (O(steps)); in the plane of each
     step, C(temporal-namespace-init) from a V(namespaces) step, one C(db-migration) for the plane's

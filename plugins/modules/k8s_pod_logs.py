@@ -21,16 +21,11 @@ author:
   - Ananta Platform engineers (@ananta-platform)
 extends_documentation_fragment:
   - ananta.platform.kubernetes
+  - ananta.platform.attributes
+  - ananta.platform.attributes.SNAPSHOT
 attributes:
   check_mode:
-    description: Reads the pods and reports what would be written, writing nothing.
-    support: full
-  diff_mode:
-    description: No diff.
-    support: none
-  idempotent:
-    description: Writes a new snapshot of the logs each run (reported as changed).
-    support: none
+    details: Reads the pods and reports what would be written, writing nothing.
 options:
   namespaces:
     description: The namespaces to read.

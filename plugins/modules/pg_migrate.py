@@ -37,14 +37,14 @@ author:
   - Ananta Platform engineers (@ananta-platform)
 attributes:
   check_mode:
-    description: Lists the pending files (and skips and checksum acceptances) without changing anything.
     support: full
+    details: Lists the pending files (and skips and checksum acceptances) without changing anything.
   diff_mode:
-    description: Shows the applied versions before and after.
     support: full
+    details: Shows the applied versions before and after.
   idempotent:
-    description: A second run with the same files applies nothing and reports no change.
     support: full
+    details: A second run with the same files applies nothing and reports no change.
 requirements:
   - psycopg2
 options:
@@ -129,6 +129,8 @@ options:
   applied_by:
     description: Recorded in C(applied_by); default is the database user and the host the module runs on.
     type: str
+extends_documentation_fragment:
+  - ananta.platform.attributes
 """
 
 EXAMPLES = r"""

@@ -29,14 +29,14 @@ author:
   - Ananta Platform engineers (@ananta-platform)
 attributes:
   check_mode:
-    description: Reports what would be created or deleted and every conflict, changing nothing.
     support: full
+    details: Reports what would be created or deleted and every conflict, changing nothing.
   diff_mode:
-    description: Lists the objects before and after.
     support: full
+    details: Lists the objects before and after.
   idempotent:
-    description: A second run with the same topology reports no change.
     support: full
+    details: A second run with the same topology reports no change.
 requirements:
   - pika
 options:
@@ -115,6 +115,8 @@ options:
     type: list
     elements: dict
     default: []
+extends_documentation_fragment:
+  - ananta.platform.attributes
 """
 
 EXAMPLES = r"""

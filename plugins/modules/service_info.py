@@ -25,16 +25,8 @@ extends_documentation_fragment:
   - ananta.platform.selection.PLANES
   - ananta.platform.docker
   - ananta.platform.kubernetes
-attributes:
-  check_mode:
-    description: Only reads.
-    support: full
-  diff_mode:
-    description: Only reads.
-    support: none
-  idempotent:
-    description: Only reads.
-    support: full
+  - ananta.platform.attributes
+  - ananta.platform.attributes.READ_ONLY
 requirements:
   - docker (Python SDK) for O(target=docker)
   - kubernetes (Python client) for O(target=kubernetes)

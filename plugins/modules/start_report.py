@@ -21,14 +21,7 @@ author:
   - Ananta Platform engineers (@ananta-platform)
 attributes:
   check_mode:
-    description: Computes the timeline; does not write the file.
-    support: full
-  diff_mode:
-    description: No diff.
-    support: none
-  idempotent:
-    description: Writes a new file for each run (its name carries the time).
-    support: none
+    details: Computes the timeline; does not write the file.
 options:
   services:
     description: The service catalog.
@@ -54,6 +47,9 @@ options:
     description: Services each kind of step needs before it (C(namespaces), C(streams)), for the critical path.
     type: dict
     default: {namespaces: [shared-temporal], streams: [app-plane-rabbitmq]}
+extends_documentation_fragment:
+  - ananta.platform.attributes
+  - ananta.platform.attributes.SNAPSHOT
 """
 
 EXAMPLES = r"""

@@ -24,14 +24,14 @@ author:
   - Ananta Platform engineers (@ananta-platform)
 attributes:
   check_mode:
-    description: Reports what would be created, updated or deleted, with a diff, changing nothing.
     support: full
+    details: Reports what would be created, updated or deleted, with a diff, changing nothing.
   diff_mode:
-    description: Shows retention, description and owner email before and after.
     support: full
+    details: Shows retention, description and owner email before and after.
   idempotent:
-    description: A second run with the same namespaces reports no change.
     support: full
+    details: A second run with the same namespaces reports no change.
 requirements:
   - temporalio
 options:
@@ -95,6 +95,8 @@ options:
         type: str
         choices: [present, absent]
         default: present
+extends_documentation_fragment:
+  - ananta.platform.attributes
 """
 
 EXAMPLES = r"""

@@ -34,25 +34,12 @@ extends_documentation_fragment:
   - ananta.platform.selection.NAMES
   - ananta.platform.docker
   - ananta.platform.kubernetes
+  - ananta.platform.attributes
+  - ananta.platform.attributes.READ_ONLY
+  - ananta.platform.attributes.PROGRESS
 attributes:
-  action:
-    description:
-      - The action plugin runs the module in the background on the target (as C(async) does) and prints a line
-        as each service becomes ready or fails (seconds since the wait began, plane, level, name, seconds it
-        took). C(ananta_live_progress=false) turns it off; with C(async) set on the task, no lines are printed.
-    support: full
-  async:
-    description: Supported; the live progress lines are then not printed.
-    support: full
   check_mode:
-    description: Reports the current state of every service after one probe each, without waiting.
-    support: full
-  diff_mode:
-    description: Changes nothing, so there is no diff.
-    support: none
-  idempotent:
-    description: Only reads; running it again changes nothing.
-    support: full
+    details: Reports the current state of every service after one probe each, without waiting.
 requirements:
   - docker (Python SDK) for O(target=docker)
   - kubernetes (Python client) for O(target=kubernetes)

@@ -105,3 +105,17 @@ def test_ansible_builder_accepts_the_execution_environment(tmp_path):
     assert "ansible-galaxy collection install" in containerfile and "ansible-core==2.19.14" in containerfile
     requirements = (tmp_path / "context" / "_build" / "requirements.txt").read_text()
     assert "temporalio==1.35.0" in requirements
+
+
+def test_the_survey_offers_the_planes_of_the_definition(definitions, configure):
+    """The planes question follows the platform's definition: a plane the definition does not have,
+    or one it has and the survey lacks, is named."""
+    planes = awx_check.definition_planes(ROOT)
+    assert planes == definitions["awx_questions"]["planes"]["choices"]
+    changed = copy.deepcopy(definitions)
+    changed["awx_questions"]["planes"]["choices"] = planes[:-1] + ["billing_plane"]
+    problems = awx_check.check(ROOT, changed, configure)
+    assert any("choices" in p and "billing_plane" in p for p in problems), problems
+    changed["awx_questions"]["planes"]["choices"] = planes
+    changed["awx_questions"]["planes"]["default"] = "\n".join(planes[:-1])
+    assert any("the default does not choose every plane" in p for p in awx_check.check(ROOT, changed, configure))

@@ -266,3 +266,38 @@ def test_a_database_without_a_plane_is_migrated_with_its_service_s_plane():
     assert [(key, [e["version"] for e in entries]) for key, _d, entries in
             _steps.plane_databases("data", databases, order, catalog)] == [("main", ["001"]), ("other", ["002"])]
     assert _steps.plane_databases("edge", databases, order, catalog) == []
+
+
+def test_inside_the_network_a_step_reaches_its_server_by_name_on_the_container_port(nodes, lab):
+    """The Jobs and the compose file's services reach the service a step comes after by name, on the
+    container port behind the published port of its options (the lab publishes RabbitMQ on 25672)."""
+    by_name = {s["name"]: s for s in lab["ananta_services"]}
+    found = {n.name: _steps.in_network(n, by_name) for n in nodes}
+    service, port, config, password = found["streams"]
+    assert service["name"] == "app-plane-rabbitmq" and port == 5672 and config["host"] == "app-plane-rabbitmq"
+    assert nodes[[n.name for n in nodes].index("streams")].params["port"] != 5672  # the Docker host's port differs
+    assert password and password not in str(config)
+    assert found["namespaces"][2]["address"] == "shared-temporal:7233"
+    assert found["migrations:components-db"][2]["host"] == "components-v2-postgres"
+
+
+def test_a_step_with_no_single_server_is_refused_naming_it(lab):
+    services = lab["ananta_services"]
+    by_name = {s["name"]: s for s in services}
+    options = {"login_host": "127.0.0.1", "port": 1, "queues": []}
+    for after in ([], ["supabase-db", "app-plane-redis"]):
+        node = _steps.build([{"name": "topo", "kind": "streams", "plane": "app_plane", "after": after,
+                              "options": options}], services)[0]
+        with pytest.raises(AnantaError, match="step topo: comes after no single service"):
+            _steps.in_network(node, by_name)
+
+
+def test_a_job_whose_server_is_in_another_plane_is_refused_naming_both(lab):
+    from ansible_collections.ananta.platform.plugins.module_utils import _k8s_render
+    from ansible_collections.ananta.platform.plugins.module_utils._errors import CatalogError
+
+    services = lab["ananta_services"]
+    nodes = _steps.build([{"name": "streams", "kind": "streams", "plane": "control_plane",
+                           "after": ["app-plane-rabbitmq"], "options": {"port": 5672}}], services)
+    with pytest.raises(CatalogError, match="step streams of the control_plane connects to app-plane-rabbitmq, of the app_plane"):
+        _k8s_render.Renderer(services, step_image="x", steps=nodes).render(["control_plane"])
