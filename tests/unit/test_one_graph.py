@@ -1,8 +1,9 @@
 """The lab proves the graph production runs (issue 18's first check): every inventory of the
 repository (the lab, the Docker host example, and their Kubernetes twins) defines the same
 services with the same dependencies, levels, planes, probe kinds, gates, workload kinds and
-networks, the same migration order table and the same networks. Only per-environment values may
-differ (images, commands, env, ports, credentials, hosts)."""
+networks, the same migration order table, the same networks and the same steps (each reaching the
+same service, each waited for by the same gated services). Only per-environment values may differ
+(images, commands, env, ports, credentials, hosts)."""
 
 import os
 
@@ -35,13 +36,14 @@ def group_vars(inventory):
 
 def effective(inventory):
     """The inventory's variables as a run sees them: the platform's definition (the vars plugin
-    ananta.platform.platform) with the inventory's own values, rendered."""
+    ananta.platform.platform) with the inventory's own values, rendered; with the plane roles'
+    step definitions (``ananta_steps``)."""
     import json
     import sys
     sys.path.insert(0, os.path.join(ROOT, ".collections"))
     sys.path.insert(0, os.path.join(ROOT, "tests"))
     from inventory_helpers import inventory_vars
-    return json.loads(json.dumps(inventory_vars(inventory, extra={"inventory_dir": "/inventory"}), default=str))
+    return json.loads(json.dumps(inventory_vars(inventory, extra={"inventory_dir": "/inventory"}, steps=True), default=str))
 
 
 def graph(inventory):
@@ -60,8 +62,16 @@ def graph(inventory):
     migrations = [(m.get("version"), m.get("file"), m.get("database"), m.get("schema"), bool(m.get("skip")))
                   for m in data.get("ananta_migrations") or []]
     networks = sorted(str(n.get("name") if isinstance(n, dict) else n) for n in data.get("ananta_networks") or [])
+    # the steps as the start runs them (and the Jobs and the compose file render them): each node,
+    # the service it reaches, and the services whose gates wait for it
+    from ansible_collections.ananta.platform.plugins.module_utils import _steps
+    nodes = _steps.build(data["ananta_steps"], data["ananta_services"])
+    steps = sorted((n.name, n.kind, n.plane, tuple(n.after), n.service,
+                    tuple(sorted(s["name"] for s in data["ananta_services"]
+                                 if any(n.provides(g) for g in s.get("start_after") or []))))
+                   for n in nodes)
     return {"services": services, "migrations": migrations, "databases": sorted(data.get("ananta_databases") or {}),
-            "verify_tables": data.get("ananta_verify_tables"), "networks": networks}
+            "verify_tables": data.get("ananta_verify_tables"), "networks": networks, "steps": steps}
 
 
 @pytest.mark.parametrize("inventory", INVENTORIES[1:])
@@ -72,7 +82,8 @@ def test_every_inventory_runs_the_lab_s_graph(inventory):
         for field, value in shape.items():
             assert other["services"][name][field] == value, "%s: service %s, %s: lab %r, %s %r" % (
                 inventory, name, field, value, inventory, other["services"][name][field])
-    for part in ("migrations", "databases", "verify_tables", "networks"):
+    assert len(lab["steps"]) == 5 and all(step[5] for step in lab["steps"]), lab["steps"]  # each gates someone
+    for part in ("migrations", "databases", "verify_tables", "networks", "steps"):
         assert other[part] == lab[part], "%s: %s differ from the lab's" % (inventory, part)
 
 
