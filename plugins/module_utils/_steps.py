@@ -20,6 +20,10 @@ A migrations step becomes one node per database of its plane (``migrations:<data
 each after its own database service: a database that is ready is migrated at once, whatever
 the others are doing.
 
+The nodes are the one model of the steps: docker_services runs them; k8s_manifests renders
+them as seed 000's Jobs and compose_export as one-shot services, each reaching the service a
+node connects to by its name on its container port (``in_network``); the timeline draws them.
+
 The libraries of the steps (temporalio, psycopg2, pika) are imported when a step runs, not
 when the module starts: the first containers must not wait for them.
 """
