@@ -2,8 +2,7 @@
 # Copyright: Ananta Platform engineers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The filters of the platform's definition (documented in platform_services.yml,
-service_sources.yml, plane_namespaces.yml, catalog_planes.yml and plane_databases.yml beside this
-file)."""
+service_sources.yml, plane_namespaces.yml and catalog_planes.yml beside this file)."""
 
 from __future__ import annotations
 
@@ -12,7 +11,6 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.ananta.platform.plugins.module_utils._catalog import merge_overrides, override_sources, plane_order
 from ansible_collections.ananta.platform.plugins.module_utils._k8s.naming import plane_namespace
 from ansible_collections.ananta.platform.plugins.module_utils._errors import CatalogError
-from ansible_collections.ananta.platform.plugins.module_utils._steps import database_plane
 
 
 def _named(work, definition, overrides):
@@ -41,14 +39,6 @@ def plane_namespaces(services, mapping=None):
     return found
 
 
-def plane_databases(databases, plane, services):
-    """The databases of ``plane`` as ``dict2items`` gives them: a database's own ``plane``, else
-    its service's (the rule of the start's migration nodes and the db-migration Jobs)."""
-    by_name = {s["name"]: s for s in services or []}
-    return [{"key": key, "value": database} for key, database in sorted((databases or {}).items())
-            if database_plane(database, by_name) == plane]
-
-
 def catalog_planes(services):
     """The catalog's planes, in their start order (that of their lowest level)."""
     return plane_order(services or [])
@@ -57,5 +47,4 @@ def catalog_planes(services):
 class FilterModule:
     def filters(self):
         return {"platform_services": platform_services, "service_sources": service_sources,
-                "plane_namespaces": plane_namespaces, "catalog_planes": catalog_planes,
-                "plane_databases": plane_databases}
+                "plane_namespaces": plane_namespaces, "catalog_planes": catalog_planes}
