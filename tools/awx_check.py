@@ -137,13 +137,14 @@ def check(root=ROOT, definitions=None, configure=None):
 
 
 def definition_planes(root=ROOT):
-    """The planes of the platform's definition (platform/definition.yml), in their start order."""
+    """The planes of the platform's definition (platform/definition.yml), in their start order
+    (the collection's own rule, ``_catalog.plane_order``; the checkout's .collections link, made
+    by scripts/setup.sh, puts the collection on the path)."""
+    sys.path.insert(0, os.path.join(root, ".collections"))
+    from ansible_collections.ananta.platform.plugins.module_utils._catalog import plane_order  # pylint: disable=import-outside-toplevel
+
     with open(os.path.join(root, "platform", "definition.yml"), encoding="utf-8") as handle:
-        services = yaml.safe_load(handle)["ananta_platform_services"]
-    lowest = {}
-    for svc in services:
-        lowest[svc["plane"]] = min(lowest.get(svc["plane"], svc["level"]), svc["level"])
-    return sorted(lowest, key=lambda plane: (lowest[plane], plane))
+        return plane_order(yaml.safe_load(handle)["ananta_platform_services"])
 
 
 def check_planes(root, questions):

@@ -37,7 +37,7 @@ from ansible_collections.ananta.platform.plugins.module_utils import _argspecs
 from ansible_collections.ananta.platform.plugins.module_utils._catalog import container_port, parse_port, plane_order
 from ansible_collections.ananta.platform.plugins.module_utils._errors import AnantaError
 
-STEP_KINDS = ("namespaces", "migrations", "streams")
+STEP_KINDS = _argspecs.STEP_KINDS
 # a gate (start_after probe) is provided by the steps of this kind
 GATE_KINDS = {"temporal": "namespaces", "postgres": "migrations", "amqp": "streams"}
 
@@ -230,16 +230,23 @@ def _step_port(kind, params):
     return params.get("port")
 
 
+def _listening_port(service, port):
+    """The container port behind ``port`` when the service publishes it or listens on it, else None."""
+    for spec in service.get("ports") or []:
+        _ip, host, container, _proto = parse_port(spec)
+        if port is not None and int(port) in (host, container):
+            return container
+    return None
+
+
 def _service_of(after, port, catalog):
     """The service a step connects to: of those it comes after, the one that publishes or
     listens on its port, else the only one."""
     by_name = {s["name"]: s for s in catalog}
     candidates = [by_name[name] for name in after if name in by_name]
     for service in candidates:
-        for spec in service.get("ports") or []:
-            _ip, host, container, _proto = parse_port(spec)
-            if port is not None and int(port) in (host, container):
-                return service["name"]
+        if _listening_port(service, port) is not None:
+            return service["name"]
     return candidates[0]["name"] if len(candidates) == 1 else None
 
 
@@ -260,7 +267,7 @@ def in_network(node, by_name):
                           "listened on by none of %s); inside a cluster or a compose file it is reached by name"
                           % (node.name, ", ".join(node.after) or "nothing"))
     params = node.params
-    port = _container_port_for(service, _step_port(node.kind, params), DEFAULT_PORTS[node.kind])
+    port = _listening_port(service, _step_port(node.kind, params)) or container_port(service, DEFAULT_PORTS[node.kind])
     if node.kind == "namespaces":
         spec = _argspecs.TEMPORAL_NAMESPACE["namespaces"]["options"]
         namespaces = [{k: v for k, v in ns.items()
@@ -276,15 +283,6 @@ def in_network(node, by_name):
     config = {"name": node.name.partition(":")[2], "host": service["name"], "port": port, "user": params["login_user"],
               "dbname": params["db"], "migrations": entries}
     return service, port, config, str(params.get("login_password") or "")
-
-
-def _container_port_for(service, port, default):
-    """The container port behind ``port`` (a host port the service publishes, or one it listens on)."""
-    for spec in service.get("ports") or []:
-        _ip, host, container, _proto = parse_port(spec)
-        if port is not None and int(port) in (host, container):
-            return container
-    return container_port(service, default)
 
 
 def secret_values(nodes):

@@ -75,7 +75,9 @@ EXAMPLES = r"""
     dest: artifacts/compose/docker-compose.yml
     step_image: "{{ ananta_lab_image }}"
     collection_path: "{{ playbook_dir }}/.."
-    steps: "{{ shared_temporal_steps + control_plane_steps + app_plane_steps }}"
+    # the plane roles' step definitions, gathered as playbooks/export_compose.yml does
+    # (ananta.platform.<plane> with tasks_from docker_steps)
+    steps: "{{ ananta_start_steps }}"
 """
 
 RETURN = r"""

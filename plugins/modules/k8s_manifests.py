@@ -140,7 +140,8 @@ EXAMPLES = r"""
     services: "{{ ananta_services }}"
     planes: [app_plane]
     step_image: registry.example/ananta-platform-ee:0.2.0
-    steps: "{{ app_plane_steps }}"  # the role's step definitions, as docker_services runs them
+    # the plane roles' step definitions, gathered as playbooks/export_manifests.yml does
+    steps: "{{ ananta_start_steps | selectattr('plane', 'eq', 'app_plane') | list }}"
   register: rendered
   no_log: true  # the phases hold the Secrets
 

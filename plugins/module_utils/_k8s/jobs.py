@@ -55,18 +55,19 @@ class JobsMixin:
         jobs = []
         level = min([s["level"] for s in self.services if s["plane"] == plane] or [0])
         nodes = [node for node in self.opts["steps"] if node.plane == plane]
+        reached = {node.name: in_network(node, self.by_name) for node in nodes}  # (service, port, config, password)
         for node in nodes:
-            service = in_network(node, self.by_name)[0]
+            service = reached[node.name][0]
             if service["plane"] != plane:
                 raise CatalogError(["step %s of the %s connects to %s, of the %s: its Job runs in its plane's namespace, "
                                     "where only that plane's services resolve; give the step the plane %s"
                                     % (node.name, plane, service["name"], service["plane"], service["plane"])])
         for node in (n for n in nodes if n.kind == "namespaces"):
-            _service, _port, config, _password = in_network(node, self.by_name)
+            config = reached[node.name][2]
             jobs.append(self._step_job(plane, "temporal-namespace-init", "namespaces", dict(config, wait=300), [], level))
         databases, passwords, files, lock_timeout = [], [], {}, 0
         for node in (n for n in nodes if n.kind == "migrations"):
-            _service, _port, config, password = in_network(node, self.by_name)
+            _service, _port, config, password = reached[node.name]
             variable = "PGPASSWORD_%s" % re.sub(r"[^A-Z0-9]", "_", config["name"].upper())
             databases.append(dict(config, password_env=variable))
             passwords.append((variable, password))
@@ -88,7 +89,7 @@ class JobsMixin:
                                        passwords, level, [files_map],
                                        [{"name": "migrations", "mountPath": "/migrations", "configMap": "ananta-migrations"}]))
         for node in (n for n in nodes if n.kind == "streams"):
-            _service, _port, config, password = in_network(node, self.by_name)
+            _service, _port, config, password = reached[node.name]
             jobs.append(self._step_job(plane, "rabbitmq-stream-init", "topology", dict(config, wait=300),
                                        [("RABBITMQ_PASSWORD", password)], level))
         return jobs
