@@ -16,6 +16,9 @@ TEMPLATE_HASH = "ananta.platform/config-hash"
 # Waiting reasons that never resolve by waiting.
 IMAGE_FAILURES = ("ImagePullBackOff", "ErrImagePull", "InvalidImageName", "ErrImageNeverPull")
 CONFIG_FAILURES = ("CreateContainerConfigError", "CreateContainerError", "RunContainerError")
+# ... except the kubelet's own ConfigMap or Secret cache not synced in time: it retries by itself
+# (the wait's deadline still ends a cache that never syncs).
+TRANSIENT_CONFIG = ("failed to sync configmap cache", "failed to sync secret cache")
 
 
 def _name(obj):
@@ -44,6 +47,8 @@ def _container_failure(pod_name, status, init=False):
         last = ((status.get("lastState") or {}).get("terminated") or {})
         return CRASHED, "pod %s %s %s is in CrashLoopBackOff (restarts %s, last exit code %s): %s" % (
             pod_name, what, cname, status.get("restartCount", 0), last.get("exitCode"), waiting.get("message", ""))
+    if reason in CONFIG_FAILURES and any(text in waiting.get("message", "") for text in TRANSIENT_CONFIG):
+        return None
     if reason in IMAGE_FAILURES or reason in CONFIG_FAILURES:
         return FAILED, "pod %s %s %s: %s: %s" % (pod_name, what, cname, reason, waiting.get("message", ""))
     terminated = (status.get("state") or {}).get("terminated") or {}
