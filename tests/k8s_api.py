@@ -120,6 +120,10 @@ class FakeCluster:
                     key = (match.group(1), match.group(2), query.get("container", [""])[0])
                     if query.get("previous", ["false"])[0].lower() == "true":  # the run that ended
                         key += ("previous",)
+                        if key not in cluster.logs:  # as the API answers for a container that did not restart
+                            return self._send(400, {"kind": "Status", "apiVersion": "v1", "status": "Failure",
+                                                    "reason": "BadRequest", "code": 400, "message":
+                                                    'previous terminated container "%s" in pod "%s" not found' % (key[2], key[1])})
                     return self._send(200, cluster.logs.get(key, ""), "text/plain")
                 match = re.match(r"^/api/v1/namespaces/([^/]+)/pods$", parsed.path)
                 if match:

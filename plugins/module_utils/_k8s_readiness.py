@@ -214,9 +214,12 @@ class KubernetesChecker:
             containers += [c["name"] for c in (pod.get("spec") or {}).get("containers") or []]
             for container in containers:
                 status = statuses.get(container) or {}
-                ended = int(status.get("restartCount") or 0) and (status.get("lastState") or {}).get("terminated")
                 # found by the cluster test of a gate that never passes: the init container had
-                # ended naming the gate and was already run again; its new run's lines hid why
+                # ended naming the gate and was already run again; its new run's lines hid why.
+                # A status that says the run ended may lag the kubelet, which may have started
+                # the next run already: the run before the current one is asked for then too
+                # (none yet: the API refuses, and only the current run's lines are shown)
+                ended = (status.get("lastState") or {}).get("terminated") or (status.get("state") or {}).get("terminated")
                 for previous in ((True, False) if ended else (False,)):
                     try:
                         text = self._call("log of %s/%s" % (name, container), core.read_namespaced_pod_log, name, namespace,

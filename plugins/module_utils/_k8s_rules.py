@@ -38,6 +38,16 @@ def _condition(obj, kind):
     return None
 
 
+def last_words(terminated):
+    """The last line a container wrote before it ended with an error, as the kubelet keeps it in
+    the container's status (``terminationMessagePolicy: FallbackToLogsOnError``, which the
+    collection renders on every container): ``": <line>"``, or "" when there is none. The
+    status holds it, so the verdict does not depend on a log read racing the container's next
+    run (found by the cluster test of a gate that never passes)."""
+    lines = [line.strip() for line in str((terminated or {}).get("message") or "").splitlines() if line.strip()]
+    return ": %s" % lines[-1][-300:] if lines else ""
+
+
 def _container_failure(pod_name, status, init=False):
     what = "init container" if init else "container"
     cname = status.get("name", "?")
@@ -45,22 +55,23 @@ def _container_failure(pod_name, status, init=False):
     reason = waiting.get("reason")
     if reason == "CrashLoopBackOff":
         last = ((status.get("lastState") or {}).get("terminated") or {})
-        return CRASHED, "pod %s %s %s is in CrashLoopBackOff (restarts %s, last exit code %s): %s" % (
-            pod_name, what, cname, status.get("restartCount", 0), last.get("exitCode"), waiting.get("message", ""))
+        return CRASHED, "pod %s %s %s is in CrashLoopBackOff (restarts %s, last exit code %s%s): %s" % (
+            pod_name, what, cname, status.get("restartCount", 0), last.get("exitCode"), last_words(last),
+            waiting.get("message", ""))
     if reason in CONFIG_FAILURES and any(text in waiting.get("message", "") for text in TRANSIENT_CONFIG):
         return None
     if reason in IMAGE_FAILURES or reason in CONFIG_FAILURES:
         return FAILED, "pod %s %s %s: %s: %s" % (pod_name, what, cname, reason, waiting.get("message", ""))
     terminated = (status.get("state") or {}).get("terminated") or {}
     if init and terminated and terminated.get("exitCode", 0) != 0:
-        return FAILED, "pod %s init container %s failed with exit code %s (%s)" % (
-            pod_name, cname, terminated.get("exitCode"), terminated.get("reason", ""))
+        return FAILED, "pod %s init container %s failed with exit code %s (%s)%s" % (
+            pod_name, cname, terminated.get("exitCode"), terminated.get("reason", ""), last_words(terminated))
     # an init container that failed and is being run again (between two polls, or waiting out
     # its back-off): its gate failed, which the next run of it will not change
     last = (status.get("lastState") or {}).get("terminated") or {}
     if init and last and last.get("exitCode", 0) != 0:
-        return FAILED, "pod %s init container %s failed with exit code %s (%s), restarted %s time(s)" % (
-            pod_name, cname, last.get("exitCode"), last.get("reason", ""), status.get("restartCount", 0))
+        return FAILED, "pod %s init container %s failed with exit code %s (%s), restarted %s time(s)%s" % (
+            pod_name, cname, last.get("exitCode"), last.get("reason", ""), status.get("restartCount", 0), last_words(last))
     return None
 
 
@@ -85,8 +96,8 @@ def pod_verdict(pod, restart_baseline=None):
             before = restart_baseline.get(cstatus.get("name"), 0)
             if int(cstatus.get("restartCount") or 0) > before:
                 last = ((cstatus.get("lastState") or {}).get("terminated") or {})
-                return CRASHED, "pod %s container %s restarted (%s -> %s, last exit code %s)" % (
-                    name, cstatus.get("name"), before, cstatus.get("restartCount"), last.get("exitCode"))
+                return CRASHED, "pod %s container %s restarted (%s -> %s, last exit code %s)%s" % (
+                    name, cstatus.get("name"), before, cstatus.get("restartCount"), last.get("exitCode"), last_words(last))
     if phase == "Succeeded":
         return READY, "pod %s succeeded" % name
     ready = _condition(pod, "Ready")
@@ -190,7 +201,25 @@ def workload_verdict(obj, pods=(), restart_baselines=None):
     rule = WORKLOAD_RULES.get(obj.get("kind"))
     if rule is None:
         return FAILED, "no readiness rule for kind %s" % obj.get("kind")
-    return rule(obj)
+    verdict, message = rule(obj)
+    if obj.get("kind") == "Job" and verdict == FAILED:
+        message += _job_pods_last_words(pods)
+    return verdict, message
+
+
+def _job_pods_last_words(pods):
+    """What a failed Job's last failed pod wrote last (its status's copy), "" when none did."""
+    ended = []
+    for pod in pods:
+        for status in (pod.get("status") or {}).get("containerStatuses") or []:
+            terminated = (status.get("state") or {}).get("terminated") or (status.get("lastState") or {}).get("terminated") or {}
+            if terminated.get("exitCode", 0) != 0 and last_words(terminated):
+                ended.append((str(terminated.get("finishedAt") or ""), (pod.get("metadata") or {}).get("name", "?"),
+                              status.get("name", "?"), last_words(terminated)))
+    if not ended:
+        return ""
+    _at, pod_name, container, words = max(ended)
+    return "; pod %s container %s ended%s" % (pod_name, container, words)
 
 
 # The cluster options of the modules that read it (doc fragment ananta.platform.kubernetes).

@@ -71,7 +71,7 @@ def step_graph(services, steps, step_after, after_steps=None):
     by_name = {s["name"]: s for s in nodes}
     step_afters = {}
     for step in steps:
-        after = list(step["after"]) + list(step_after.get(step["name"].split(":")[0], []))
+        after = list(dict.fromkeys(list(step["after"]) + list(step_after.get(step["name"].split(":")[0], []))))
         step_afters[step["name"]] = after
         node_name = "step:%s" % step["name"]
         by_name[node_name] = {"name": node_name, "level": 0, "depends_on": [a for a in after if a in by_name],

@@ -44,9 +44,13 @@ options:
     type: path
     required: true
   step_after:
-    description: Services each kind of step needs before it (C(namespaces), C(streams)), for the critical path.
+    description:
+      - Services each step needs before it, by the step's name, for the critical path.
+      - For the step results that do not say it themselves (a cluster's steps); C(start_platform.yml) takes it
+        from the steps' definitions (their C(after)). A step run inside M(ananta.platform.docker_services) says it
+        in its result.
     type: dict
-    default: {namespaces: [shared-temporal], streams: [app-plane-rabbitmq]}
+    default: {}
 extends_documentation_fragment:
   - ananta.platform.attributes
   - ananta.platform.attributes.SNAPSHOT
@@ -109,7 +113,7 @@ ARGUMENT_SPEC = dict(
     results=dict(type="list", elements="dict", required=True),
     started_at=dict(type="float", required=True),
     path=dict(type="path", required=True),
-    step_after=dict(type="dict", default={"namespaces": ["shared-temporal"], "streams": ["app-plane-rabbitmq"]}),
+    step_after=dict(type="dict", default={}),
 )
 
 

@@ -153,6 +153,33 @@ def test_an_init_container_run_again_shows_why_its_run_ended(cluster, rendered):
     assert ended and current and ended[0] < current[0], logs
 
 
+def test_an_init_container_whose_status_lags_its_next_run_still_shows_why_it_ended(cluster, rendered):
+    """Found by CI on the cluster: the status said the init container's run had ended (not yet
+    restarted), but the kubelet had started its next run, whose lines the current log gave. The
+    run before the current one is asked for whenever the status says a run ended; the status's
+    own copy of the last lines names the gate in the verdict."""
+    objects, waits = rendered["objects"], rendered["waits"]
+    pod = "customer-portal-7cf86c8c64-9lhzl"
+    status = pod_status("init-container-failed")
+    verdict_line = "ananta-step: wait-for-dependencies: 1 gate(s) did not pass within 15s: http http://cns-service:8000/never-ready"
+    status["initContainerStatuses"][0]["state"]["terminated"]["message"] = "waiting: never-ready\n%s\n" % verdict_line
+    cluster.put(deployment(objects[("Deployment", "customer-portal")], ready=False))
+    cluster.put(pod_for(objects[("Deployment", "customer-portal")], pod, status))
+    cluster.logs[("app-plane", pod, "wait-for-dependencies", "previous")] = "waiting: never-ready\n%s\n" % verdict_line
+    cluster.logs[("app-plane", pod, "wait-for-dependencies")] = "waiting: GET http://cns-service:8000/never-ready answered HTTP 404\n"
+    result = run_module("wait_healthy", wait_args(cluster, [waits["customer-portal"]]))
+    assert result.get("failed") and verdict_line in result["msg"], result["msg"]
+    logs = result["services"][0]["logs"]
+    assert any("the run that ended" in line and verdict_line in line for line in logs), logs
+    # a container that did not run again: the API refuses its previous run, its current one is shown
+    del cluster.logs[("app-plane", pod, "wait-for-dependencies", "previous")]
+    cluster.logs[("app-plane", pod, "wait-for-dependencies")] = "waiting: never-ready\n%s\n" % verdict_line
+    result = run_module("wait_healthy", wait_args(cluster, [waits["customer-portal"]]))
+    logs = result["services"][0]["logs"]
+    assert any(line.endswith("/wait-for-dependencies] " + verdict_line) for line in logs), logs
+    assert not any("the run that ended" in line for line in logs), logs
+
+
 def test_missing_object_fails_or_is_waited_for(cluster, rendered):
     objects, waits = rendered["objects"], rendered["waits"]
     result = run_module("wait_healthy", wait_args(cluster, [waits["app-plane-rabbitmq"]]))

@@ -47,6 +47,9 @@ DEFAULTS = {
 STEP_JOBS = {"temporal-namespace-init": "namespaces", "db-migration": "migrations", "rabbitmq-stream-init": "streams"}
 # Every container of the platform and its steps: no privilege, no escalation, no added capability.
 CONTAINER_SECURITY = {"privileged": False, "allowPrivilegeEscalation": False}
+# Every container's last lines before an error end up in its status (lastState.terminated.message):
+# the waits name why an init container or a crashing one ended without reading its log.
+TERMINATION_MESSAGE_POLICY = "FallbackToLogsOnError"
 STEP_SECURITY = dict(CONTAINER_SECURITY, runAsNonRoot=True, capabilities={"drop": ["ALL"]})
 
 

@@ -9,7 +9,7 @@ import json
 import re
 
 from ansible_collections.ananta.platform.plugins.module_utils._k8s.common import (
-    IN_CLUSTER_PROBES, STEP_SCRIPT, STEP_SECURITY, _container_ports,
+    IN_CLUSTER_PROBES, STEP_SCRIPT, STEP_SECURITY, TERMINATION_MESSAGE_POLICY, _container_ports,
 )
 from ansible_collections.ananta.platform.plugins.module_utils._k8s.naming import kind_of, object_name
 
@@ -54,7 +54,7 @@ class InitContainersMixin:
         env = [{"name": "PYTHONPATH", "value": self.opts["step_collections_path"]}, config_ref] + list(extra_env or [])
         return {"name": name, "image": self.opts["step_image"], "imagePullPolicy": self.opts["image_pull_policy"],
                 "command": ["python3", "%s/%s" % (self.opts["step_collections_path"], STEP_SCRIPT), step],
-                "env": env, "securityContext": dict(STEP_SECURITY),
+                "env": env, "securityContext": dict(STEP_SECURITY), "terminationMessagePolicy": TERMINATION_MESSAGE_POLICY,
                 "resources": {"requests": {"cpu": "10m", "memory": "64Mi"}, "limits": {"cpu": "500m", "memory": "256Mi"}}}
 
     def _init_containers(self, svc, secret_data):

@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 from ansible_collections.ananta.platform.plugins.module_utils._k8s.common import (
-    ANNOTATION_HASH, CONTAINER_SECURITY, DEFAULTS, _container_ports, _hash, _labels, _seconds, _selector, _volumes,
+    ANNOTATION_HASH, CONTAINER_SECURITY, DEFAULTS, TERMINATION_MESSAGE_POLICY, _container_ports, _hash, _labels, _seconds, _selector, _volumes,
 )
 from ansible_collections.ananta.platform.plugins.module_utils._k8s.naming import kind_of, object_name
 
@@ -80,6 +80,7 @@ class ObjectsMixin:
         container.update(self._probes(svc))
         container["resources"] = self._resources(svc)
         container["securityContext"] = dict(CONTAINER_SECURITY)
+        container["terminationMessagePolicy"] = TERMINATION_MESSAGE_POLICY
         mounts = [{"name": volume, "mountPath": path, "subPath": "data", "readOnly": read_only}
                   for volume, path, read_only in _volumes(svc)]
         if mounts:

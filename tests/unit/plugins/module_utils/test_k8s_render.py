@@ -298,6 +298,8 @@ def test_every_container_has_requests_limits_and_no_privilege(inventory, lab, ex
         assert security.get("privileged") is False and security.get("allowPrivilegeEscalation") is False, where
         assert pod["automountServiceAccountToken"] is False, where
         assert 1 <= pod["terminationGracePeriodSeconds"] <= 60, where
+        # its last lines before an error kept in its status: the waits name why it ended
+        assert container["terminationMessagePolicy"] == "FallbackToLogsOnError", where
     assert seen > 40
 
 

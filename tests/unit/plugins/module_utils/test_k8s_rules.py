@@ -43,6 +43,37 @@ def test_failed_init_container_fails_the_workload_naming_it():
     assert "init container wait-for-dependencies failed with exit code 2" in message
 
 
+def test_a_failure_names_the_last_line_the_container_wrote():
+    """Found by the cluster test of a gate that never passes: the log read after the verdict
+    raced the init container's next run. The kubelet keeps the run's last lines in the status
+    (FallbackToLogsOnError, rendered on every container): the verdict says why, from the status."""
+    verdict, message = _k8s_rules.pod_verdict(pods("init-container-run-again"))
+    assert verdict == "failed"
+    assert message.endswith("restarted 1 time(s): ananta-step: wait-for-dependencies: 1 gate(s) did not pass within 15s: "
+                            "http http://cns-service:8000/never-ready"), message
+    verdict, message = _k8s_rules.pod_verdict(pods("crash-loop"))
+    assert verdict == "crashed" and "last exit code 1: worker: namespace enrichment not found)" in message, message
+    # a status without the lines (a pod not rendered by the collection) says what it knows, no more
+    verdict, message = _k8s_rules.pod_verdict(pods("init-container-failed"))
+    assert message.endswith("failed with exit code 2 (Error)"), message
+    assert _k8s_rules.last_words({"message": "  \n\n"}) == ""
+
+
+def test_a_failed_job_names_what_its_last_failed_pod_wrote_last():
+    def failed_pod(name, finished, message):
+        return {"metadata": {"name": name}, "status": {"phase": "Failed", "containerStatuses": [
+            {"name": "db-migration", "restartCount": 0, "state": {"terminated": {
+                "exitCode": 1, "reason": "Error", "finishedAt": finished, "message": message}}}]}}
+    pods_of_job = [failed_pod("db-migration-b", "2026-11-20T10:06:00Z", "ananta-step: failed to migrate database components_v2: 009\n"),
+                   failed_pod("db-migration-a", "2026-11-20T10:05:00Z", "an earlier try\n")]
+    verdict, message = _k8s_rules.workload_verdict(objects("jobs.yml", "failed-backoff-limit"), pods_of_job)
+    assert verdict == "failed"
+    assert message.endswith("; pod db-migration-b container db-migration ended: ananta-step: failed to migrate database "
+                            "components_v2: 009"), message
+    verdict, message = _k8s_rules.workload_verdict(objects("jobs.yml", "failed-backoff-limit"), [])
+    assert verdict == "failed" and "; pod" not in message
+
+
 def test_image_pull_backoff_fails_the_workload():
     verdict, message = _k8s_rules.workload_verdict(objects("deployments.yml", "progressing-rollout"),
                                                    [pods("image-pull-backoff")])

@@ -238,6 +238,29 @@ def test_the_timeline_from_the_start_result_alone_counts_each_services_start_cal
     assert [s["engine_start_seconds"] for s in timeline["services"]] == [0.5, 0.9, 0.75]
 
 
+def test_the_timeline_of_a_cluster_start_takes_what_each_step_comes_after_from_its_definition(role_steps):
+    """On a cluster a step is a Job whose result does not say what it came after: the playbook
+    hands the definitions' ``after`` (no service named in the code: the module's default is empty)."""
+    services = [
+        {"name": "temporal", "plane": "shared_temporal", "level": 0, "depends_on": []},
+        {"name": "worker", "plane": "app_plane", "level": 4, "depends_on": ["temporal"],
+         "start_after": [{"probe": "temporal", "namespace": "enrichment"}]},
+    ]
+    hosts = [{"ananta_plane": "shared_temporal",
+              "shared_temporal_start_level_0": {"services": [{"name": "temporal", "started_at": 100.0, "ready_at": 110.0}]},
+              "shared_temporal_step_namespaces": {"started_at": 110.0, "elapsed": 3.0}},
+             {"ananta_plane": "app_plane",
+              "app_plane_start_level_4": {"services": [{"name": "worker", "started_at": 113.0, "ready_at": 114.0}]}}]
+    timeline = _timeline.build(services, hosts, 99.0, 116.0, step_after={"namespaces": ["temporal"]})
+    assert timeline["critical_path"]["path"] == ["temporal", "step:namespaces", "worker"]
+    assert timeline["critical_path"]["seconds"] == pytest.approx(10.0 + 3.0 + 1.0)
+    # without it the step hangs in the air: the path does not pass through it
+    assert "step:namespaces" not in _timeline.build(services, hosts, 99.0, 116.0)["critical_path"]["path"]
+    # the lab's definitions say it
+    after = {s["name"]: s["after"] for role in ROLES for s in role_steps[role] if "after" in s}
+    assert after == {"namespaces": ["shared-temporal"], "streams": ["app-plane-rabbitmq"]}
+
+
 def test_the_docker_start_and_the_kubernetes_jobs_migrate_the_same_databases_per_plane(nodes, lab):
     """One rule chooses what each plane migrates (_steps.plane_databases): the Docker start's
     migration nodes and the db-migration Job of each plane's namespace hold the same databases
