@@ -677,10 +677,22 @@ def secret_values(data):
     return {value for value in found if len(value) >= 3 and value.lower() not in NOT_SECRETS}
 
 
+def network_drivers(networks):
+    """The networks as the catalog's ``networks`` gives them (a name, or a mapping with ``name``
+    and ``driver``): ``{name: driver}``, in their order; bridge unless named."""
+    drivers = {}
+    for net in networks or []:
+        if isinstance(net, dict):
+            drivers[str(net["name"])] = net.get("driver") or "bridge"
+        else:
+            drivers[str(net)] = "bridge"
+    return drivers
+
+
 def plan_result(services, networks=None, planes=None, levels=None, durations=None, sources=None):
     """What catalog_plan returns: the catalog validated (CatalogError otherwise), then the
     plan of the selection. Shared by the module and its controller-side action plugin."""
-    names = None if networks is None else [n["name"] if isinstance(n, dict) else str(n) for n in networks]
+    names = None if networks is None else list(network_drivers(networks))
     validate(services, names)
     selected = select(services, planes=planes, levels=levels)
     result = dict(changed=False, levels=start_plan(selected), order=topological_order(selected),

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 
+from ansible_collections.ananta.platform.plugins.module_utils import _catalog
 from ansible_collections.ananta.platform.plugins.module_utils._catalog import parse_port
 from ansible_collections.ananta.platform.plugins.module_utils._steps import in_network
 
@@ -149,8 +150,7 @@ def compose_document(services, networks, steps, image, collection_path, project,
             if not source.startswith(("/", ".")):
                 doc["volumes"][source] = {"name": source, "labels": {"ananta.platform.project": project}}
     doc["services"].update(step_services(steps, image, collection_path, project))
-    for net in networks:
-        name = net["name"] if isinstance(net, dict) else net
+    for name in _catalog.network_drivers(networks):
         doc["networks"][name] = {"name": name, "labels": {"ananta.platform.project": project}}
     if not doc["volumes"]:
         del doc["volumes"]

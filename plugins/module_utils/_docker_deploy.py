@@ -409,3 +409,40 @@ class DockerDeployer:
             return False
         self.api.stop(name, timeout=timeout)
         return True
+
+
+def _shown(value):
+    if value is None:
+        return "(none)"
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, sort_keys=True)
+    return str(value)
+
+
+def service_diff(services):
+    """One diff per service the call changes (or would): its action, the parameters that
+    differ, and the dependants restarted because of it."""
+    diffs = []
+    for svc in services:
+        action = svc.get("action") or "unchanged"
+        if action == "unchanged":
+            continue
+        header = "%s (container %s, %s level %s): %s" % (
+            svc["name"], svc.get("container"), svc.get("plane"), svc.get("level"), action)
+        before, after = [], []
+        for change in svc.get("changes") or []:
+            before.append("%s: %s" % (change["parameter"], _shown(change["before"])))
+            after.append("%s: %s" % (change["parameter"], _shown(change["after"])))
+        if action in ("create", "remove"):
+            before.append("container: %s" % ("absent" if action == "create" else "present"))
+            after.append("container: %s" % ("created" if action == "create" else "removed"))
+        elif action in ("start", "stop"):
+            before.append("state: %s" % ("stopped" if action == "start" else "running"))
+            after.append("state: %s" % ("running" if action == "start" else "stopped"))
+        elif action == "restart":
+            after.append("restarted: its dependency %s is renewed (restart_with)" % ", ".join(svc.get("restarted_by") or []))
+        if svc.get("restarts"):
+            after.append("restarts its dependants: %s" % ", ".join(svc["restarts"]))
+        diffs.append({"before_header": header, "after_header": header,
+                      "before": "\n".join(before) + "\n" if before else "", "after": "\n".join(after) + "\n"})
+    return diffs

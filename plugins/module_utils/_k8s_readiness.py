@@ -31,6 +31,14 @@ except ImportError as exc:  # guarded: modules call missing_required_lib
 REQUEST_TIMEOUT = 20.0
 
 
+def api_client_for(params, request_timeout=REQUEST_TIMEOUT):
+    """The client of a module's cluster connection options (``_k8s_rules.K8S_ARGSPEC``, the
+    options every module of the ``ananta.platform.cluster`` action group takes): one mapping
+    from the options to the client, for every module."""
+    return api_client(params.get("kubeconfig"), params.get("context"), params.get("host"), params.get("api_key"),
+                      params.get("validate_certs", True), params.get("ca_cert"), request_timeout=request_timeout)
+
+
 def api_client(kubeconfig=None, context=None, host=None, api_key=None, validate_certs=True, ca_cert=None,
                request_timeout=REQUEST_TIMEOUT):
     """An ApiClient configured as kubernetes.core names it: kubeconfig and context, or host

@@ -42,7 +42,7 @@ from ansible_collections.ananta.platform.plugins.module_utils._k8s.naming import
     kind_of, object_name, object_namespace, plane_namespace,
 )
 from ansible_collections.ananta.platform.plugins.module_utils._k8s.objects import ObjectsMixin
-from ansible_collections.ananta.platform.plugins.module_utils._k8s.phases import PhasesMixin, plan_lines, stop_phases  # noqa: F401  pylint: disable=unused-import
+from ansible_collections.ananta.platform.plugins.module_utils._k8s.phases import HAS_YAML, PhasesMixin, plan_lines, stop_phases, write_phases  # noqa: F401  pylint: disable=unused-import
 
 
 class Renderer(ObjectsMixin, ConfigMixin, InitContainersMixin, JobsMixin, AliasesMixin, PhasesMixin):

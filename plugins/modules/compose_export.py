@@ -93,8 +93,6 @@ services:
 """
 
 import json
-import os
-
 
 try:
     import yaml
@@ -102,7 +100,7 @@ try:
 except ImportError:  # compose reads JSON too
     HAS_YAML = False
 
-from ansible_collections.ananta.platform.plugins.module_utils import _argspecs, _catalog, _compose, _steps
+from ansible_collections.ananta.platform.plugins.module_utils import _argspecs, _catalog, _compose, _files, _steps
 from ansible_collections.ananta.platform.plugins.module_utils._errors import AnantaError
 from ansible_collections.ananta.platform.plugins.module_utils._module import MaskingModule
 
@@ -140,16 +138,7 @@ def main():
             yaml.safe_dump(document, sort_keys=False, default_flow_style=False, width=200)
     else:
         text = json.dumps(document, indent=2) + "\n"
-    before = ""
-    if os.path.exists(params["dest"]):
-        with open(params["dest"], encoding="utf-8") as handle:
-            before = handle.read()
-    changed = before != text
-    if changed and not module.check_mode:
-        os.makedirs(os.path.dirname(params["dest"]) or ".", exist_ok=True)
-        with open(params["dest"], "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.chmod(params["dest"], 0o600)  # it holds the catalog's credentials
+    changed, before = _files.write_if_changed(params["dest"], text, module.check_mode)  # mode 0600: it holds credentials
     result = dict(changed=changed, dest=params["dest"], services=list(document["services"]))
     if module._diff:  # pylint: disable=protected-access
         result["diff"] = {"before": "(file content hidden: it holds credentials)\n" if before else "",

@@ -245,13 +245,12 @@ networks_created:
 """
 
 import gc
-import json
 import traceback
 
 from ansible.module_utils.basic import missing_required_lib
 from ansible.module_utils.common.parameters import remove_values
 
-from ansible_collections.ananta.platform.plugins.module_utils import _argspecs, _catalog, _docker_runtime, _steps
+from ansible_collections.ananta.platform.plugins.module_utils import _argspecs, _catalog, _docker_deploy, _docker_runtime, _steps
 from ansible_collections.ananta.platform.plugins.module_utils._docker_deploy import DockerDeployer
 from ansible_collections.ananta.platform.plugins.module_utils._docker_readiness import DockerChecker
 from ansible_collections.ananta.platform.plugins.module_utils._docker_stop import stop_or_remove
@@ -259,53 +258,6 @@ from ansible_collections.ananta.platform.plugins.module_utils._errors import Ana
 from ansible_collections.ananta.platform.plugins.module_utils._module import MaskingModule
 from ansible_collections.ananta.platform.plugins.module_utils._progress import Progress
 from ansible_collections.ananta.platform.plugins.module_utils._starter import Starter
-
-
-def _shown(value):
-    if value is None:
-        return "(none)"
-    if isinstance(value, (list, dict)):
-        return json.dumps(value, sort_keys=True)
-    return str(value)
-
-
-def service_diff(services):
-    """One diff per service the call changes (or would): its action, the parameters that
-    differ, and the dependants restarted because of it."""
-    diffs = []
-    for svc in services:
-        action = svc.get("action") or "unchanged"
-        if action == "unchanged":
-            continue
-        header = "%s (container %s, %s level %s): %s" % (
-            svc["name"], svc.get("container"), svc.get("plane"), svc.get("level"), action)
-        before, after = [], []
-        for change in svc.get("changes") or []:
-            before.append("%s: %s" % (change["parameter"], _shown(change["before"])))
-            after.append("%s: %s" % (change["parameter"], _shown(change["after"])))
-        if action in ("create", "remove"):
-            before.append("container: %s" % ("absent" if action == "create" else "present"))
-            after.append("container: %s" % ("created" if action == "create" else "removed"))
-        elif action in ("start", "stop"):
-            before.append("state: %s" % ("stopped" if action == "start" else "running"))
-            after.append("state: %s" % ("running" if action == "start" else "stopped"))
-        elif action == "restart":
-            after.append("restarted: its dependency %s is renewed (restart_with)" % ", ".join(svc.get("restarted_by") or []))
-        if svc.get("restarts"):
-            after.append("restarts its dependants: %s" % ", ".join(svc["restarts"]))
-        diffs.append({"before_header": header, "after_header": header,
-                      "before": "\n".join(before) + "\n" if before else "", "after": "\n".join(after) + "\n"})
-    return diffs
-
-
-def network_specs(networks):
-    specs = {}
-    for net in networks or []:
-        if isinstance(net, dict):
-            specs[net["name"]] = net.get("driver", "bridge")
-        else:
-            specs[str(net)] = "bridge"
-    return specs
 
 
 def main():
@@ -346,7 +298,7 @@ def main():
     result = dict(changed=False, services=[], steps=[], elapsed=0.0, networks_created=[])
     try:
         # the declared networks, when given, are the only ones a service may join (as catalog_plan checks)
-        _catalog.validate(catalog, list(network_specs(params["networks"])) if params["networks"] else None)
+        _catalog.validate(catalog, list(_catalog.network_drivers(params["networks"])) if params["networks"] else None)
         unknown = [n for n in params["names"] or [] if n not in {s["name"] for s in catalog}]
         if unknown:
             raise AnantaError("names: %s %s no service of the catalog (ananta_services); nothing was changed" % (
@@ -359,7 +311,7 @@ def main():
         runtime = _docker_runtime.DockerRuntime(params["docker_host"])
         deployer = DockerDeployer(runtime, params["project"], params["healthcheck_defaults"])
         if params["state"] == "started":
-            wanted_networks = network_specs(params["networks"])
+            wanted_networks = _catalog.network_drivers(params["networks"])
             for svc in selected:
                 deployer.image_id(svc["image"])  # fail before anything changes when an image is missing
                 for net in svc.get("networks") or []:
@@ -405,7 +357,7 @@ def main():
         module.fail_json(msg="Failed to %s services on the Docker engine at %s: unexpected %s: %s" % (
             verb, params["docker_host"], type(exc).__name__, exc), exception=traceback.format_exc(), **result)
     if module._diff:  # pylint: disable=protected-access
-        result["diff"] = service_diff(result["services"])
+        result["diff"] = _docker_deploy.service_diff(result["services"])
     gc.freeze()  # what the start built stays until exit: no collection pass over it at exit (~0.2 s)
     module.exit_json(**result)
 

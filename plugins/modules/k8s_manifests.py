@@ -188,40 +188,10 @@ files:
   elements: str
 """
 
-import os
-
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.ananta.platform.plugins.module_utils import _argspecs, _k8s_render
 from ansible_collections.ananta.platform.plugins.module_utils._errors import AnantaError, CatalogError
-
-try:
-    import yaml
-    HAS_YAML = True
-except ImportError:
-    HAS_YAML = False
-
-
-def write_phases(module, phases, dest):
-    changed, files, diff = False, [], []
-    for number, phase in enumerate(phases, 1):
-        path = os.path.join(dest, "%02d-%s-%s.yaml" % (number, phase["plane"].replace("_", "-"), phase["phase"]))
-        text = "# %s, written by ananta.platform.k8s_manifests: do not edit, render again.\n" % phase["name"]
-        text += yaml.safe_dump_all(phase["objects"], sort_keys=False, default_flow_style=False, width=200)
-        before = None
-        if os.path.exists(path):
-            with open(path, encoding="utf-8") as handle:
-                before = handle.read()
-        files.append(path)
-        if before != text:
-            changed = True
-            diff.append(path)
-            if not module.check_mode:
-                os.makedirs(dest, exist_ok=True)
-                with open(path, "w", encoding="utf-8") as handle:
-                    handle.write(text)
-                os.chmod(path, 0o600)  # Secrets are among them
-    return changed, files, diff
 
 
 def main():
@@ -252,7 +222,7 @@ def main():
         supports_check_mode=True,
     )
     params = module.params
-    if params["dest"] and not HAS_YAML:
+    if params["dest"] and not _k8s_render.HAS_YAML:
         module.fail_json(msg="PyYAML is needed to write manifests (dest)")
     try:
         steps, files = _k8s_render.step_nodes(params["steps"], params["services"])
@@ -272,7 +242,7 @@ def main():
         module.fail_json(msg="Failed to render the Kubernetes objects: %s" % exc.message)
     result = dict(changed=False, phases=phases, stop_phases=_k8s_render.stop_phases(phases), plan=_k8s_render.plan_lines(phases))
     if params["dest"]:
-        changed, written, diff = write_phases(module, phases, params["dest"])
+        changed, written, diff = _k8s_render.write_phases(phases, params["dest"], module.check_mode)
         result.update(changed=changed, files=written)
         if module._diff:  # pylint: disable=protected-access
             result["diff"] = {"before": "", "after": "".join("changed: %s\n" % path for path in diff)}

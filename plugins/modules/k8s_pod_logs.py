@@ -155,8 +155,7 @@ def main():
     if not _k8s_readiness.HAS_KUBERNETES:
         module.fail_json(msg=missing_required_lib("kubernetes"), exception=str(_k8s_readiness.KUBERNETES_IMPORT_ERROR))
     try:
-        api = _k8s_readiness.api_client(params["kubeconfig"], params["context"], params["host"], params["api_key"],
-                                        params["validate_certs"], params["ca_cert"])
+        api = _k8s_readiness.api_client_for(params)
         result = collect(api, params, module.check_mode)
     except AnantaError as exc:
         module.fail_json(msg="Failed to collect the pods' logs: %s" % exc.message)

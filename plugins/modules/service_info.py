@@ -89,42 +89,10 @@ import traceback
 
 from ansible.module_utils.basic import missing_required_lib
 
-from ansible_collections.ananta.platform.plugins.module_utils import _catalog, _docker_runtime
+from ansible_collections.ananta.platform.plugins.module_utils import _catalog, _docker_runtime, _status
 from ansible_collections.ananta.platform.plugins.module_utils._errors import AnantaError
 from ansible_collections.ananta.platform.plugins.module_utils._k8s_rules import K8S_ARGSPEC
 from ansible_collections.ananta.platform.plugins.module_utils._module import MaskingModule
-
-
-def describe(service, state, url_host):
-    readiness = service.get("readiness") or {}
-    entry = {"name": service["name"], "plane": service.get("plane"), "level": service.get("level"),
-             "container": service.get("container_name") or service["name"], "url": _catalog.published_url(service, url_host)}
-    if state is None:
-        entry.update(state="missing", health="none", restarts=0, ports=[], up=False)
-        return entry
-    entry.update(state="restarting" if state.restarting else state.status, health=state.health_status or "none",
-                 restarts=state.restart_count, ports=state.published_ports())
-    if readiness.get("probe") == "exit_zero":
-        entry["up"] = state.status == "exited" and state.exit_code == 0
-        entry["state"] = "done" if entry["up"] else "%s (exit %s)" % (state.status, state.exit_code)
-    else:
-        entry["up"] = state.running and not state.restarting and state.health_status != "unhealthy"
-    return entry
-
-
-def describe_k8s(service, checker, url_host):
-    row = checker.status(service)
-    return {"name": service["name"], "plane": service.get("plane"), "level": service.get("level"), "container": row["object"],
-            "state": row["state"], "health": row["message"], "restarts": row["restarts"], "ports": [],
-            "url": _catalog.published_url(service, url_host), "up": row["up"]}
-
-
-def table(entries):
-    header = ("LEVEL", "PLANE", "SERVICE", "STATE", "HEALTH", "RESTARTS", "URL")
-    rows = [header] + [(str(e["level"]), e["plane"], e["name"], e["state"], e["health"], str(e["restarts"]), e["url"] or "-")
-                       for e in entries]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
-    return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
 
 
 def main():
@@ -154,20 +122,19 @@ def main():
             from ansible_collections.ananta.platform.plugins.module_utils import _k8s_readiness
             if not _k8s_readiness.HAS_KUBERNETES:
                 module.fail_json(msg=missing_required_lib("kubernetes"), exception=str(_k8s_readiness.KUBERNETES_IMPORT_ERROR))
-            api = _k8s_readiness.api_client(params["kubeconfig"], params["context"], params["host"], params["api_key"],
-                                            params["validate_certs"], params["ca_cert"])
+            api = _k8s_readiness.api_client_for(params)
             checker = _k8s_readiness.KubernetesChecker(api, params["plane_namespaces"])
-            entries = [describe_k8s(svc, checker, params["url_host"]) for svc in ordered]
+            entries = [_status.describe_k8s(svc, checker, params["url_host"]) for svc in ordered]
         else:
             runtime = _docker_runtime.DockerRuntime(params["docker_host"])
-            entries = [describe(svc, runtime.inspect(svc.get("container_name") or svc["name"]), params["url_host"])
+            entries = [_status.describe(svc, runtime.inspect(svc.get("container_name") or svc["name"]), params["url_host"])
                        for svc in ordered]
     except AnantaError as exc:
         module.fail_json(msg="Failed to read the platform's status: %s" % exc.message)
     except Exception as exc:  # pylint: disable=broad-except  # the last resort: named, never a bare traceback
         module.fail_json(msg="Failed to read the platform's status (target %s): unexpected %s: %s" % (
             params["target"], type(exc).__name__, exc), exception=traceback.format_exc())
-    module.exit_json(changed=False, services=entries, down=[e["name"] for e in entries if not e["up"]], table=table(entries))
+    module.exit_json(changed=False, services=entries, down=[e["name"] for e in entries if not e["up"]], table=_status.table(entries))
 
 
 if __name__ == "__main__":

@@ -213,8 +213,7 @@ def build_checker(module):
     from ansible_collections.ananta.platform.plugins.module_utils import _k8s_readiness
     if not _k8s_readiness.HAS_KUBERNETES:
         module.fail_json(msg=missing_required_lib("kubernetes"), exception=str(_k8s_readiness.KUBERNETES_IMPORT_ERROR))
-    api = _k8s_readiness.api_client(params["kubeconfig"], params["context"], params["host"], params["api_key"],
-                                    params["validate_certs"], params["ca_cert"])
+    api = _k8s_readiness.api_client_for(params)
     return _k8s_readiness.KubernetesChecker(api, params["plane_namespaces"], wait_missing=params["missing"] == "wait")
 
 
@@ -225,8 +224,7 @@ def cluster_probes(module):
     if not _k8s_readiness.HAS_KUBERNETES:
         module.fail_json(msg=missing_required_lib("kubernetes"), exception=str(_k8s_readiness.KUBERNETES_IMPORT_ERROR))
     module.no_log_values.update(_catalog.secret_values(params["through_cluster"]))
-    api = _k8s_readiness.api_client(params["kubeconfig"], params["context"], params["host"], params["api_key"],
-                                    params["validate_certs"], params["ca_cert"])
+    api = _k8s_readiness.api_client_for(params)
     return _k8s_tunnel.ClusterProbes(api, params["through_cluster"], params["plane_namespaces"],
                                      local_hosts=("127.0.0.1", "localhost", params["probe_host"]))
 

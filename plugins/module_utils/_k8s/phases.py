@@ -5,7 +5,15 @@
 
 from __future__ import annotations
 
-from ansible_collections.ananta.platform.plugins.module_utils import _catalog
+import os
+
+try:
+    import yaml
+    HAS_YAML = True
+except ImportError:
+    HAS_YAML = False
+
+from ansible_collections.ananta.platform.plugins.module_utils import _catalog, _files
 from ansible_collections.ananta.platform.plugins.module_utils._k8s.common import (
     ANNOTATION_HASH, LABEL_PLANE, LABEL_PROJECT, _labels,
 )
@@ -86,6 +94,29 @@ class PhasesMixin:
     def _phase(self, plane, name, objects, waits, secret=False, level=None):
         return {"name": "%s/%s" % (plane, name), "plane": plane, "phase": name, "level": level,
                 "namespace": self.namespaces[plane], "objects": objects, "waits": waits, "secret": secret}
+
+
+def phase_files(phases, dest):
+    """The file of each phase under ``dest`` (applied in the order of their names) and its text.
+    Needs PyYAML (``HAS_YAML``: the module checks it first)."""
+    files = []
+    for number, phase in enumerate(phases, 1):
+        path = os.path.join(dest, "%02d-%s-%s.yaml" % (number, phase["plane"].replace("_", "-"), phase["phase"]))
+        text = "# %s, written by ananta.platform.k8s_manifests: do not edit, render again.\n" % phase["name"]
+        text += yaml.safe_dump_all(phase["objects"], sort_keys=False, default_flow_style=False, width=200)
+        files.append((path, text))
+    return files
+
+
+def write_phases(phases, dest, check_mode=False):
+    """Write each phase's file that changed (readable by its owner only: Secrets are among the
+    objects). Returns (changed, every file, the files that changed)."""
+    files, diff = [], []
+    for path, text in phase_files(phases, dest):
+        files.append(path)
+        if _files.write_if_changed(path, text, check_mode)[0]:
+            diff.append(path)
+    return bool(diff), files, diff
 
 
 def plan_lines(phases):
