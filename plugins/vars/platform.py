@@ -13,9 +13,9 @@ description:
     Gives the group C(all) of every inventory the platform's definition, the collection's C(platform/definition.yml):
     C(ananta_platform_services) (every service with its plane, level, dependencies, probes, gates, networks and
     workload kind), C(ananta_networks), C(ananta_migrations) (the migration order table), C(ananta_databases),
-    C(ananta_verify_tables), and C(ananta_services), the effective catalog, which is the definition with the
-    inventory's C(ananta_service_overrides) merged per service by name (the filter
-    C(ananta.platform.platform_services)).
+    C(ananta_verify_tables), C(ananta_verify_connectivity) (seed 002's connectivity tests), and C(ananta_services),
+    the effective catalog, which is the definition with the inventory's C(ananta_service_overrides) merged per
+    service by name (the filter C(ananta.platform.platform_services)).
   - It runs before the inventory's own files (list it first in C(vars_plugins_enabled)), so that an inventory
     overrides any of these; one that sets C(ananta_services) replaces the whole platform.
   - Enable it in C(ansible.cfg) with C(vars_plugins_enabled = ananta.platform.platform, host_group_vars).

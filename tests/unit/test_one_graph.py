@@ -71,7 +71,8 @@ def graph(inventory):
                                  if any(n.provides(g) for g in s.get("start_after") or []))))
                    for n in nodes)
     return {"services": services, "migrations": migrations, "databases": sorted(data.get("ananta_databases") or {}),
-            "verify_tables": data.get("ananta_verify_tables"), "networks": networks, "steps": steps}
+            "verify_tables": data.get("ananta_verify_tables"), "verify_connectivity": data.get("ananta_verify_connectivity"),
+            "networks": networks, "steps": steps}
 
 
 @pytest.mark.parametrize("inventory", INVENTORIES[1:])
@@ -83,7 +84,7 @@ def test_every_inventory_runs_the_lab_s_graph(inventory):
             assert other["services"][name][field] == value, "%s: service %s, %s: lab %r, %s %r" % (
                 inventory, name, field, value, inventory, other["services"][name][field])
     assert len(lab["steps"]) == 5 and all(step[5] for step in lab["steps"]), lab["steps"]  # each gates someone
-    for part in ("migrations", "databases", "verify_tables", "networks", "steps"):
+    for part in ("migrations", "databases", "verify_tables", "verify_connectivity", "networks", "steps"):
         assert other[part] == lab[part], "%s: %s differ from the lab's" % (inventory, part)
 
 
@@ -99,7 +100,7 @@ def test_an_inventory_holds_its_own_values_not_the_platform_s_graph(inventory):
     and set per-environment fields only."""
     own = group_vars(inventory)
     for variable in ("ananta_services", "ananta_networks", "ananta_migrations", "ananta_databases",
-                     "ananta_verify_tables", "ananta_platform_services"):
+                     "ananta_verify_tables", "ananta_verify_connectivity", "ananta_platform_services"):
         assert variable not in own, "%s: %s is the platform's definition" % (inventory, variable)
     overrides = own.get("ananta_service_overrides") or {}
     assert overrides, inventory
