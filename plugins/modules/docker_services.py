@@ -250,8 +250,8 @@ import traceback
 from ansible.module_utils.basic import missing_required_lib
 from ansible.module_utils.common.parameters import remove_values
 
-from ansible_collections.ananta.platform.plugins.module_utils import _argspecs, _catalog, _docker_deploy, _docker_runtime, _steps
-from ansible_collections.ananta.platform.plugins.module_utils._docker_deploy import DockerDeployer
+from ansible_collections.ananta.platform.plugins.module_utils import _argspecs, _catalog, _docker_runtime, _steps
+from ansible_collections.ananta.platform.plugins.module_utils._docker_deploy import DockerDeployer, service_diff
 from ansible_collections.ananta.platform.plugins.module_utils._docker_readiness import DockerChecker
 from ansible_collections.ananta.platform.plugins.module_utils._docker_stop import stop_or_remove
 from ansible_collections.ananta.platform.plugins.module_utils._errors import AnantaError
@@ -357,7 +357,7 @@ def main():
         module.fail_json(msg="Failed to %s services on the Docker engine at %s: unexpected %s: %s" % (
             verb, params["docker_host"], type(exc).__name__, exc), exception=traceback.format_exc(), **result)
     if module._diff:  # pylint: disable=protected-access
-        result["diff"] = _docker_deploy.service_diff(result["services"])
+        result["diff"] = service_diff(result["services"])
     gc.freeze()  # what the start built stays until exit: no collection pass over it at exit (~0.2 s)
     module.exit_json(**result)
 
