@@ -174,6 +174,24 @@ def job_verdict(job):
     return WAITING, "%s running (active %s, failed %s)" % (name, status.get("active", 0), status.get("failed", 0))
 
 
+def replica_failure(obj):
+    """A Deployment whose ReplicaSet cannot create its pods (a quota, an admission webhook, a
+    pod security rule): ``ReplicaFailure`` True never heals by waiting. The message, or None."""
+    failure = _condition(obj, "ReplicaFailure")
+    if failure and failure.get("status") == "True":
+        return "%s: its pods cannot be created: %s: %s" % (_name(obj), failure.get("reason", ""), failure.get("message", ""))
+    return None
+
+
+def unschedulable(pod):
+    """Why the scheduler cannot place a pod (``PodScheduled`` False, reason Unschedulable), or
+    None. Waited for a grace (a node may come, a volume may bind), then a failure."""
+    scheduled = _condition(pod, "PodScheduled")
+    if scheduled and scheduled.get("status") == "False" and scheduled.get("reason") == "Unschedulable":
+        return scheduled.get("message") or "Unschedulable"
+    return None
+
+
 WORKLOAD_RULES = {"StatefulSet": statefulset_verdict, "Deployment": deployment_verdict, "Job": job_verdict}
 
 

@@ -142,7 +142,16 @@ def probe_temporal(spec, default_host, timeout):
     return ProbeResult(True, "temporal %s: namespace %s %s" % (address, namespace, info.get("state", "")))
 
 
+def probe_dns(spec, default_host, timeout):  # pylint: disable=unused-argument  # the resolver has its own
+    """The name resolves (inside a cluster: a headless Service's name resolves only to pods that
+    are ready, and a new name only once the cluster's DNS has it)."""
+    host = _host(spec, default_host)
+    addresses = sorted({info[4][0] for info in socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)})
+    return ProbeResult(True, "%s resolves to %s" % (host, ", ".join(addresses)))
+
+
 NETWORK_PROBES = {
+    "dns": probe_dns,
     "tcp": probe_tcp,
     "http": probe_http,
     "postgres": probe_postgres,

@@ -48,6 +48,11 @@ class InitContainersMixin:
         ports = _container_ports(dep)
         if ports:
             return {"probe": "tcp", "host": dep["name"], "port": ports[0]["containerPort"]}
+        if kind_of(dep) == "StatefulSet":
+            # no port to knock on, but its governing (headless) Service's name resolves once its
+            # pod is ready and the cluster's DNS has it: before that, a dependant's first lookup fails
+            return {"probe": "dns", "host": "%s.%s.svc.%s" % (object_name(dep), self.namespace_of(dep),
+                                                             self.opts["cluster_domain"])}
         return None
 
     def _step_container(self, name, step, config_ref, extra_env=None):

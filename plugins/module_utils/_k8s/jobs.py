@@ -48,10 +48,11 @@ class JobsMixin:
                 "kubernetes": {"kind": "Job", "namespace": namespace}}
         return list(extra_objects) + [config_map] + secrets + [job], wait
 
-    def _steps(self, plane):
+    def _step_jobs(self, plane):
         """seed 000's Jobs of the plane, from the start's step nodes (``_steps.build``, the same
         nodes the Docker start runs): the namespaces, the plane's databases' migrations (one
-        db-migration Job for all of them) and the topology. [(objects, wait entry)]."""
+        db-migration Job for all of them) and the topology. [((objects, wait entry), the nodes
+        the Job runs)]."""
         jobs = []
         level = min([s["level"] for s in self.services if s["plane"] == plane] or [0])
         nodes = [node for node in self.opts["steps"] if node.plane == plane]
@@ -64,9 +65,11 @@ class JobsMixin:
                                     % (node.name, plane, service["name"], service["plane"], service["plane"])])
         for node in (n for n in nodes if n.kind == "namespaces"):
             config = reached[node.name][2]
-            jobs.append(self._step_job(plane, "temporal-namespace-init", "namespaces", dict(config, wait=300), [], level))
+            jobs.append((self._step_job(plane, "temporal-namespace-init", "namespaces", dict(config, wait=300), [], level),
+                         [node]))
         databases, passwords, files, lock_timeout = [], [], {}, 0
-        for node in (n for n in nodes if n.kind == "migrations"):
+        migrations = [n for n in nodes if n.kind == "migrations"]
+        for node in migrations:
             _service, _port, config, password = reached[node.name]
             variable = "PGPASSWORD_%s" % re.sub(r"[^A-Z0-9]", "_", config["name"].upper())
             databases.append(dict(config, password_env=variable))
@@ -83,13 +86,14 @@ class JobsMixin:
             files_map = {"apiVersion": "v1", "kind": "ConfigMap",
                          "metadata": self._meta("ananta-migrations", self.namespaces[plane], labels),
                          "data": dict(sorted(files.items()))}
-            jobs.append(self._step_job(plane, "db-migration", "migrate",
-                                       {"path": "/migrations", "databases": databases, "lock_timeout": lock_timeout,
-                                        "wait": 300},
-                                       passwords, level, [files_map],
-                                       [{"name": "migrations", "mountPath": "/migrations", "configMap": "ananta-migrations"}]))
+            jobs.append((self._step_job(plane, "db-migration", "migrate",
+                                        {"path": "/migrations", "databases": databases, "lock_timeout": lock_timeout,
+                                         "wait": 300},
+                                        passwords, level, [files_map],
+                                        [{"name": "migrations", "mountPath": "/migrations", "configMap": "ananta-migrations"}]),
+                         migrations))
         for node in (n for n in nodes if n.kind == "streams"):
             _service, _port, config, password = reached[node.name]
-            jobs.append(self._step_job(plane, "rabbitmq-stream-init", "topology", dict(config, wait=300),
-                                       [("RABBITMQ_PASSWORD", password)], level))
+            jobs.append((self._step_job(plane, "rabbitmq-stream-init", "topology", dict(config, wait=300),
+                                        [("RABBITMQ_PASSWORD", password)], level), [node]))
         return jobs

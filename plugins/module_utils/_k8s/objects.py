@@ -11,12 +11,28 @@ from ansible_collections.ananta.platform.plugins.module_utils._k8s.common import
 from ansible_collections.ananta.platform.plugins.module_utils._k8s.naming import kind_of, object_name
 
 
+# Per readiness probe of the catalog, the handler of the kubelet's (startup, readiness, liveness)
+# probes: "network" the readiness probe as httpGet or tcpSocket on the service's own container
+# port, "exec" the catalog's healthcheck command. The kubelet runs a network check itself at no
+# cost; a command is a process in the container, run only where nothing else judges as much: a
+# database must accept queries (pg_isready, redis-cli ping: a port that listens is not enough),
+# Temporal must answer for its namespace, a worker's process must run. RabbitMQ opens its AMQP
+# port only once it has booted, so its startup probe is that port and its readiness its command
+# (once booted, the kubelet runs the readiness probe at once). Either falls back to the other
+# when a service has only one.
+KUBELET_PROBES = {
+    "http": ("network", "network", "network"),
+    "tcp": ("network", "network", "network"),
+    "amqp": ("network", "exec", "network"),
+    "exec": ("exec", "exec", "exec"),  # postgres, redis, temporal, process, docker_health and the rest
+}
+
+
 class ObjectsMixin:
     """The workloads and their Services, containers, probes and resources."""
 
-    def _probe_handler(self, svc):
-        """The catalog's healthcheck as a probe handler (exec), else its readiness probe as
-        httpGet or tcpSocket on a container port; None when neither can run in a pod."""
+    def _exec_handler(self, svc):
+        """The catalog's healthcheck command as an exec handler, or None."""
         test = (svc.get("healthcheck") or {}).get("test")
         if isinstance(test, str):
             test = ["CMD-SHELL", test]
@@ -24,36 +40,62 @@ class ObjectsMixin:
             return {"exec": {"command": [str(t) for t in test[1:]]}}
         if test and test[0] == "CMD-SHELL":
             return {"exec": {"command": ["/bin/sh", "-c", " ".join(str(t) for t in test[1:])]}}
-        readiness = self.in_cluster_probe(svc.get("readiness")) or {}
-        ports = {p["containerPort"] for p in _container_ports(svc)}
-        if readiness.get("probe") == "http" and readiness.get("port") in ports:
-            return {"httpGet": {"path": readiness.get("path", "/"), "port": readiness["port"]}}
-        if readiness.get("probe") in ("tcp", "postgres", "redis", "amqp", "temporal") and readiness.get("port") in ports:
-            return {"tcpSocket": {"port": readiness["port"]}}
         return None
 
+    def _network_handler(self, svc):
+        """The readiness probe as the kubelet runs it itself (httpGet, tcpSocket on a container
+        port), or None when it is not a network probe of the service's own port."""
+        readiness = self.in_cluster_probe(svc.get("readiness")) or {}
+        ports = {p["containerPort"] for p in _container_ports(svc)}
+        if readiness.get("port") not in ports:
+            return None
+        if readiness.get("probe") == "http":
+            return {"httpGet": {"path": readiness.get("path", "/"), "port": readiness["port"]}}
+        return {"tcpSocket": {"port": readiness["port"]}}
+
+    def _probe_handlers(self, svc):
+        """(startup, readiness, liveness) handlers by the catalog's readiness probe
+        (``KUBELET_PROBES``): what the kubelet runs itself where it judges as much, the
+        healthcheck's command where only a query can tell. None when nothing can run in a pod."""
+        probe = (svc.get("readiness") or {}).get("probe", "running")
+        network, command = self._network_handler(svc), self._exec_handler(svc)
+        rule = KUBELET_PROBES.get(probe, KUBELET_PROBES["exec"])
+        handlers = []
+        for kind in rule:
+            handler = network if kind == "network" else command
+            handlers.append(handler or command or network)
+        if handlers[1] is None:
+            return None
+        return tuple(handlers)
+
     def _probes(self, svc):
-        """readinessProbe, startupProbe and livenessProbe from the catalog's healthcheck.
+        """readinessProbe, startupProbe and livenessProbe (see ``KUBELET_PROBES``).
 
         The startup probe gives the service its readiness budget (the catalog's
-        ``readiness.timeout``, else the healthcheck's start period, else 300 s) to come up;
-        only then does the liveness probe watch it (every 10 s or the healthcheck's interval,
-        whichever is longer; restarted after ``retries`` failures in a row), so that a slow
-        boot is never killed and a hung service is."""
-        handler = self._probe_handler(svc)
-        if handler is None:
+        ``readiness.timeout``, else the healthcheck's start period, else 300 s) to come up,
+        checked every second (the kubelet runs the readiness probe the moment it passes); only
+        then do the readiness and liveness probes run, at periods that keep an idle platform
+        quiet: 10 and 20 s for what the kubelet runs itself, 30 and 60 s for a command (each
+        one a process in the container). A hung service is restarted after ``retries`` (at
+        least 3) failures in a row; a slow boot never is."""
+        handlers = self._probe_handlers(svc)
+        if handlers is None:
             return {}
+        startup, readiness, liveness = handlers
         health = svc.get("healthcheck") or {}
-        period = _seconds(health.get("interval"), 5)
-        timeout = _seconds(health.get("timeout"), 5)
-        retries = int(health.get("retries") or 3)
+        timeout = max(5, _seconds(health.get("timeout"), 5))
+        retries = max(3, int(health.get("retries") or 3))
         budget = _seconds((svc.get("readiness") or {}).get("timeout")) or _seconds(health.get("start_period")) or 300
+
+        def period(handler, light, heavy):
+            return heavy if "exec" in handler else light
+
         return {
-            "readinessProbe": dict(handler, periodSeconds=period, timeoutSeconds=timeout, failureThreshold=retries),
-            "startupProbe": dict(handler, periodSeconds=period, timeoutSeconds=timeout,
-                                 failureThreshold=max(retries, -(-budget // period))),
-            "livenessProbe": dict(handler, periodSeconds=max(10, period), timeoutSeconds=timeout,
-                                  failureThreshold=max(3, retries)),
+            "readinessProbe": dict(readiness, periodSeconds=period(readiness, 10, 30), timeoutSeconds=timeout,
+                                   failureThreshold=retries),
+            "startupProbe": dict(startup, periodSeconds=1, timeoutSeconds=timeout, failureThreshold=max(retries, budget)),
+            "livenessProbe": dict(liveness, periodSeconds=period(liveness, 20, 60), timeoutSeconds=timeout,
+                                  failureThreshold=retries),
         }
 
     def _resources(self, svc):

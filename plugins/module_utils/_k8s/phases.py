@@ -20,23 +20,62 @@ from ansible_collections.ananta.platform.plugins.module_utils._k8s.common import
 from ansible_collections.ananta.platform.plugins.module_utils._k8s.naming import kind_of
 
 
-class PhasesMixin:
-    """The objects in seed 000's phases, with what each phase waits for."""
+class Unit:
+    """One node of the cluster start's graph: objects applied together, what they need first
+    (other units, by name) and what says they are ready (``wait``: a catalog entry as the
+    readiness rules read it; None for objects that are ready once written). ``phase`` is the
+    seed 000 phase it belongs to (``namespace``, ``config``, ``statefulsets``, ``jobs``,
+    ``level-N``): the export writes one file per phase, the start one call for the graph."""
 
-    def render(self, planes=None, steps_only=False):
-        """The phases of the given planes, in order. ``steps_only``: just the step Jobs (with
-        their own ConfigMaps and Secrets), for a run of the migrations or streams step alone."""
+    __slots__ = ("name", "plane", "phase", "objects", "wait", "needs", "level", "secret", "service", "step", "after",
+                 "gates")
+
+    def __init__(self, name, plane, phase, objects, wait=None, needs=(), level=None, secret=False, service=None,
+                 step=None, after=()):
+        self.name = name
+        self.plane = plane
+        self.phase = phase
+        self.objects = list(objects)
+        self.wait = wait
+        self.needs = list(needs)
+        self.level = level
+        self.secret = secret
+        self.service = service  # the catalog service it runs, when it runs one
+        self.step = step  # the step kind of a step Job (namespaces, migrations, streams)
+        self.after = list(after)  # a step Job: the services it comes after
+        self.gates = []  # a workload: the step Jobs its gates wait for
+
+
+class PhasesMixin:
+    """The objects as the nodes of the start's graph (``units``), and in seed 000's phases."""
+
+    def units(self, planes=None, steps_only=False):
+        """The graph of the given planes: per plane its namespace (with the aliases and network
+        policies), its configuration (ConfigMaps, the Secret), each workload and each step Job,
+        each with what it needs first. ``steps_only``: just the step Jobs (with their own
+        ConfigMaps and Secrets), for a run of a step alone. Units of services and steps outside
+        the planes are not made; a need of one of them is named in ``needs`` all the same (the
+        start checks it once)."""
         _catalog.check_planes(self.services, planes)
         planes = [p for p in _catalog.plane_order(self.services) if planes is None or p in planes]
-        phases = []
+        found = []
+        job_of = {}  # step node name -> the name of the Job unit that runs it
         for plane in planes:
             members = [s for s in self.services if s["plane"] == plane]
             if not members:
                 continue
-            step_jobs = self._steps(plane)
+            level = min(s["level"] for s in members)
+            step_units = []
+            for (objects, wait), nodes in self._step_jobs(plane):
+                after = list(dict.fromkeys(a for node in nodes for a in node.after))
+                unit = Unit("%s:%s" % (wait["name"], self.namespaces[plane]), plane, "jobs", objects, wait,
+                            [] if steps_only else ["%s/namespace" % plane] + after, level, secret=True,
+                            step=nodes[0].kind, after=after)
+                for node in nodes:
+                    job_of[node.name] = unit.name
+                step_units.append(unit)
             if steps_only:
-                phases.append(self._phase(plane, "jobs", [o for objects, _w in step_jobs for o in objects],
-                                          [w for _o, w in step_jobs], secret=bool(step_jobs)))
+                found.extend(step_units)
                 continue
             namespace = self.namespaces[plane]
             secret_data, config_maps = {}, {}
@@ -44,7 +83,8 @@ class PhasesMixin:
             ns_labels = {LABEL_PROJECT: self.project, LABEL_PLANE: plane.replace("_", "-"),
                          "app.kubernetes.io/part-of": "ananta-platform"}
             ns_object = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace, "labels": ns_labels}}
-            phases.append(self._phase(plane, "namespace", [ns_object] + self._aliases(plane) + self.network_policies(plane), []))
+            found.append(Unit("%s/namespace" % plane, plane, "namespace",
+                              [ns_object] + self._aliases(plane) + self.network_policies(plane), level=level))
             config = [{"apiVersion": "v1", "kind": "ConfigMap",
                        "metadata": self._meta(name, namespace, _labels(self.project, plane, name, phase="config")),
                        "data": data} for name, data in sorted(config_maps.items())]
@@ -53,19 +93,42 @@ class PhasesMixin:
                                "metadata": self._meta(self.opts["secret_name"], namespace,
                                                       _labels(self.project, plane, self.opts["secret_name"], phase="config")),
                                "stringData": dict(sorted(secret_data.items()))})
-            phases.append(self._phase(plane, "config", config, [], secret=bool(secret_data)))
-            stateful = [s for s in members if kind_of(s) == "StatefulSet"]
-            phases.append(self._phase(plane, "statefulsets", [o for s in stateful for o in workloads[s["name"]]],
-                                      [self._wait_entry(s) for s in stateful]))
-            jobs = [s for s in members if kind_of(s) == "Job"]
-            phases.append(self._phase(plane, "jobs", [o for s in jobs for o in workloads[s["name"]]]
-                                      + [o for objects, _w in step_jobs for o in objects],
-                                      [self._wait_entry(s) for s in jobs] + [w for _o, w in step_jobs],
-                                      secret=bool(step_jobs)))
-            for level in sorted({s["level"] for s in members if kind_of(s) == "Deployment"}):
-                deployments = [s for s in members if kind_of(s) == "Deployment" and s["level"] == level]
-                phases.append(self._phase(plane, "level-%d" % level, [o for s in deployments for o in workloads[s["name"]]],
-                                          [self._wait_entry(s) for s in deployments], level=level))
+            found.append(Unit("%s/config" % plane, plane, "config", config, needs=["%s/namespace" % plane],
+                              level=level, secret=bool(secret_data)))
+            base = ["%s/namespace" % plane, "%s/config" % plane]
+            for kind, phase in (("StatefulSet", "statefulsets"), ("Job", "jobs")):
+                for svc in (s for s in members if kind_of(s) == kind):
+                    found.append(Unit(svc["name"], plane, phase, workloads[svc["name"]], self._wait_entry(svc),
+                                      base + list(svc.get("depends_on") or []), svc["level"], service=svc["name"]))
+                if kind == "Job":
+                    found.extend(step_units)
+            for level_ in sorted({s["level"] for s in members if kind_of(s) == "Deployment"}):
+                for svc in (s for s in members if kind_of(s) == "Deployment" and s["level"] == level_):
+                    found.append(Unit(svc["name"], plane, "level-%d" % level_, workloads[svc["name"]], self._wait_entry(svc),
+                                      base + list(svc.get("depends_on") or []), svc["level"], service=svc["name"]))
+        for unit in found:
+            if unit.service is None:
+                continue
+            gates = [g for g in self.by_name[unit.service].get("start_after") or [] if isinstance(g, dict)]
+            unit.gates = list(dict.fromkeys(job_of[node.name] for node in self.opts["steps"]
+                                            if node.name in job_of and any(node.provides(g) for g in gates)))
+            unit.needs = list(dict.fromkeys(unit.needs + unit.gates))
+        return found
+
+    def render(self, planes=None, steps_only=False):
+        """The phases of the given planes, in order: the units of each plane grouped by their
+        seed 000 phase. ``steps_only``: just the step Jobs (with their own ConfigMaps and
+        Secrets), for a run of the migrations or streams step alone."""
+        phases = []
+        for unit in self.units(planes, steps_only):
+            if not phases or (phases[-1]["plane"], phases[-1]["phase"]) != (unit.plane, unit.phase):
+                level = int(unit.phase.split("-")[1]) if unit.phase.startswith("level-") else None
+                phases.append(self._phase(unit.plane, unit.phase, [], [], level=level))
+            phase = phases[-1]
+            phase["objects"].extend(unit.objects)
+            if unit.wait is not None and unit.phase not in ("namespace", "config"):
+                phase["waits"].append(unit.wait)
+            phase["secret"] = phase["secret"] or unit.secret
         for phase in phases:
             phase["external"] = self._external(phase)
             phase["job_hashes"] = {o["metadata"]["name"]: o["metadata"]["annotations"][ANNOTATION_HASH]
