@@ -60,10 +60,16 @@ def inventory_vars(inventory="lab", host="localhost", extra=None, steps=False):
 
 
 def recap(proc):
-    """host -> {ok, changed, failed...} from an ansible-playbook run's PLAY RECAP."""
+    """host -> {ok, changed, failed...} from an ansible-playbook run's PLAY RECAP. A run without
+    a recap, or a recap without a host, fails the test: a check of its counts must have counts
+    to check."""
+    if "PLAY RECAP" not in proc.stdout:
+        raise AssertionError("the run printed no PLAY RECAP; its output ends:\n%s" % proc.stdout[-2000:])
     hosts = {}
     for line in proc.stdout.split("PLAY RECAP")[-1].splitlines():
         if ":" in line and "ok=" in line:
             host, counts = line.split(":", 1)
             hosts[host.strip()] = {k: int(v) for k, v in (item.split("=") for item in counts.split())}
+    if not hosts:
+        raise AssertionError("the PLAY RECAP names no host:\n%s" % proc.stdout.split("PLAY RECAP")[-1][:2000])
     return hosts

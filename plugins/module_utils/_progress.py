@@ -82,11 +82,15 @@ def format_event(record):
         else:
             how = "ready in %.1f s (%s)" % (float(record.get("seconds") or 0), record.get("action"))
         return "%s %-18s %-28s %s" % (clock, where, name, how)
+    if event == "step" and record.get("action") == "unchanged":
+        return "%s %-18s %-28s step done already (nothing of it changed)" % (clock, where, name)
     if event == "step":
         return "%s %-18s %-28s step done in %.2f s%s" % (
             clock, where, name, float(record.get("seconds") or 0), ", changed" if record.get("changed") else "")
     if event == "failed":
         return "%s %-18s %-28s FAILED: %s" % (clock, where, name, record.get("error", ""))
+    if event == "removed":
+        return "%s %-18s %-28s removed in %.1f s" % (clock, where, name, float(record.get("seconds") or 0))
     if event == "waits":
         return "%s %-18s %-28s waits for %s" % (clock, where, name, ", ".join(record.get("on") or []) or "nothing")
     return "%s %-18s %-28s %s" % (clock, where, name, event)

@@ -153,6 +153,14 @@ options:
     description: With O(state=absent), seconds a workload's pods may take to be gone once it is deleted.
     type: int
     default: 120
+  api_timeout:
+    description:
+      - Seconds any call to the Kubernetes API may take (a silent API server, a hung proxy), and the unit of how long
+        a watch may stay silent or keep failing: a watch is restarted when it has said nothing for longer than its
+        own span plus this, and the run fails, naming the API server's error, when the watches have been failing
+        for twice this.
+    type: float
+    default: 20
   abort_file:
     description: A file whose appearance stops the run (the action plugin writes it on Ctrl-C or a cancelled job).
     type: path
@@ -209,6 +217,11 @@ written:
   description: How many objects needed a write (0 when nothing changed).
   returned: with O(state=started)
   type: int
+units:
+  description: Per plane its namespace and its configuration (ConfigMaps, Secret) as units of the graph, with what was done.
+  returned: with O(state=started)
+  type: list
+  elements: dict
 removed:
   description: The objects a stop deleted (or would delete, in check mode).
   returned: with O(state=absent)
@@ -221,6 +234,7 @@ elapsed:
 """
 
 import gc
+import json
 import time
 import traceback
 
@@ -256,16 +270,24 @@ def render(params, check_mode):
     return units, renderer
 
 
+def _shown(value):
+    if value is None:
+        return "(none)"
+    return json.dumps(value, sort_keys=True) if isinstance(value, (dict, list)) else str(value)
+
+
 def diff_of(result):
-    before, after = [], []
-    for entry in result.get("services", []) + result.get("steps", []):
-        for line in entry.get("changes") or []:
-            where, _sep, rest = line.partition(": ")
-            path, _sep, values = rest.partition(": ")
-            old, _sep, new = values.partition(" -> ")
-            before.append("%s: %s: %s" % (where, path, old))
-            after.append("%s: %s: %s" % (where, path, new))
-    return {"before": "\n".join(before) + ("\n" if before else ""), "after": "\n".join(after) + ("\n" if after else "")}
+    """One diff per object the call changes (or would): the fields that differ, before and after."""
+    diffs, by_object = [], {}
+    for entry in result.get("units", []) + result.get("services", []) + result.get("steps", []):
+        for change in entry.get("changes") or []:
+            by_object.setdefault(change["object"], (entry, []))[1].append(change)
+    for where, (entry, changes) in by_object.items():
+        header = "%s (%s, %s)" % (where, entry["name"], entry.get("action"))
+        diffs.append({"before_header": header, "after_header": header,
+                      "before": "".join("%s: %s\n" % (c["field"], _shown(c["before"])) for c in changes),
+                      "after": "".join("%s: %s\n" % (c["field"], _shown(c["after"])) for c in changes)})
+    return diffs
 
 
 def main():
@@ -294,6 +316,7 @@ def main():
             job_backoff_limit=dict(type="int", default=0),
             grace=dict(type="float", default=30.0),
             stop_timeout=dict(type="int", default=120),
+            api_timeout=dict(type="float", default=20.0),
             abort_file=dict(type="path"),
             progress_file=dict(type="path"),
             steps=_argspecs.STEPS,
@@ -313,8 +336,9 @@ def main():
     try:
         units, renderer = render(params, module.check_mode)
         module.no_log_values.update(v for v in renderer.secret_values if v)
-        api = _api.Api(_k8s_readiness.api_client_for(params))
-        common = dict(progress=progress, abort_file=params["abort_file"], grace=params["grace"], check_mode=module.check_mode)
+        api = _api.Api(_k8s_readiness.api_client_for(params, request_timeout=params["api_timeout"]))
+        common = dict(progress=progress, abort_file=params["abort_file"], grace=params["grace"], check_mode=module.check_mode,
+                      api_timeout=params["api_timeout"])
         if params["state"] == "started":
             checker = _k8s_readiness.KubernetesChecker(api.client, params["plane_namespaces"])
             runner = _run.ClusterStart(api, units, params["services"], params["project"], params["plane_namespaces"],

@@ -77,6 +77,18 @@ def key(obj):
     return obj.get("kind"), meta.get("namespace"), meta.get("name")
 
 
+def _failure(exc):
+    """A connection error or timeout as the operator reads it (urllib3 names the whole URL)."""
+    text = str(exc)
+    if "Connection refused" in text:
+        return "connection refused"
+    if "timed out" in text.lower():
+        return "no answer in time (timed out)"
+    if "Connection reset" in text or "RemoteDisconnected" in text or "ProtocolError" in text:
+        return "the connection was dropped (%s)" % text[-200:]
+    return text[-300:]
+
+
 def _reason(exc):
     """The API server's own message of a refused call (its Status body), else the HTTP reason."""
     try:
@@ -107,22 +119,24 @@ class Api:
             self._apis[spec.api] = getattr(k8s_client, spec.api)(self.client)
         return getattr(self._apis[spec.api], "%s_%s" % (verb, spec.suffix)), spec
 
-    def _call(self, what, method, *args, missing_ok=False, **kwargs):
+    def _call(self, what, method, *args, missing_ok=False, attempts=3, **kwargs):
         """The call's answer as JSON (the object as the API shapes it); None for 404 when
-        ``missing_ok``. Raises RuntimeAdapterError naming ``what`` and the server."""
-        try:
-            response = method(*args, _preload_content=False, **kwargs)
-        except ApiException as exc:
-            if exc.status == 404 and missing_ok:
-                return None
-            raise RuntimeAdapterError("%s on %s: %s" % (what, self.server, _reason(exc)), status=exc.status) from exc
-        except Exception as exc:  # pylint: disable=broad-except  # urllib3's connection errors and timeouts
-            text = str(exc)
-            if "Connection refused" in text:
-                text = "connection refused"
-            elif "timed out" in text.lower():
-                text = "no answer in time (timed out)"
-            raise RuntimeAdapterError("%s on %s failed: %s" % (what, self.server, text[-300:])) from exc
+        ``missing_ok``. A call that met no answer in time or a dropped connection is made again
+        on a new connection (every call of the start is idempotent: a server-side apply, a
+        delete, a read), ``attempts`` times in all. Raises RuntimeAdapterError naming ``what``
+        and the server."""
+        for attempt in range(attempts):
+            try:
+                response = method(*args, _preload_content=False, **kwargs)
+                break
+            except ApiException as exc:
+                if exc.status == 404 and missing_ok:
+                    return None
+                raise RuntimeAdapterError("%s on %s: %s" % (what, self.server, _reason(exc)), status=exc.status) from exc
+            except Exception as exc:  # pylint: disable=broad-except  # urllib3's connection errors and timeouts
+                text = _failure(exc)
+                if attempt == attempts - 1 or text == "connection refused":
+                    raise RuntimeAdapterError("%s on %s failed: %s" % (what, self.server, text)) from exc
         data = response.data
         text = data.decode("utf-8", "replace") if isinstance(data, bytes) else str(data)
         try:
@@ -179,21 +193,21 @@ class Api:
             body["gracePeriodSeconds"] = int(grace)
         return self._call("deleting %s %s/%s" % (kind, namespace, name), method, *args, body=body, missing_ok=True)
 
-    def watch(self, kind, namespace, selector, resource_version, seconds):
+    def watch(self, kind, namespace, selector, resource_version, seconds, silence=15):
         """The events of one watch from ``resource_version``, as dicts (``type``, ``object``).
-        The server ends the watch after ``seconds``; a connection that stays silent longer
-        than that (a dropped watch) ends with an error instead of hanging."""
+        The server ends the watch after ``seconds``; a connection that stays silent ``silence``
+        seconds longer than that (a dropped watch) ends with an error instead of hanging."""
         method, spec = self._method(kind, "list")
         args = [namespace] if spec.namespaced else []
         try:
             response = method(*args, label_selector=selector, watch=True, resource_version=resource_version,
                               allow_watch_bookmarks=True, timeout_seconds=int(seconds), _preload_content=False,
-                              _request_timeout=(10, seconds + 15))
+                              _request_timeout=(min(10, silence), seconds + silence))
         except ApiException as exc:
             raise RuntimeAdapterError("watching %s in %s on %s: %s" % (kind, namespace, self.server, _reason(exc)),
                                       status=exc.status) from exc
         except Exception as exc:  # pylint: disable=broad-except  # connection errors and timeouts
-            raise RuntimeAdapterError("watching %s in %s on %s failed: %s" % (kind, namespace, self.server, str(exc)[-300:])) from exc
+            raise RuntimeAdapterError("watching %s in %s on %s failed: %s" % (kind, namespace, self.server, _failure(exc))) from exc
         try:
             for line in iter_resp_lines(response):
                 line = line.strip() if isinstance(line, str) else line.decode("utf-8", "replace").strip()
@@ -205,6 +219,6 @@ class Api:
         except ValueError as exc:
             raise RuntimeAdapterError("watching %s in %s on %s: an event is not JSON: %s" % (kind, namespace, self.server, exc)) from exc
         except Exception as exc:  # pylint: disable=broad-except  # a dropped or silent connection
-            raise RuntimeAdapterError("watching %s in %s on %s failed: %s" % (kind, namespace, self.server, str(exc)[-300:])) from exc
+            raise RuntimeAdapterError("watching %s in %s on %s failed: %s" % (kind, namespace, self.server, _failure(exc))) from exc
         finally:
             response.release_conn()

@@ -24,13 +24,14 @@ WATCHED = ("StatefulSet", "Deployment", "Job", "Pod", "PersistentVolumeClaim")
 
 
 class Cache:
-    def __init__(self, api, namespaces, selector, kinds=WATCHED, watch_seconds=30, stale_after=30.0,
+    def __init__(self, api, namespaces, selector, kinds=WATCHED, watch_seconds=30, stale_after=40.0, silence=20.0,
                  clock=time.monotonic):
         self.api = api
         self.selector = selector
         self.streams = [(kind, ns) for ns in sorted(set(namespaces)) for kind in kinds]
         self.objects = {stream: {} for stream in self.streams}
         self.watch_seconds = watch_seconds
+        self.silence = silence  # seconds past the watch's own span that it may stay silent
         self.stale_after = stale_after
         self.clock = clock
         self.cond = threading.Condition()
@@ -133,7 +134,7 @@ class Cache:
                     self._store(stream, items)
                     self.synced[stream].set()
                 self.calls += 1
-                for event in self.api.watch(kind, namespace, self.selector, version, self.watch_seconds):
+                for event in self.api.watch(kind, namespace, self.selector, version, self.watch_seconds, self.silence):
                     if self.stopped.is_set():
                         return
                     kind_of_event = event.get("type")

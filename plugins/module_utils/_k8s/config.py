@@ -25,7 +25,8 @@ class ConfigMixin:
         """envFrom the workload's ConfigMap, secret variables from db-credentials."""
         name = object_name(svc)
         plain, env = {}, []
-        for key, value in (svc.get("env") or {}).items():
+        # by name: the same catalog in another key order renders the same pod template
+        for key, value in sorted((svc.get("env") or {}).items(), key=lambda item: str(item[0])):
             value = "" if value is None else str(value)
             if self._is_secret(key, value):
                 secret_data[self._secret_key(name, key)] = value

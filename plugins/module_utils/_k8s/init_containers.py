@@ -83,10 +83,12 @@ class InitContainersMixin:
             key = "%s.%s.json" % (name, container)
             # the gate ends itself (naming what it still waits for) when the run's own wait would
             # give up; an error that cannot heal (a refused password, a missing module) ends it at once
+            # sorted: the same catalog in another key order (an inventory's YAML, extra vars' JSON)
+            # must render the same Secret, or its pods would roll for nothing
             secret_data[key] = json.dumps({"what": "%s of %s" % (container, svc["name"]), "probes": probes,
                                            "timeout": int((svc.get("kubernetes") or {}).get("gate_timeout")
                                                           or self.opts["wait_timeout"]),
-                                           "interval": self.opts["gate_interval"]})
+                                           "interval": self.opts["gate_interval"]}, sort_keys=True)
             containers.append(self._step_container(container, "wait", {
                 "name": "ANANTA_STEP_CONFIG",
                 "valueFrom": {"secretKeyRef": {"name": self.opts["secret_name"], "key": key}}}))

@@ -79,7 +79,7 @@ class ClusterRun:
     """What start and stop share: the API, the watches, the progress, the abort file."""
 
     def __init__(self, api, units, catalog, project, plane_namespaces, progress=None, abort_file=None,
-                 clock=time.monotonic, grace=30.0, check_mode=False):
+                 clock=time.monotonic, grace=30.0, check_mode=False, api_timeout=20.0):
         self.api = api
         self.units = [UnitRun(u) for u in units]
         self.by_name = {u.name: u for u in self.units}
@@ -92,6 +92,7 @@ class ClusterRun:
         self.clock = clock
         self.grace = grace
         self.check_mode = check_mode
+        self.api_timeout = api_timeout
         self.failure = None
         self.lock = threading.Lock()
         self.cache = None
@@ -104,10 +105,13 @@ class ClusterRun:
         found |= set(extra)
         return sorted(n for n in found if n)
 
-    def _start_cache(self, namespaces, timeout=30.0):
-        self.cache = Cache(self.api, namespaces, self.selector, clock=self.clock).start()
+    def _start_cache(self, namespaces):
+        self.cache = Cache(self.api, namespaces, self.selector, clock=self.clock, watch_seconds=max(5, min(30, 1.5 * self.api_timeout)),
+                           silence=self.api_timeout, stale_after=2 * self.api_timeout).start()
+        timeout = 3 * self.api_timeout + 2  # a LIST is tried 3 times, each with its deadline
         if not self.cache.wait_synced(timeout):
-            problem = self.cache.problem(0) or "the first LISTs did not answer within %ds" % timeout
+            problem = self.cache.problem(0) or "the first LISTs on %s did not answer within %ds (no answer in time)" % (
+                self.api.server, timeout)
             raise RuntimeAdapterError("cannot read the platform's objects: %s" % problem)
 
     def _fail(self, run, message):
@@ -151,7 +155,7 @@ class ClusterRun:
         kind, namespace, name = run.workload()
         obj = self.cache.get(kind, namespace, name)
         if obj is None:
-            return _k8s_rules.WAITING, "%s %s/%s does not exist yet" % (kind, namespace, name)
+            return _k8s_rules.WAITING, "%s %s/%s does not exist" % (kind, namespace, name)
         meta = obj.get("metadata") or {}
         if run.expect is not None:
             uid, generation = run.expect
@@ -213,7 +217,7 @@ class ClusterRun:
         except RuntimeAdapterError:
             return ""
         found = [e for e in items if (e.get("involvedObject") or {}).get("kind") == kind
-                 and (e.get("involvedObject") or {}).get("name") == name and e.get("type") == "Warning"]
+                 and (e.get("involvedObject") or {}).get("name") == name]
         found.sort(key=lambda e: str(e.get("lastTimestamp") or e.get("eventTime") or ""))
         return "%s: %s" % (found[-1].get("reason"), found[-1].get("message")) if found else ""
 
@@ -454,7 +458,15 @@ class ClusterStart(ClusterRun):
                 self._delete_job(obj, current)
             elif action == objects_state.UPDATE and objects_state.last_applied(current) is not None:
                 self._take_over(obj)
-            applied = self.api.apply(objects_state.with_hash(obj, digest))
+            try:
+                applied = self.api.apply(objects_state.with_hash(obj, digest))
+            except RuntimeAdapterError as exc:
+                if obj["kind"] == "StatefulSet" and "updates to statefulset spec for fields other than" in exc.message:
+                    raise RuntimeAdapterError(exc.message + "; a StatefulSet's volume claim templates, service name and "
+                                              "selector cannot change in place: delete the StatefulSet keeping its pods and "
+                                              "claims (kubectl delete statefulset %s -n %s --cascade=orphan) and start again"
+                                              % (obj["metadata"]["name"], obj["metadata"]["namespace"])) from exc
+                raise
             self.writes += 1
             if run.workload() == key(obj):
                 meta = applied.get("metadata") or {}
@@ -542,7 +554,7 @@ class ClusterStart(ClusterRun):
         seconds = round(run.ready_at - run.started_at, 2) if run.started_at else round(self.clock() - run.began, 2)
         if run.unit.step:
             self.progress.emit("step", run.name, plane=run.unit.plane, seconds=seconds,
-                               changed=run.action != objects_state.UNCHANGED)
+                               changed=run.action != objects_state.UNCHANGED, action=run.action)
         elif run.unit.service:
             self.progress.emit("ready", run.name, plane=run.unit.plane, level=run.unit.level, seconds=seconds,
                                action=run.action)
@@ -586,12 +598,12 @@ class ClusterStart(ClusterRun):
         objects = [{"object": ref(obj), "action": action} for run in self.units for obj, _d, action, _c in run.objects]
         return {"services": services, "steps": steps, "objects": objects,
                 "written": sum(1 for o in objects if o["action"] != objects_state.UNCHANGED),
-                "units": [{"name": r.name, "action": r.action, "state": r.state} for r in self.units
-                          if not r.unit.service and not r.unit.step]}
+                "units": [{"name": r.name, "plane": r.unit.plane, "action": r.action, "state": r.state,
+                           "changes": self._changes(r)} for r in self.units if not r.unit.service and not r.unit.step]}
 
     @staticmethod
     def _changes(run):
-        return ["%s: %s: %s -> %s" % (where, path, before, after) for where, path, before, after in run.changes]
+        return [{"object": where, "field": path, "before": before, "after": after} for where, path, before, after in run.changes]
 
 
 class _Outside:
