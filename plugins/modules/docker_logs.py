@@ -43,6 +43,21 @@ options:
     description: Keep only the last lines of each log (0 for the whole log).
     type: int
     default: 0
+  services:
+    description:
+      - The catalog (C(ananta_services)). The value of every secret it holds (passwords, tokens, keys: see
+        C(docs/catalog.md)) is masked in every file written, wherever it appears.
+    type: list
+    elements: dict
+    default: []
+  secrets:
+    description:
+      - More values to mask (the steps' passwords, say). Besides these and the catalog's, every URL's password and
+        the value of every environment variable whose name says secret (C(*PASSWORD*), C(*SECRET*), C(*TOKEN*),
+        C(*KEY*)...) are masked as C(********); names, states, restart counts and log lines stay.
+    type: list
+    elements: str
+    default: []
 requirements:
   - docker (the Docker SDK for Python)
 """
@@ -73,7 +88,8 @@ import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.ananta.platform.plugins.module_utils import _docker_runtime
+from ansible_collections.ananta.platform.plugins.module_utils import _catalog, _docker_runtime
+from ansible_collections.ananta.platform.plugins.module_utils._mask import mask_data, mask_text
 from ansible_collections.ananta.platform.plugins.module_utils._errors import AnantaError
 
 
@@ -83,7 +99,7 @@ def _write(path, data):
         handle.write(data)
 
 
-def collect(runtime, containers, dest, tail_lines, check_mode):
+def collect(runtime, containers, dest, tail_lines, check_mode, secrets=()):
     files, missing = [], []
     if not check_mode:
         os.makedirs(dest, mode=0o700, exist_ok=True)
@@ -103,8 +119,9 @@ def collect(runtime, containers, dest, tail_lines, check_mode):
         except _docker_runtime.DockerException as exc:
             log = ("(the engine did not give the log: %s)\n" % exc).encode()
         if not check_mode:
-            _write(os.path.join(dest, name + ".inspect.json"), json.dumps(attrs, indent=2, sort_keys=True).encode())
-            _write(os.path.join(dest, name + ".log"), log or b"")
+            _write(os.path.join(dest, name + ".inspect.json"),
+                   json.dumps(mask_data(attrs, secrets), indent=2, sort_keys=True).encode())
+            _write(os.path.join(dest, name + ".log"), mask_text((log or b"").decode("utf-8", "replace"), secrets).encode())
         files += [name + ".inspect.json", name + ".log"]
     return files, missing
 
@@ -113,7 +130,9 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(containers=dict(type="list", elements="str", required=True),
                            dest=dict(type="path", required=True), timeout=dict(type="float", default=60),
-                           tail_lines=dict(type="int", default=0), **_docker_runtime.DOCKER_ARGSPEC),
+                           tail_lines=dict(type="int", default=0), services=dict(type="list", elements="dict", default=[]),
+                           secrets=dict(type="list", elements="str", default=[], no_log=True),
+                           **_docker_runtime.DOCKER_ARGSPEC),
         supports_check_mode=True)
     if not _docker_runtime.HAS_DOCKER:
         module.fail_json(msg=missing_required_lib("docker"), exception=str(_docker_runtime.DOCKER_IMPORT_ERROR))
@@ -123,7 +142,9 @@ def main():
     except AnantaError as exc:  # the engine cannot be reached: named, with its address
         module.fail_json(msg=exc.message)
     try:
-        files, missing = collect(runtime, params["containers"], params["dest"], params["tail_lines"], module.check_mode)
+        secrets = set(params["secrets"]) | _catalog.secret_values(params["services"])
+        module.no_log_values.update(secrets)
+        files, missing = collect(runtime, params["containers"], params["dest"], params["tail_lines"], module.check_mode, secrets)
     except AnantaError as exc:
         module.fail_json(msg=str(exc))
     except Exception as exc:  # pylint: disable=broad-except  # the last resort: named, never a bare traceback

@@ -48,6 +48,21 @@ options:
     description: Keep only the last lines of each log (0 for the whole log).
     type: int
     default: 0
+  services:
+    description:
+      - The catalog (C(ananta_services)). The value of every secret it holds (passwords, tokens, keys: see
+        C(docs/catalog.md)) is masked in every file written, wherever it appears.
+    type: list
+    elements: dict
+    default: []
+  secrets:
+    description:
+      - More values to mask (the steps' passwords, say). Besides these and the catalog's, every URL's password and
+        the value of every environment variable whose name says secret (C(*PASSWORD*), C(*SECRET*), C(*TOKEN*),
+        C(*KEY*)...) are masked as C(********); names, states, restart counts and log lines stay.
+    type: list
+    elements: str
+    default: []
 """
 
 EXAMPLES = r"""
@@ -84,7 +99,8 @@ import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.ananta.platform.plugins.module_utils import _k8s_readiness
+from ansible_collections.ananta.platform.plugins.module_utils import _catalog, _k8s_readiness
+from ansible_collections.ananta.platform.plugins.module_utils._mask import mask_data, mask_text
 from ansible_collections.ananta.platform.plugins.module_utils._errors import AnantaError
 from ansible_collections.ananta.platform.plugins.module_utils._k8s_render import LABEL_PROJECT
 from ansible_collections.ananta.platform.plugins.module_utils._k8s_rules import K8S_ARGSPEC
@@ -96,7 +112,7 @@ def _write(path, text):
         handle.write(text)
 
 
-def collect(api, params, check_mode):
+def collect(api, params, check_mode, secrets=()):
     from kubernetes import client as k8s_client  # present: checked by the caller
 
     core = k8s_client.CoreV1Api(api)
@@ -115,7 +131,7 @@ def collect(api, params, check_mode):
         for pod in pods:
             name = pod["metadata"]["name"]
             result["pods"].append("%s/%s" % (namespace, name))
-            files = {"%s.pod.json" % name: json.dumps(pod, indent=1, sort_keys=True)}
+            files = {"%s.pod.json" % name: json.dumps(mask_data(pod, secrets), indent=1, sort_keys=True)}
             statuses = {s["name"]: s for key in ("initContainerStatuses", "containerStatuses")
                         for s in (pod.get("status") or {}).get(key) or []}
             containers = [c["name"] for key in ("initContainers", "containers") for c in (pod.get("spec") or {}).get(key) or []]
@@ -131,7 +147,7 @@ def collect(api, params, check_mode):
                     except Exception as exc:  # pylint: disable=broad-except  # a container that never ran has no log
                         text = "no log: %s\n" % str(exc).splitlines()[0]
                         result["missing"].append("%s/%s/%s: %s" % (namespace, name, container, str(exc).splitlines()[0]))
-                    files["%s.%s%s" % (name, container, suffix)] = text
+                    files["%s.%s%s" % (name, container, suffix)] = mask_text(text, secrets)
             for filename, text in files.items():
                 if not check_mode:
                     _write(os.path.join(directory, filename), text)
@@ -148,6 +164,8 @@ def main():
             dest=dict(type="path", required=True),
             request_timeout=dict(type="float", default=20),
             tail_lines=dict(type="int", default=0),
+            services=dict(type="list", elements="dict", default=[]),
+            secrets=dict(type="list", elements="str", default=[], no_log=True),
         ),
         supports_check_mode=True,
     )
@@ -155,8 +173,10 @@ def main():
     if not _k8s_readiness.HAS_KUBERNETES:
         module.fail_json(msg=missing_required_lib("kubernetes"), exception=str(_k8s_readiness.KUBERNETES_IMPORT_ERROR))
     try:
+        secrets = set(params["secrets"]) | _catalog.secret_values(params["services"])
+        module.no_log_values.update(secrets)
         api = _k8s_readiness.api_client_for(params)
-        result = collect(api, params, module.check_mode)
+        result = collect(api, params, module.check_mode, secrets)
     except AnantaError as exc:
         module.fail_json(msg="Failed to collect the pods' logs: %s" % exc.message)
     except OSError as exc:

@@ -28,6 +28,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tarfile
 
 import ansible_runner
 import pytest
@@ -326,8 +327,25 @@ def test_collect_logs_leaves_the_archive(awx_dir, passwords):
     archive = job.stats_artifacts().get("ananta_logs_archive")
     assert archive and archive.startswith(EXPOSED + "/"), job.stats_artifacts()
     on_host = os.path.join(awx_dir["exposed"], os.path.relpath(os.path.normpath(archive), EXPOSED))
-    listing = subprocess.run(["tar", "-tzf", on_host], capture_output=True, text=True, check=True, timeout=60).stdout
-    assert "arc-saas-postgres.log" in listing and "app-plane-rabbitmq.inspect.json" in listing
+    with tarfile.open(on_host) as archive:
+        texts = {m.name: archive.extractfile(m).read().decode("utf-8", "replace") for m in archive.getmembers() if m.isfile()}
+    names = " ".join(texts)
+    assert "arc-saas-postgres.log" in names and "app-plane-rabbitmq.inspect.json" in names, names
+    assert len(texts) >= 60, len(texts)
+    # issue 29: the file an operator attaches to a ticket holds no password of the inventory, in any
+    # file (environment, healthcheck commands, probe URLs, logs)...
+    leaked = sorted({(name, "%s...(%d)" % (password[:3], len(password))) for name, text in texts.items()
+                     for password in passwords if password in text})
+    assert not leaked, leaked
+    # ...and is still useful: names, states, restart counts, images, log lines
+    inspect = json.loads(next(t for n, t in texts.items() if n.endswith("arc-saas-postgres.inspect.json")))
+    assert inspect["Name"] == "/arc-saas-postgres" and inspect["State"]["Status"] == "running", inspect["State"]
+    assert isinstance(inspect["RestartCount"], int) and inspect["Config"]["Image"]
+    assert "POSTGRES_PASSWORD=********" in inspect["Config"]["Env"], inspect["Config"]["Env"]
+    keycloak = json.loads(next(t for n, t in texts.items() if n.endswith("arc-saas-keycloak.inspect.json")))
+    assert any(e.startswith("STANDIN_REQUIRES=postgres://postgres:********@arc-saas-postgres:5432/") for e in keycloak["Config"]["Env"])
+    log = next(t for n, t in texts.items() if n.endswith("arc-saas-postgres.log"))
+    assert "database system is ready to accept connections" in log, log[-500:]
 
 
 def test_plan_and_export_manifests(awx_dir, passwords):
@@ -351,13 +369,19 @@ def test_stop_one_plane_then_everything_with_the_volumes(awx_dir, passwords):
                        tags=["app_plane"])
     assert_ok(job, passwords)
     assert not _running("app-plane-rabbitmq") and _running("arc-saas-postgres")
+    assert "arc-saas-postgres-data" in _labelled_volumes()  # there, with the label the check below reads
     job = run_template(awx_dir, "Ananta - Stop platform", "stop-all-volumes",
                        answers={"ananta_remove_volumes": "true", "ananta_remove_volumes_confirm": "DELETE THE DATA"})
     assert_ok(job, passwords)
     assert not _running("arc-saas-postgres") and not _running("shared-temporal")
-    volumes = subprocess.run(["docker", "volume", "ls", "-q", "--filter", "label=com.docker.compose.project"],
-                             capture_output=True, text=True, check=True, timeout=60).stdout
-    assert "arc-saas-postgres" not in volumes
+    # the collection's own label (issue 29: a label it never set made this check pass on anything)
+    volumes = _labelled_volumes()
+    assert "arc-saas-postgres-data" not in volumes and "app-plane-supabase-db-data" not in volumes, volumes
+
+
+def _labelled_volumes():
+    return subprocess.run(["docker", "volume", "ls", "-q", "--filter", "label=ananta.platform.project"],
+                          capture_output=True, text=True, check=True, timeout=60).stdout.split()
 
 
 def _running(name):

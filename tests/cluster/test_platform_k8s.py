@@ -63,8 +63,12 @@ def playbook(name, *args, timeout=1200, connection=None):
     return proc
 
 
-def tail(proc, size=4000):
-    return proc.stdout[-size:] + proc.stderr[-1000:]
+def tail(proc, size=3000):
+    """What a failed run says: the failed task's message first (the end of the output is its
+    result's long lists), then the end of the output."""
+    failed = proc.stdout.split("fatal: [", 1)
+    message = failed[1][:2000] if len(failed) > 1 else "(no task failed)"
+    return "FAILED TASK: %s\n...\n%s%s" % (message, proc.stdout[-size:], proc.stderr[-1000:])
 
 
 @pytest.fixture(scope="module")
@@ -310,13 +314,19 @@ def test_a_changed_variable_rolls_the_workload_and_then_its_declared_dependants(
     assert {name for name in after if again[name] != after[name]} == {"supabase-db"} | declared
 
 
-def test_collect_logs_holds_every_pods_logs_init_containers_included(api, tmp_path):
+def test_collect_logs_holds_every_pods_logs_init_containers_included(api, lab, tmp_path):
     proc = playbook("collect_logs.yml", "-e", "ananta_logs_dir=%s" % tmp_path)
     assert proc.returncode == 0, tail(proc)
     archives = list(tmp_path.glob("ananta-logs-*.tar.gz"))
     assert len(archives) == 1
     with tarfile.open(archives[0]) as archive:
         names = archive.getnames()
+        texts = {m.name: archive.extractfile(m).read().decode("utf-8", "replace") for m in archive.getmembers() if m.isfile()}
+    # no password of the inventory in any file (issue 29), and the files still say what ran
+    passwords = {v for v in lab["ananta_secrets"].values()}
+    assert len(passwords) >= 5
+    assert not sorted({n for n, text in texts.items() for p in passwords if p in text})
+    assert any('"restartCount"' in text and '"containerStatuses"' in text for n, text in texts.items() if n.endswith(".pod.json"))
     listed = pods(api)
     assert len(listed) > 30
     for pod in listed:

@@ -13,15 +13,19 @@ from ansible_collections.ananta.platform.plugins.module_utils._k8s.naming import
 
 # Per readiness probe of the catalog, the handler of the kubelet's (startup, readiness, liveness)
 # probes: "network" the readiness probe as httpGet or tcpSocket on the service's own container
-# port, "exec" the catalog's healthcheck command. The kubelet runs a network check itself at no
-# cost; a command is a process in the container, run only where nothing else judges as much: a
-# database must accept queries (pg_isready, redis-cli ping: a port that listens is not enough),
-# Temporal must answer for its namespace, a worker's process must run. RabbitMQ opens its AMQP
-# port only once it has booted, so its startup probe is that port and its readiness its command
-# (once booted, the kubelet runs the readiness probe at once). Either falls back to the other
-# when a service has only one.
+# port, "port" a tcpSocket on that port, "exec" the catalog's healthcheck command. The kubelet runs
+# a network check itself at no cost; a command is a process in the container, run only where
+# nothing else judges as much: a database must accept queries (pg_isready, redis-cli ping: a port
+# that listens is not enough), Temporal must answer for its namespace, a worker's process must run.
+# RabbitMQ opens its AMQP port only once it has booted, so its startup probe is that port and its
+# readiness its command (once booted, the kubelet runs the readiness probe at once).
+# Liveness judges the process itself, never what it depends on: a health path that answers 503
+# while a dependency is away (the platform's services report their dependencies there) would have
+# the kubelet restart a healthy service each time a database rolls (found by the cluster test
+# that rolls supabase-db twice: cns-service was killed by its liveness probe). Docker never kills
+# a container for being unhealthy. Either handler falls back to the other when a service has only one.
 KUBELET_PROBES = {
-    "http": ("network", "network", "network"),
+    "http": ("network", "network", "port"),
     "tcp": ("network", "network", "network"),
     "amqp": ("network", "exec", "network"),
     "exec": ("exec", "exec", "exec"),  # postgres, redis, temporal, process, docker_health and the rest
@@ -59,10 +63,11 @@ class ObjectsMixin:
         healthcheck's command where only a query can tell. None when nothing can run in a pod."""
         probe = (svc.get("readiness") or {}).get("probe", "running")
         network, command = self._network_handler(svc), self._exec_handler(svc)
+        port = {"tcpSocket": {"port": network["httpGet"]["port"]}} if network and "httpGet" in network else network
         rule = KUBELET_PROBES.get(probe, KUBELET_PROBES["exec"])
         handlers = []
         for kind in rule:
-            handler = network if kind == "network" else command
+            handler = {"network": network, "port": port, "exec": command}[kind]
             handlers.append(handler or command or network)
         if handlers[1] is None:
             return None
