@@ -7,7 +7,8 @@
 # `ansible-runner worker` in the execution environment image on the local Docker engine, process).
 # cluster: the platform on a real Kubernetes cluster (tests/cluster and molecule/kubernetes): the
 # cluster KUBECONFIG names, else ../shared/k8s's single node, started and removed by the stage;
-# SKIPPED, saying so, when there is neither.
+# SKIPPED, saying so, when there is neither (reported as skipped, never as passed; with CI=true
+# and ../shared/k8s present it cannot skip).
 # Exits non-zero when any stage fails.
 set -uo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -19,11 +20,18 @@ stages=("$@")
 ((${#stages[@]})) || stages=(lint unit sanity lab integration e2e awx molecule cluster)
 failed=()
 passed=()
+skipped=()
+SKIP=77  # a stage's way of saying it did not run
 run_stage() {
   local name=$1; shift
   printf '\n===== %s: %s\n' "$name" "$*"
-  local start=$SECONDS
-  if "$@"; then passed+=("$name"); else failed+=("$name"); fi
+  local start=$SECONDS rc=0
+  "$@" || rc=$?
+  case $rc in
+    0) passed+=("$name") ;;
+    "$SKIP") skipped+=("$name") ;;
+    *) failed+=("$name") ;;
+  esac
   printf '===== %s took %ss\n' "$name" $((SECONDS - start))
 }
 
@@ -40,12 +48,13 @@ sanity() {
   return $rc
 }
 
+KIT=${ANANTA_K8S_KIT:-$ROOT/../shared/k8s}  # the single-node cluster kit (scripts/k8s_lab.sh reads the same)
 cluster() {
   local started=false rc=0 line
   if [[ -z "${KUBECONFIG:-}" ]]; then
-    if [[ ! -f "$ROOT/../shared/k8s/up.sh" ]]; then
-      echo "cluster tests SKIPPED: no Kubernetes cluster (no ../shared/k8s, KUBECONFIG not set)"
-      return 0
+    if [[ ! -f "$KIT/up.sh" ]]; then
+      echo "cluster tests SKIPPED: no Kubernetes cluster (no $KIT, KUBECONFIG not set)"
+      return $SKIP
     fi
     line=$(bash scripts/k8s_lab.sh up | tail -n 1) || return 1
     eval "$line"
@@ -87,6 +96,9 @@ for stage in "${stages[@]}"; do
   esac
 done
 printf '\n===== stages passed: %s\n' "${passed[*]:-none}"
+if ((${#skipped[@]})); then
+  printf '===== stages SKIPPED (not run): %s\n' "${skipped[*]}"
+fi
 if ((${#failed[@]})); then
   printf '===== stages FAILED: %s\n' "${failed[*]}"
   exit 1

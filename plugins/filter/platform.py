@@ -21,8 +21,13 @@ def _named(work, definition, overrides):
         raise AnsibleFilterError(exc.message) from None
 
 
-def platform_services(definition, overrides=None):
-    return _named(merge_overrides, definition, overrides)
+def platform_services(definition, overrides=None, planes=None, networks=None):
+    """The effective catalog; with ``planes`` (and ``networks``), each service's plane (and each
+    network it joins) must be one of those declared."""
+    try:
+        return merge_overrides(definition, overrides or {}, planes, networks)
+    except CatalogError as exc:
+        raise AnsibleFilterError(exc.message) from None
 
 
 def service_sources(definition, overrides=None):

@@ -456,11 +456,38 @@ def _check_overrides(definition, overrides):
     return names
 
 
-def merge_overrides(definition, overrides):
+def _declared(what, names):
+    """The names of declarations (``[{name: ...}]`` or plain names), or None when not given."""
+    if names is None:
+        return None
+    return [str(n.get("name") if isinstance(n, dict) else n) for n in names]
+
+
+def check_declared(services, planes=None, networks=None):
+    """Every service's plane among the declared planes and every network it joins among the
+    declared networks; a problem names the service, the name and the nearest declared one."""
+    problems = []
+    planes, networks = _declared("plane", planes), _declared("network", networks)
+    for svc in services:
+        name = svc.get("name")
+        if planes is not None and svc.get("plane") not in planes:
+            near = difflib.get_close_matches(str(svc.get("plane")), planes, n=1)
+            problems.append(_problem(name, "plane", "%r is not a declared plane (ananta_platform_planes: %s)%s" % (
+                svc.get("plane"), ", ".join(planes), "; did you mean %s?" % near[0] if near else "")))
+        for net in svc.get("networks") or [] if networks is not None else []:
+            if net not in networks:
+                near = difflib.get_close_matches(str(net), networks, n=1)
+                problems.append(_problem(name, "networks", "%r is not a declared network (ananta_networks: %s)%s" % (
+                    net, ", ".join(networks), "; did you mean %s?" % near[0] if near else "")))
+    return problems
+
+
+def merge_overrides(definition, overrides, planes=None, networks=None):
     """The effective catalog: the platform's definition (a list of services) with an
     inventory's ``ananta_service_overrides`` (service name -> fields) merged per service by
     name; ``{absent: true}`` removes a service, a new name with plane, level and image adds
-    one. Raises CatalogError naming every override that matches nothing."""
+    one. Raises CatalogError naming every override that matches nothing, and, when ``planes``
+    (and ``networks``) are declared, every service whose plane (network) is not."""
     names = _check_overrides(definition, overrides)
     services = []
     for svc in definition:
@@ -472,6 +499,9 @@ def merge_overrides(definition, overrides):
     for name, override in overrides.items():
         if name not in names and not override.get("absent"):
             services.append(dict(override, name=name))
+    problems = check_declared(services, planes, networks)
+    if problems:
+        raise CatalogError(problems)
     return services
 
 

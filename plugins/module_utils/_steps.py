@@ -30,6 +30,7 @@ when the module starts: the first containers must not wait for them.
 
 from __future__ import annotations
 
+import difflib
 import threading
 import time
 
@@ -154,6 +155,14 @@ def _migration_nodes(step, options, catalog, problems):
                         % (step["name"], ", ".join(unknown)))
     nodes = []
     by_name = {s["name"]: s for s in catalog}
+    planes = plane_order(catalog)
+    for key, database in sorted(databases.items()):
+        plane = database_plane(database, by_name) if isinstance(database, dict) else None
+        if plane is not None and plane not in planes:
+            near = difflib.get_close_matches(str(plane), planes, n=1)
+            problems.append("step %s: database %s belongs to plane %r, no plane of the catalog (its planes: %s)%s: "
+                            "it would never be migrated" % (step["name"], key, plane, ", ".join(planes),
+                                                            "; did you mean %s?" % near[0] if near else ""))
     for key, database, entries in plane_databases(step["plane"], databases, order, by_name):
         service = database.get("service")
         if service and service not in by_name:
@@ -215,9 +224,47 @@ def build(steps, catalog):
     names = [node.name for node in nodes]
     problems.extend("step %s: two steps of this name (one per plane only for migrations)" % n
                     for n in sorted({n for n in names if names.count(n) > 1}))
+    problems.extend(_undeclared_gates(nodes, catalog))
     if problems:
         raise AnantaError("the steps have %d problem(s):\n%s" % (len(problems), "\n".join("  - %s" % p for p in problems)))
     return nodes
+
+
+def _undeclared_gates(nodes, catalog):
+    """A gate that waits for a stream or a Temporal namespace that no step of the call on the
+    same server declares would wait until its deadline: each is named, with the nearest declared
+    name. (Only gates on the server of a step of the call are checked: a run of one plane leaves
+    another plane's steps out, and their objects exist already.)"""
+    declared = {}  # (kind, port) -> names the steps of that kind on that port declare
+    for node in nodes:
+        if node.kind == "streams":
+            names = [q.get("name") for q in node.params.get("queues") or []]
+        elif node.kind == "namespaces":
+            names = [n.get("name") for n in node.params.get("namespaces") or []]
+        else:
+            continue
+        declared.setdefault((node.kind, str(_step_port(node.kind, node.params))), set()).update(names)
+    problems = []
+    for svc in catalog:
+        for gate in svc.get("start_after") or []:
+            if not isinstance(gate, dict):
+                continue
+            if gate.get("probe") == "amqp":
+                kind, wanted, what = "streams", list(gate.get("queues") or []), "stream"
+            elif gate.get("probe") == "temporal" and gate.get("namespace"):
+                kind, wanted, what = "namespaces", [gate["namespace"]], "Temporal namespace"
+            else:
+                continue
+            known = declared.get((kind, str(gate.get("port"))))
+            if known is None:
+                continue
+            for name in wanted:
+                if name not in known:
+                    near = difflib.get_close_matches(str(name), sorted(known), n=1)
+                    problems.append("service %s waits (start_after) for the %s %s, which no step declares (they declare: "
+                                    "%s)%s" % (svc.get("name"), what, name, ", ".join(sorted(known)),
+                                               "; did you mean %s?" % near[0] if near else ""))
+    return problems
 
 
 def _step_port(kind, params):

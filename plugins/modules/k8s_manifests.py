@@ -23,9 +23,10 @@ description:
   - The Jobs and the init containers run the collection's own code from O(step_image)
     (migrations with history, checksums and lock; the RabbitMQ topology compared argument by
     argument; the readiness probes), not shell loops.
-  - Talks to no cluster. The roles apply each phase with C(kubernetes.core.k8s) and wait for it
-    with M(ananta.platform.wait_healthy).
-  - The result holds the Secrets' values. Run it with C(no_log) and hand the phases to the apply task.
+  - Talks to no cluster. M(ananta.platform.k8s_services) renders the same objects and applies them as one
+    dependency graph; this module gives them as files (C(dest), one per phase: C(export_manifests.yml)), for
+    review, GitOps or C(kubectl apply).
+  - The result holds the Secrets' values. Run it with C(no_log).
 author:
   - Ananta Platform engineers (@ananta-platform)
 attributes:
@@ -96,7 +97,7 @@ options:
     type: str
     default: cluster.local
   wait_timeout:
-    description: Seconds each phase's workloads may take to become ready (at least; a catalog budget above it stays).
+    description: Seconds each workload may take to become ready (at least; a catalog budget above it stays); an init container's deadline too.
     type: int
     default: 600
   job_backoff_limit:

@@ -4,7 +4,8 @@ ready is rolled back.
 
 The inventory is a copy of the lab's, edited as an operator edits it. Each test compares every
 container of the project before and after (ID and start time): what the change must not touch
-is checked, not assumed. The lab is started first (a no-op when it is up).
+is checked, not assumed. Each test sets up the state it starts from (the lab as its own
+inventory says, or with the change applied), so that any one of them runs alone (issue 29).
 """
 
 import json
@@ -62,6 +63,20 @@ def inventory(tmp_path_factory):
     return Inventory
 
 
+def as_the_lab_says():
+    """The lab as its own inventory says (a no-op when it is so already)."""
+    proc = playbook("start_platform.yml")
+    assert proc.returncode == 0, why(proc)
+
+
+def with_the_change(inventory):
+    """The lab with supabase-db's new variable applied (a no-op when it is so already)."""
+    inventory.edit(SUPABASE_DB_ENV)
+    proc = playbook("start_platform.yml", "-i", inventory.hosts)
+    assert proc.returncode == 0, why(proc)
+    assert "PGTUNE_WORK_MEM=64MB" in docker.from_env().api.inspect_container("app-plane-supabase-db")["Config"]["Env"]
+
+
 def snapshot(client):
     """container name -> (ID, start time, running) for every container of the lab's project."""
     from inventory_helpers import inventory_vars
@@ -86,6 +101,7 @@ SUPABASE_DB_ENV = ('''      POSTGRES_DB: postgres
 
 
 def test_check_diff_lists_the_changed_parameter_and_the_dependants_and_changes_nothing(up, client, inventory):
+    as_the_lab_says()
     inventory.edit(SUPABASE_DB_ENV)
     before = snapshot(client)
     proc = playbook("start_platform.yml", "-i", inventory.hosts, "--check", "--diff")
@@ -102,6 +118,7 @@ def test_check_diff_lists_the_changed_parameter_and_the_dependants_and_changes_n
 
 
 def test_a_changed_variable_recreates_it_and_restarts_exactly_its_declared_dependants_in_order(up, client, inventory):
+    as_the_lab_says()
     inventory.edit(SUPABASE_DB_ENV)
     before = snapshot(client)
     proc = playbook("start_platform.yml", "-i", inventory.hosts)
@@ -130,7 +147,7 @@ def test_a_changed_variable_recreates_it_and_restarts_exactly_its_declared_depen
 
 
 def test_the_same_change_applied_again_changes_nothing(up, client, inventory):
-    inventory.edit(SUPABASE_DB_ENV)
+    with_the_change(inventory)
     before = snapshot(client)
     proc = playbook("start_platform.yml", "-i", inventory.hosts)
     assert proc.returncode == 0, why(proc)
@@ -158,6 +175,7 @@ def test_one_service_alone_touches_it_and_its_declared_dependants_only(up, clien
     """-e ananta_only_services=supabase-db with the lab's own inventory (the variable removed
     again): it is recreated, its declared dependants restarted, nothing else touched, no step
     run. A name that is no service is refused before anything changes."""
+    with_the_change(inventory)
     before = snapshot(client)
     refused = playbook("start_platform.yml", "-e", "ananta_only_services=supabase-db,supabase-dbx")
     assert refused.returncode != 0 and "names: supabase-dbx is no service of the catalog" in refused.stdout, \
@@ -187,6 +205,7 @@ def test_a_new_image_that_never_becomes_ready_is_rolled_back(up, client, invento
     from inventory_helpers import inventory_vars
 
     base = inventory_vars("lab")["ananta_lab_image"]
+    as_the_lab_says()
     inventory.edit((DJANGO_IMAGE, DJANGO_IMAGE.replace('"{{ ananta_lab_image }}"', broken_image)))
     before = snapshot(client)
     proc = playbook("start_platform.yml", "-i", inventory.hosts)
@@ -213,6 +232,7 @@ def test_a_run_that_stopped_with_a_container_set_aside_is_continued(up, client):
     leaves <name>-previous, stopped: the next start puts it back (the same container, its
     volumes with it) instead of creating a new one, and waits for it."""
     meta = "app-plane-supabase-meta"
+    as_the_lab_says()
     before = snapshot(client)
     client.api.stop(meta, timeout=10)
     client.api.rename(meta, meta + "-previous")
@@ -230,6 +250,7 @@ def test_a_restart_by_the_policy_before_the_run_is_not_this_runs(up, client):
     lab left up while other tests loaded the machine, then every start failed with
     ``was ready, then restarted (restart count 1)``)."""
     service = "app-plane-cns-service"
+    as_the_lab_says()
     killed = client.api.inspect_container(service)
     os.kill(killed["State"]["Pid"], signal.SIGKILL)  # a crash, not a stop
     deadline = time.monotonic() + 180

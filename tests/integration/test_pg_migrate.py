@@ -2,6 +2,7 @@
 
 import os
 import shutil
+import time
 
 import psycopg2
 
@@ -95,19 +96,40 @@ def test_failure_mid_file_rolls_back_and_the_next_run_resumes(database, tmp_path
 
 
 def test_two_concurrent_runs_apply_each_file_exactly_once(database, tmp_path):
+    """Two runs at once, proven to overlap (issue 29: a 1 ms wait passed for proof): the test
+    holds the migrations' lock until both runs are connected and waiting for it (seen in
+    pg_stat_activity: an event, not a guess of timing), then lets them race for it."""
+    from ansible_collections.ananta.platform.plugins.module_utils._pg_migrator import lock_key
+
     write(tmp_path, "001_log.sql", "CREATE TABLE runs (version text);")
     for number in range(2, 12):
         write(tmp_path, "%03d_step.sql" % number,
               "INSERT INTO runs VALUES ('%03d'); SELECT pg_sleep(0.2);" % number)
-    first = run_module("pg_migrate", args(database, tmp_path), background=True)
-    second = run_module("pg_migrate", args(database, tmp_path), background=True)
+    settings, dbname = database
+    holder = psycopg2.connect(dbname=dbname, **settings)
+    holder.autocommit = True
+    try:
+        with holder.cursor() as cur:
+            cur.execute("SELECT pg_advisory_lock(%s)", (lock_key("ananta_migrations", "schema_migrations"),))
+        first = run_module("pg_migrate", args(database, tmp_path), background=True)
+        second = run_module("pg_migrate", args(database, tmp_path), background=True)
+        deadline = time.monotonic() + 120
+        while True:  # both sessions are open, each polling for the lock the test holds
+            waiting = query(database, "SELECT count(*) FROM pg_stat_activity WHERE datname = %s "
+                                      "AND application_name = 'ananta.platform.pg_migrate'", (dbname,))[0][0]
+            if waiting == 2:
+                break
+            assert time.monotonic() < deadline, "the two runs did not both connect"
+            time.sleep(0.1)
+    finally:
+        holder.close()  # the lock goes with the session
     results = [first(), second()]
     assert not any(r.get("failed") for r in results), [r.get("msg") for r in results]
     applied = sorted(a["version"] for r in results for a in r["applied"])
     assert applied == ["%03d" % n for n in range(1, 12)], "every file applied once, by one of the runs"
     assert query(database, "SELECT version, count(*) FROM runs GROUP BY version HAVING count(*) > 1") == []
     assert query(database, "SELECT count(*) FROM runs") == [(10,)]
-    assert any(r["lock_wait"] > 0 for r in results), "one run waited for the other's lock"
+    assert all(r["lock_wait"] > 0 for r in results), "both runs waited for the lock"
 
 
 def test_non_transactional_file(database, tmp_path):

@@ -132,9 +132,11 @@ def test_temporal_and_kubernetes_tokens_at_vvv(temporal_server, tmp_path):
     secret = "Sekrit-Token-0042"
     ns = "vvv-%d" % os.getpid()
     namespaces = [{"name": ns, "retention": "3d"}]
-    _code, out = run_task(tmp_path, "temporal_namespace",
-                          {"address": temporal_server, "api_key": secret, "connect_timeout": 20, "namespaces": namespaces},
-                          "temporal_ok")
+    code, out = run_task(tmp_path, "temporal_namespace",
+                         {"address": temporal_server, "api_key": secret, "connect_timeout": 20, "namespaces": namespaces},
+                         "temporal_ok")
+    # the run in success succeeded (issue 29: an unchecked failure would have passed for success)
+    assert code == 0 and ns in out, out[-3000:]
     code2, out2 = run_task(tmp_path, "temporal_namespace",
                            {"address": "127.0.0.1:1", "api_key": secret, "connect_timeout": 2, "namespaces": namespaces},
                            "temporal_fails")

@@ -25,6 +25,7 @@ that needs it is gone; one watch says when each is gone.
 from __future__ import annotations
 
 import heapq
+import re
 import threading
 import time
 
@@ -211,7 +212,9 @@ class ClusterRun:
                     namespace, name, pod["metadata"]["name"], ": %s" % why if why else "")
         return None
 
-    def _events_of(self, kind, namespace, name):
+    def _events_of(self, kind, namespace, name, reasons=None):
+        """The last event of an object, as ``reason: message``; ``reasons``: of those only, the
+        first of them that has one (a probe's output before the kill it caused)."""
         try:
             items, _version = self.api.list("Event", namespace)
         except RuntimeAdapterError:
@@ -219,7 +222,11 @@ class ClusterRun:
         found = [e for e in items if (e.get("involvedObject") or {}).get("kind") == kind
                  and (e.get("involvedObject") or {}).get("name") == name]
         found.sort(key=lambda e: str(e.get("lastTimestamp") or e.get("eventTime") or ""))
-        return "%s: %s" % (found[-1].get("reason"), found[-1].get("message")) if found else ""
+        for reason in reasons or [None]:
+            chosen = [e for e in found if reason is None or e.get("reason") == reason]
+            if chosen:
+                return "%s: %s" % (chosen[-1].get("reason"), chosen[-1].get("message"))
+        return ""
 
 
 class ClusterStart(ClusterRun):
@@ -540,6 +547,15 @@ class ClusterStart(ClusterRun):
                 return
 
     def _with_logs(self, run, message):
+        """The verdict, with why the kubelet acted when it says (a probe that failed: the kubelet
+        restarts a container whose startup or liveness probe fails, and its exit alone does not
+        say so) and the workload's log tail."""
+        match = re.search(r"\bpod (\S+)", message)
+        namespace = (run.unit.wait.get("kubernetes") or {}).get("namespace")
+        if match and namespace:
+            said = self._events_of("Pod", namespace, match.group(1), reasons=("Unhealthy", "Killing", "BackOff", "Failed"))
+            if said:
+                message += " (the kubelet: %s)" % said
         if self.logs is None:
             return message
         try:

@@ -324,3 +324,37 @@ def test_a_job_whose_server_is_in_another_plane_is_refused_naming_both(lab):
                            "after": ["app-plane-rabbitmq"], "options": {"port": 5672}}], services)
     with pytest.raises(CatalogError, match="step streams of the control_plane connects to app-plane-rabbitmq, of the app_plane"):
         _k8s_render.Renderer(services, step_image="x", steps=nodes).render(["control_plane"])
+
+
+# ------------------------------------------------------------------ names that refer to something declared (issue 29)
+def test_a_database_of_an_undeclared_plane_is_refused_naming_the_nearest(role_steps, lab):
+    steps = [dict(s) for s in role_steps["app_plane"] if s["kind"] == "migrations"]
+    options = dict(steps[0]["options"])
+    databases = {k: dict(v) for k, v in options["databases"].items()}
+    databases["components-db"]["plane"] = "app_plan"
+    steps[0] = dict(steps[0], options=dict(options, databases=databases))
+    with pytest.raises(AnantaError, match=r"database components-db belongs to plane 'app_plan', no plane of the catalog "
+                                          r"\(its planes: shared_temporal, control_plane, app_plane\); did you mean app_plane\?"):
+        _steps.build(steps, lab["ananta_services"])
+
+
+def test_a_gate_on_a_stream_no_step_declares_is_refused_naming_it(role_steps, lab):
+    steps = [dict(s) for s in role_steps["app_plane"] if s["kind"] == "streams"]
+    queues = [q for q in steps[0]["options"]["queues"] if q["name"] != "stream.bom.progress"]
+    steps[0] = dict(steps[0], options=dict(steps[0]["options"], queues=queues))
+    with pytest.raises(AnantaError) as caught:
+        _steps.build(steps, lab["ananta_services"])
+    assert "service cns-service waits (start_after) for the stream stream.bom.progress, which no step declares" in caught.value.message
+    assert "service cns-worker waits (start_after) for the stream stream.bom.progress" in caught.value.message
+    # the lab's own steps declare every stream and namespace its gates wait for
+    assert _steps.build([s for role in ROLES for s in role_steps[role]], lab["ananta_services"])
+
+
+def test_a_gate_on_a_namespace_no_step_declares_is_refused_naming_the_nearest(role_steps, lab):
+    steps = [dict(s) for s in role_steps["shared_temporal"]]
+    services = [dict(s) for s in lab["ananta_services"]]
+    worker = next(s for s in services if s["name"] == "temporal-worker-service")
+    worker["start_after"] = [dict(g, namespace="arc-sass") if g.get("probe") == "temporal" else g for g in worker["start_after"]]
+    with pytest.raises(AnantaError, match=r"service temporal-worker-service waits \(start_after\) for the Temporal namespace "
+                                          r"arc-sass, which no step declares .*; did you mean arc-saas\?"):
+        _steps.build(steps, services)
