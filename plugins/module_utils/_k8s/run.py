@@ -632,7 +632,7 @@ class _Outside:
 
 class ClusterStop(ClusterRun):
     """The reverse of the start's graph: a workload goes once all that needs it is gone (its
-    Services with it); the run's Jobs go first (they are done, nothing runs on them); the
+    Services with it); the step Jobs go first (they are done, nothing runs on them); the
     volume claims go last, and only when asked."""
 
     def __init__(self, api, units, catalog, project, plane_namespaces, remove_volumes=False, timeout=120, **kwargs):
@@ -648,7 +648,12 @@ class ClusterStop(ClusterRun):
         try:
             self.first_pods = set()
             present = [u for u in self.units if u.unit.wait and self._present(u)]
-            jobs = [(ns, j) for ns in namespaces for j in self.cache.items("Job", ns)]
+            # the step Jobs (none of the graph's workloads) go first: they are done, and one still
+            # running (a migration) is stopped before its database; a catalog Job (minio-init) is a
+            # workload of the graph, removed in its turn
+            workloads = {u.workload() for u in self.units if u.unit.wait}
+            jobs = [(ns, j) for ns in namespaces for j in self.cache.items("Job", ns)
+                    if ("Job", ns, j["metadata"]["name"]) not in workloads]
             claims = [(ns, c) for ns in namespaces for c in self.cache.items("PersistentVolumeClaim", ns)] \
                 if self.remove_volumes else []
             if self.check_mode:
