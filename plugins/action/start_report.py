@@ -15,5 +15,5 @@ class ActionModule(ControllerAction):
     ARGUMENT_SPEC = ARGUMENT_SPEC
 
     def compute(self, args):
-        return _timeline.write_report(args["services"], args["results"], args["started_at"], args["path"],
+        return _timeline.write_report(args["services"], args["start"], args["started_at"], args["path"],
                                       args["step_after"], self._task.check_mode)

@@ -14,50 +14,31 @@ from ansible_collections.ananta.platform.plugins.module_utils import _catalog
 from ansible_collections.ananta.platform.plugins.module_utils._steps import gate_needs, published_ports
 
 
-def collect(host_results):
-    """From the registered results of the start: (started, ready, steps, after_steps, details).
+def collect(start):
+    """From a start's own result (docker_services' or k8s_services': one shape, read as it is):
+    (started, ready, steps, after_steps, details).
 
-    ``host_results``: one dict per host of the start (on Docker, the one docker_services call
-    that started the planes and their steps), variable name -> registered result.
-    ``after_steps``: service -> the steps its gates waited for, when the start says so.
-    ``details``: service -> what the start says of it besides: the seconds the engine's start
-    call took (``engine_start_seconds``), whether it booted with a raised CPU weight (``cpu_weighted``).
+    ``start``: ``services`` (each with ``started_at`` and ``ready_at``, epoch seconds, and
+    ``after_steps``: the steps its gates waited for) and ``steps`` (each with ``started_at``,
+    ``elapsed`` and ``after``). ``details``: service -> what the start says of it besides: the
+    seconds the engine's start call took (``engine_start_seconds``), whether it booted with a
+    raised CPU weight (``cpu_weighted``).
     """
     started, ready, steps, after_steps, details = {}, {}, [], {}, {}
-    for variables in host_results:
-        plane = variables.get("ananta_plane")
-        for key, value in sorted(variables.items()):
-            if not isinstance(value, dict) or value.get("skipped"):
-                continue
-            for step in value.get("steps") or []:  # steps run inside docker_services
-                if step.get("started_at") and step.get("elapsed") is not None:
-                    steps.append({"name": step["name"], "plane": step.get("plane"), "started_at": step["started_at"],
-                                  "seconds": step["elapsed"], "after": list(step.get("after") or [])})
-            if "_start_" in key:
-                for svc in value.get("services") or []:
-                    if "after_steps" in svc:
-                        after_steps[svc["name"]] = list(svc["after_steps"])
-                    if svc.get("started_at"):
-                        started[svc["name"]] = svc["started_at"]
-                    said = {k: svc[k] for k in ("engine_start_seconds", "cpu_weighted") if svc.get(k) is not None}
-                    if said:
-                        details[svc["name"]] = said
-                    if svc.get("ready_at"):
-                        ready[svc["name"]] = min(svc["ready_at"], ready.get(svc["name"], svc["ready_at"]))
-            elif "_ready_" in key:
-                for svc in value.get("services") or []:
-                    if svc.get("ready_at"):
-                        ready[svc["name"]] = min(svc["ready_at"], ready.get(svc["name"], svc["ready_at"]))
-            elif "_step_" in key and value.get("started_at"):
-                steps.append({"name": key.split("_step_", 1)[1], "plane": plane, "started_at": value["started_at"],
-                              "seconds": value.get("elapsed", 0.0), "after": []})
-            elif key == "migrations_result":
-                for item in value.get("results") or []:
-                    if item.get("started_at") and not item.get("skipped"):
-                        database = (item.get("item") or {}).get("value") or {}
-                        steps.append({"name": "migrations:%s" % (item.get("item") or {}).get("key"), "plane": plane,
-                                      "started_at": item["started_at"], "seconds": item.get("elapsed", 0.0),
-                                      "after": [database["service"]] if database.get("service") else []})
+    for step in (start or {}).get("steps") or []:
+        if step.get("started_at") and step.get("elapsed") is not None:
+            steps.append({"name": step["name"], "plane": step.get("plane"), "started_at": step["started_at"],
+                          "seconds": step["elapsed"], "after": list(step.get("after") or [])})
+    for svc in (start or {}).get("services") or []:
+        if "after_steps" in svc:
+            after_steps[svc["name"]] = list(svc["after_steps"])
+        if svc.get("started_at"):
+            started[svc["name"]] = svc["started_at"]
+        said = {k: svc[k] for k in ("engine_start_seconds", "cpu_weighted") if svc.get(k) is not None}
+        if said:
+            details[svc["name"]] = said
+        if svc.get("ready_at"):
+            ready[svc["name"]] = svc["ready_at"]
     return started, ready, steps, after_steps, details
 
 
@@ -97,8 +78,8 @@ def step_graph(services, steps, step_after, after_steps=None):
     return nodes
 
 
-def build(services, host_results, run_started, run_finished, step_after=None):
-    started, ready, steps, after_steps, details = collect(host_results)
+def build(services, start, run_started, run_finished, step_after=None):
+    started, ready, steps, after_steps, details = collect(start)
     timeline_services, durations = [], {}
     for svc in services:
         name = svc["name"]
@@ -146,10 +127,10 @@ def summary(timeline):
     return lines
 
 
-def write_report(services, results, started_at, path, step_after, check_mode=False):
+def write_report(services, start, started_at, path, step_after, check_mode=False):
     """What start_report returns: the timeline (written to ``path`` unless in check mode) and
     its summary. Shared by the module and its controller-side action plugin."""
-    timeline = build(services, results, started_at, time.time(), step_after)
+    timeline = build(services, start, started_at, time.time(), step_after)
     svg_path = os.path.splitext(path)[0] + ".svg"
     if not check_mode:
         os.makedirs(os.path.dirname(path) or ".", exist_ok=True)

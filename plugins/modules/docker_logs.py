@@ -45,8 +45,8 @@ options:
     default: 0
   services:
     description:
-      - The catalog (C(ananta_services)). The value of every secret it holds (passwords, tokens, keys: see
-        C(docs/catalog.md)) is masked in every file written, wherever it appears.
+      - The catalog (C(ananta_services)). The value of every secret it holds (passwords, tokens, keys; see
+        C(docs/catalog.md)), is masked in every file written, wherever it appears.
     type: list
     elements: dict
     default: []

@@ -24,7 +24,7 @@ description:
     (migrations with history, checksums and lock; the RabbitMQ topology compared argument by
     argument; the readiness probes), not shell loops.
   - Talks to no cluster. M(ananta.platform.k8s_services) renders the same objects and applies them as one
-    dependency graph; this module gives them as files (C(dest), one per phase: C(export_manifests.yml)), for
+    dependency graph; this module gives them as files (C(dest), one per phase, as C(export_manifests.yml) writes them), for
     review, GitOps or C(kubectl apply).
   - The result holds the Secrets' values. Run it with C(no_log).
 author:

@@ -15,7 +15,7 @@ description:
     the selected planes (as M(ananta.platform.k8s_manifests) does, in seed 000's shape) and applies them as one
     dependency graph. Each plane's namespace and configuration, each workload and each step Job is a node,
     applied the moment everything it needs is ready, the nodes at the head of the longest expected chains
-    (O(durations)) first: a StatefulSet after its namespace, configuration and the services it depends on; a step
+    (O(durations)) first. A StatefulSet comes after its namespace, configuration and the services it depends on; a step
     Job (C(temporal-namespace-init), C(db-migration), C(rabbitmq-stream-init)) after the services it comes after; a
     Deployment after what it depends on and the step Jobs its gates (C(start_after)) need. So the app plane's
     datastores do not wait for the control plane, and nothing waits for the slowest member of a phase it does not
@@ -24,10 +24,10 @@ description:
     C(ananta.platform), and carries the hash of its rendered form in the annotation
     C(ananta.platform/applied-hash); what the cluster holds is read with one LIST per kind and namespace (never a
     GET per object), and an object whose hash is unchanged is not written. A node with nothing to write waits for
-    nothing and is judged at once: a second start only reads. A Job runs once per configuration (the hash on its
+    nothing and is judged at once, so a second start only reads. A Job runs once per configuration (the hash on its
     pod template); one of another configuration, or one that failed, is deleted and run again.
   - An object written by client-side apply (the collection's releases before this module, or C(kubectl apply)) is
-    taken over on the first start, as C(kubectl)'s upgrade to server-side apply does: the fields its manager owned
+    taken over on the first start, as C(kubectl)'s upgrade to server-side apply does. The fields its manager owned
     become the collection's, so no field-manager conflict arises and a field later dropped from the definition is
     removed. Nothing whose pod template is unchanged is restarted.
   - Readiness is read from one watch per kind and namespace (workloads, pods, volume claims) and judged by
@@ -40,11 +40,11 @@ description:
     for 30 s fails the run naming the API server's error.
   - Dependencies on planes not started by the call (C(--tags app_plane)) are checked once, before anything is
     written (O(external=check)); with O(external=wait) they are waited for.
-  - With O(state=absent), the reverse of the same graph, without rendering anything new: the Jobs of the planes
+  - With O(state=absent), the reverse of the same graph, without rendering anything new. The Jobs of the planes
     go first, then each workload (with its Services) once everything of the call that needs it is gone, all those
     whose dependants are gone at once; one watch says when each is gone. Namespaces, ConfigMaps, Secrets and
     network policies stay; the volume claims (the data) go only with O(remove_volumes=true).
-  - With O(state=started) outside check mode, the start reports as it goes through its action plugin: a line as
+  - With O(state=started) outside check mode, the start reports as it goes through its action plugin, a line as
     each workload is ready, as each step Job is done, and C(FAILED) at once.
 author:
   - Ananta Platform engineers (@ananta-platform)
@@ -156,7 +156,7 @@ options:
   api_timeout:
     description:
       - Seconds any call to the Kubernetes API may take (a silent API server, a hung proxy), and the unit of how long
-        a watch may stay silent or keep failing: a watch is restarted when it has said nothing for longer than its
+        a watch may stay silent or keep failing. A watch is restarted when it has said nothing for longer than its
         own span plus this, and the run fails, naming the API server's error, when the watches have been failing
         for twice this.
     type: float

@@ -11,9 +11,10 @@ module: start_report
 short_description: Write the timeline of a platform start (start and ready times, steps, critical path) as JSON
 version_added: 0.1.0
 description:
-  - Builds, from the results that C(playbooks/start_platform.yml) registered on its plane hosts, each service's
-    start and ready times, each step's duration (namespaces, migrations, streams), and the critical path through
-    services and steps, the shortest time any ordering could reach with these durations.
+  - Builds, from a start's own result (M(ananta.platform.docker_services) on a Docker host,
+    M(ananta.platform.k8s_services) on a cluster, the same shape, read as it is), each service's start and ready
+    times, each step's duration (namespaces, migrations, streams), and the critical path through services and
+    steps, the shortest time any ordering could reach with these durations.
   - Writes it as JSON to O(path) and returns it with a few readable summary lines.
   - Runs on the controller (an action plugin of the same name does the work there), so O(path) is a
     path on the controller.
@@ -28,10 +29,11 @@ options:
     type: list
     elements: dict
     required: true
-  results:
-    description: One dict per plane host, from registered variable name to registered result.
-    type: list
-    elements: dict
+  start:
+    description:
+      - The start's result, as registered (C(services) with C(started_at), C(ready_at) and C(after_steps); C(steps)
+        with C(started_at), C(elapsed) and C(after)).
+    type: dict
     required: true
   started_at:
     description: Epoch seconds when the run began.
@@ -45,10 +47,8 @@ options:
     required: true
   step_after:
     description:
-      - Services each step needs before it, by the step's name, for the critical path.
-      - For the step results that do not say it themselves (a cluster's steps); C(start_platform.yml) takes it
-        from the steps' definitions (their C(after)). A step run inside M(ananta.platform.docker_services) says it
-        in its result.
+      - Services each step needs before it, by the step's name, for the critical path, for a step result that does
+        not say it itself. The starts of this collection say it in their results.
     type: dict
     default: {}
 extends_documentation_fragment:
@@ -110,7 +110,7 @@ from ansible_collections.ananta.platform.plugins.module_utils._module import Mas
 
 ARGUMENT_SPEC = dict(
     services=dict(type="list", elements="dict", required=True),
-    results=dict(type="list", elements="dict", required=True),
+    start=dict(type="dict", required=True),
     started_at=dict(type="float", required=True),
     path=dict(type="path", required=True),
     step_after=dict(type="dict", default={}),
@@ -119,11 +119,11 @@ ARGUMENT_SPEC = dict(
 
 def main():
     module = MaskingModule(  # the input's secrets masked, in a failed validation of it too
-        secret_options=("services", "results"),
+        secret_options=("services", "start"),
         argument_spec=dict(ARGUMENT_SPEC), supports_check_mode=True)
     params = module.params
     module.no_log_values.update(_catalog.secret_values(params["services"]))
-    module.exit_json(**_timeline.write_report(params["services"], params["results"], params["started_at"], params["path"],
+    module.exit_json(**_timeline.write_report(params["services"], params["start"], params["started_at"], params["path"],
                                               params["step_after"], module.check_mode))
 
 

@@ -1,4 +1,4 @@
-"""The cluster connection set once (playbooks/vars/cluster.yml, module_defaults of the action group
+"""The cluster connection set once (ananta_cluster_connection of the platform definition, module_defaults of the action group
 ananta.platform.cluster): a cluster reached by host, token and a private CA, through the
 playbooks that read it (status, verify, collect_logs), against the stand-in API server over
 HTTPS with its own CA, requiring the token. The controls: without the CA the certificate is

@@ -151,7 +151,7 @@ def test_temporal_and_kubernetes_tokens_at_vvv(temporal_server, tmp_path):
 
 @pytest.mark.parametrize("module, extra", [
     ("catalog_plan", {}), ("service_info", {}), ("wait_healthy", {}),
-    ("start_report", {"results": [], "started_at": 0.0, "path": "/tmp/x.json"}),
+    ("start_report", {"start": {}, "started_at": 0.0, "path": "/tmp/x.json"}),
     ("compose_export", {"dest": "/tmp/x.yml"}),
 ])
 def test_a_failed_validation_of_any_catalog_module_masks_the_catalog(tmp_path, module, extra):

@@ -214,7 +214,7 @@ def test_the_timeline_puts_the_steps_run_by_docker_services_on_the_critical_path
         {"name": "mq", "started_at": 100.0, "ready_at": 110.0, "after_steps": []},
         {"name": "api", "started_at": 113.0, "ready_at": 115.0, "after_steps": ["streams"]},
     ], "steps": [{"name": "streams", "plane": "app_plane", "after": ["mq"], "started_at": 110.0, "elapsed": 2.5}]}
-    timeline = _timeline.build(services, [{"ananta_start_docker": result}], 99.0, 116.0)
+    timeline = _timeline.build(services, result, 99.0, 116.0)
     assert timeline["critical_path"]["path"] == ["mq", "step:streams", "api"]
     assert timeline["critical_path"]["seconds"] == pytest.approx(10.0 + 2.5 + 2.0)
     assert timeline["steps"] == [{"name": "streams", "plane": "app_plane", "started": 11.0, "seconds": 2.5}]
@@ -232,33 +232,36 @@ def test_the_timeline_from_the_start_result_alone_counts_each_services_start_cal
         {"name": "api", "plane": "app_plane", "level": 4, "depends_on": ["mq", "cache"], "started_at": 112.5,
          "engine_start_seconds": 0.75, "ready_at": 115.0, "after_steps": ["streams"]},
     ], "steps": [{"name": "streams", "plane": "app_plane", "after": ["mq"], "started_at": 110.0, "elapsed": 2.5}]}
-    timeline = _timeline.build(result["services"], [{"ananta_start_docker": result}], 99.0, 116.0)
+    timeline = _timeline.build(result["services"], result, 99.0, 116.0)
     assert timeline["critical_path"] == {"seconds": pytest.approx(10.0 + 2.5 + 2.5), "path": ["mq", "step:streams", "api"],
                                          "engine_start_seconds": pytest.approx(0.5 + 0.75)}
     assert [s["engine_start_seconds"] for s in timeline["services"]] == [0.5, 0.9, 0.75]
 
 
-def test_the_timeline_of_a_cluster_start_takes_what_each_step_comes_after_from_its_definition(role_steps):
-    """On a cluster a step is a Job whose result does not say what it came after: the playbook
-    hands the definitions' ``after`` (no service named in the code: the module's default is empty)."""
+def test_the_timeline_of_a_cluster_start_reads_its_result_as_it_is():
+    """k8s_services returns the same shape as docker_services (issue 30: no result found again
+    by its registered name): each step Job with what it came after, each workload with the
+    Jobs its gates waited for."""
     services = [
         {"name": "temporal", "plane": "shared_temporal", "level": 0, "depends_on": []},
         {"name": "worker", "plane": "app_plane", "level": 4, "depends_on": ["temporal"],
          "start_after": [{"probe": "temporal", "namespace": "enrichment"}]},
     ]
-    hosts = [{"ananta_plane": "shared_temporal",
-              "shared_temporal_start_level_0": {"services": [{"name": "temporal", "started_at": 100.0, "ready_at": 110.0}]},
-              "shared_temporal_step_namespaces": {"started_at": 110.0, "elapsed": 3.0}},
-             {"ananta_plane": "app_plane",
-              "app_plane_start_level_4": {"services": [{"name": "worker", "started_at": 113.0, "ready_at": 114.0}]}}]
-    timeline = _timeline.build(services, hosts, 99.0, 116.0, step_after={"namespaces": ["temporal"]})
-    assert timeline["critical_path"]["path"] == ["temporal", "step:namespaces", "worker"]
+    start = {"services": [{"name": "temporal", "started_at": 100.0, "ready_at": 110.0, "after_steps": []},
+                          {"name": "worker", "started_at": 113.0, "ready_at": 114.0,
+                           "after_steps": ["temporal-namespace-init:temporal"]}],
+             "steps": [{"name": "temporal-namespace-init:temporal", "plane": "shared_temporal", "after": ["temporal"],
+                        "started_at": 110.0, "elapsed": 3.0}]}
+    timeline = _timeline.build(services, start, 99.0, 116.0)
+    assert timeline["critical_path"]["path"] == ["temporal", "step:temporal-namespace-init:temporal", "worker"]
     assert timeline["critical_path"]["seconds"] == pytest.approx(10.0 + 3.0 + 1.0)
-    # without it the step hangs in the air: the path does not pass through it
-    assert "step:namespaces" not in _timeline.build(services, hosts, 99.0, 116.0)["critical_path"]["path"]
-    # the lab's definitions say it
-    after = {s["name"]: s["after"] for role in ROLES for s in role_steps[role] if "after" in s}
-    assert after == {"namespaces": ["shared-temporal"], "streams": ["app-plane-rabbitmq"]}
+    # a step result that does not say what it came after: the definitions' after says it
+    start["steps"][0]["after"] = []
+    start["steps"][0]["name"] = "namespaces"
+    start["services"][1]["after_steps"] = ["namespaces"]
+    assert "step:namespaces" not in _timeline.build(services, start, 99.0, 116.0)["critical_path"]["path"]
+    with_after = _timeline.build(services, start, 99.0, 116.0, step_after={"namespaces": ["temporal"]})
+    assert with_after["critical_path"]["path"] == ["temporal", "step:namespaces", "worker"]
 
 
 def test_the_docker_start_and_the_kubernetes_jobs_migrate_the_same_databases_per_plane(nodes, lab):

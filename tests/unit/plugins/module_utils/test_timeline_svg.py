@@ -60,7 +60,7 @@ def test_names_are_escaped():
 
 
 def test_write_report_writes_the_svg_beside_the_json(tmp_path):
-    result = _timeline.write_report([], [], time.time(), str(tmp_path / "start-1.json"), {})
+    result = _timeline.write_report([], {}, time.time(), str(tmp_path / "start-1.json"), {})
     assert result["svg"] == str(tmp_path / "start-1.svg")
     ET.parse(result["svg"])
 
