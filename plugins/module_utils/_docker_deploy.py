@@ -179,6 +179,7 @@ class DockerDeployer:
         self.healthcheck_defaults = healthcheck_defaults or {}
         self._image_ids = {}
         self.kept_networks = []  # the networks remove_networks had to keep, each with the reason
+        self.listed = None  # name -> the engine's summary of the project's containers (prime)
 
     # -- networks and volumes ------------------------------------------------------------------
     def ensure_networks(self, wanted, check=False):
@@ -227,8 +228,39 @@ class DockerDeployer:
         except NotFound:
             return None
 
+    def prime(self):
+        """One listing of the project's containers (names, labels, states), which ``plan`` reads
+        instead of inspecting each container: a start of many services with nothing to do makes
+        one engine call for all of them, not one each."""
+        listed = self.api.containers(all=True, filters={"label": "%s.project=%s" % (LABEL_PREFIX, self.project)})
+        self.listed = {}
+        for item in listed:
+            for name in item.get("Names") or []:
+                self.listed[name.lstrip("/")] = item
+        return self.listed
+
+    def _plan_listed(self, spec, item):
+        """``plan`` from the listing's summary: its labels and its state. None when the summary
+        does not settle it (a changed configuration needs the whole inspection, for its diff)."""
+        labels = item.get("Labels") or {}
+        if labels.get("%s.config-hash" % LABEL_PREFIX) != spec.config_hash:
+            return None
+        state = str(item.get("State") or "")
+        if state in ("running", "restarting"):
+            return (None, None)
+        oneshot = (spec.service.get("readiness") or {}).get("probe") == "exit_zero"
+        if oneshot and state == "exited" and str(item.get("Status") or "").startswith("Exited (0)"):
+            return (None, None)  # a finished one-shot stays finished
+        return None
+
     def plan(self, spec):
-        """What ensuring ``spec`` would do: create, recreate, start or nothing."""
+        """What ensuring ``spec`` would do: create, recreate, start or nothing. With the
+        project's containers listed (``prime``), a container with its wanted configuration that
+        runs is settled from the listing; the rest is inspected."""
+        if self.listed is not None and spec.name in self.listed:
+            settled = self._plan_listed(spec, self.listed.pop(spec.name))
+            if settled is not None:
+                return settled
         current = self.inspect(spec.name)
         if current is None:
             return "create", None

@@ -97,7 +97,7 @@ class DockerChecker:
             return Observation(READY, "running since %s, no restart" % time.strftime("%H:%M:%S", time.gmtime(state.started_at)),
                                restarts)
         if wait.probe == "process":
-            ok, output = self.runtime.process_running(wait.container, wait.spec["pattern"])
+            ok, output = self.runtime.process_running(wait.container, wait.spec["pattern"], state)
             return Observation(READY if ok else WAITING, output, restarts)
         if wait.probe == "command":
             return run_command_probe(self.runtime, wait.spec.get("container") or wait.container, wait.spec["command"], restarts)

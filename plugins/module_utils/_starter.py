@@ -625,6 +625,8 @@ class Starter:
         if not self.check_mode:
             self.progress.emit("begin", "start", services=len(self.starts), steps=len(self.steps))
             self._resume()
+        if hasattr(self.deployer, "prime"):
+            self.deployer.prime()  # one listing of the project's containers for every plan below
         # Those with the longest chain of dependants behind them first: on a busy host, the
         # order in which containers are created and started is the order they get the CPU.
         chains = self._chain_lengths()

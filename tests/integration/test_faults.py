@@ -256,7 +256,7 @@ def test_running_probe_passes_a_container_that_stays_up(lab):
 
 
 # --- every server each module drives: a closed port and a silent listener ------------------------
-# Each module names the server and ends within its documented deadline (README, "Guarantees"),
+# Each module names the server and ends within its documented deadline (docs/guarantees.md),
 # with SLACK seconds for ansible-playbook's own start on a busy machine.
 
 SLACK = 15

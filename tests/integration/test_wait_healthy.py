@@ -199,3 +199,24 @@ def test_bad_probe_spec_fails_before_waiting(lab, bad, message):
     result = run_module("wait_healthy", {"services": [svc(lab, "x", bad)]})
     assert result["failed"]
     assert message in result["msg"]
+
+
+def test_a_process_probe_reads_this_machines_proc_and_agrees_with_pgrep(lab):
+    """Issue 32: on a local engine the process probe reads the container's process tree from
+    /proc (no exec, no engine call) and says what pgrep in the container says; a container whose
+    first process is not found here falls back to pgrep in the container."""
+    from ansible_collections.ananta.platform.plugins.module_utils._docker_runtime import DockerRuntime
+
+    container = lab("proc-worker", ["/bin/sh", "-c", "exec sleep 4242"])
+    runtime = DockerRuntime()
+    wait_for(lambda: runtime.inspect(container.name).running, 30, interval=0.2)
+    state = runtime.inspect(container.name)
+    for pattern, expected in (("sleep 4242", True), ("no-such-worker", False)):
+        fast = runtime.process_running(container.name, pattern, state)
+        slow = runtime.process_running(container.name, pattern)
+        assert fast[0] is slow[0] is expected, (pattern, fast, slow)
+    assert runtime.process_running(container.name, "no-such-worker", state)[1].endswith("(of 1 in the container)")
+    assert "pgrep" in runtime.process_running(container.name, "no-such-worker")[1]  # the container asked itself
+    # a first process that is not this machine's (a PID namespace of its own, a remote engine): pgrep
+    state.pid = 1
+    assert "pgrep" in runtime.process_running(container.name, "no-such-worker", state)[1]

@@ -1,0 +1,149 @@
+"""Benchmark: the Docker start at scale, against its critical path and against the engine itself.
+
+For each N (default 34, 100, 200) it generates a synthetic catalog on the lab image: six levels,
+each service depending on up to two of the level below (a fixed seed), each ready 1-3 s after its
+start (a process probe), no steps; a project of its own (ananta-scale), so the lab is not touched.
+Per N it prints:
+
+- the cold start (start_platform.yml, the containers removed first) and its critical path (from
+  the run's timeline);
+- the engine's own time to start N containers of the same image, three at a time (``docker run
+  -d``), the floor any starter meets;
+- the ratio of the cold start to the larger of the two, and the overhead per service
+  ((cold - larger) / N);
+- the second start with nothing to do, and the containers' restarts.
+
+    .venv/bin/python benchmarks/scale.py [--sizes 34,100,200]
+
+Figures, not pass/fail: the README's table carries them (targets: ratio <= 1.2 at 200, overhead
+per service flat within 20 % from 34 to 200, no-op <= 5 s).
+"""
+
+import argparse
+import glob
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tests"))
+PLAYBOOK = os.path.join(ROOT, ".venv", "bin", "ansible-playbook")
+PROJECT = "ananta-scale"
+LEVELS = 6
+PATTERN = "sleep 1000000"
+
+
+def catalog(size, image, seed=28):
+    """``size`` services over six levels; each of level L > 0 depends on up to two of level L - 1."""
+    rng = random.Random(seed)
+    per_level = [size // LEVELS + (1 if index < size % LEVELS else 0) for index in range(LEVELS)]
+    services, previous = [], []
+    for level, count in enumerate(per_level):
+        current = []
+        for _ in range(count):
+            name = "scale-%03d" % len(services)
+            delay = round(rng.uniform(1.0, 3.0), 1)
+            depends = sorted(rng.sample(previous, min(len(previous), rng.randint(1, 2)))) if previous else []
+            services.append({"name": name, "container_name": name, "plane": "app_plane", "level": level,
+                             "depends_on": depends, "image": image,
+                             "command": ["/bin/sh", "-c", "sleep %s; exec %s" % (delay, PATTERN)],
+                             "restart_policy": "unless-stopped",
+                             "readiness": {"probe": "process", "pattern": PATTERN, "timeout": 300},
+                             "kubernetes": {"kind": "Deployment"}})
+            current.append(name)
+        previous = current
+    return services
+
+
+def run(*args, timeout=1800):
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"))
+    started = time.monotonic()
+    proc = subprocess.run([PLAYBOOK] + list(args), capture_output=True, text=True, env=env, cwd=ROOT, timeout=timeout,
+                          check=False)
+    if proc.returncode != 0:
+        sys.exit("failed: %s\n%s" % (" ".join(args), proc.stdout[-4000:]))
+    return time.monotonic() - started
+
+
+def remove_all(label):
+    ids = subprocess.run(["docker", "ps", "-aq", "--filter", "label=%s" % label], capture_output=True, text=True,
+                         check=True).stdout.split()
+    if ids:
+        subprocess.run(["docker", "rm", "-f"] + ids, capture_output=True, check=True, timeout=600)
+
+
+def restarts(label):
+    ids = subprocess.run(["docker", "ps", "-aq", "--filter", "label=%s" % label], capture_output=True, text=True,
+                         check=True).stdout.split()
+    if not ids:
+        return 0
+    out = subprocess.run(["docker", "inspect", "--format", "{{.RestartCount}}"] + ids, capture_output=True, text=True,
+                         check=True).stdout.split()
+    return sum(int(n) for n in out)
+
+
+def engine_alone(size, image):
+    """``docker run -d`` of N containers of the same image and command, three at a time."""
+    label = "ananta-scale-engine=1"
+    remove_all(label)
+    commands = "\n".join("docker run -d --label %s --name scale-engine-%03d %s /bin/sh -c 'sleep 2; exec %s'"
+                         % (label, n, image, PATTERN) for n in range(size))
+    started = time.monotonic()
+    subprocess.run(["xargs", "-P", "3", "-I", "{}", "sh", "-c", "{} >/dev/null"], input=commands, text=True, check=True,
+                   timeout=1800)
+    took = time.monotonic() - started
+    remove_all(label)
+    return took
+
+
+def newest_timeline():
+    path = max(glob.glob(os.path.join(ROOT, "artifacts", "start-*.json")), key=os.path.getmtime)
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def one_size(size, image, tmp):
+    path = os.path.join(tmp, "scale-%d.json" % size)
+    with open(path, "w", encoding="utf-8") as handle:
+        json.dump({"ananta_services": catalog(size, image), "ananta_project": PROJECT, "ananta_networks": []}, handle)
+    label = "ananta.platform.project=%s" % PROJECT
+    remove_all(label)
+    args = ["playbooks/start_platform.yml", "-i", "inventories/lab", "-e", "@" + path,
+            "--skip-tags", "migrations,streams,namespaces"]
+    cold = run(*args)
+    timeline = newest_timeline()
+    row = {"size": size, "cold": cold, "path": timeline["critical_path"]["seconds"], "restarts": restarts(label)}
+    row["noop"] = run(*args)
+    remove_all(label)
+    row["engine"] = engine_alone(size, image)
+    floor = max(row["path"], row["engine"])
+    row["ratio"] = cold / floor if floor else 0.0
+    row["per_service"] = (cold - floor) / size
+    return row
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="34,100,200")
+    options = parser.parse_args()
+    from inventory_helpers import inventory_vars
+    image = inventory_vars("lab")["ananta_lab_image"]
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for size in (int(n) for n in options.sizes.split(",")):
+            rows.append(one_size(size, image, tmp))
+            print("N=%d done: %s" % (size, json.dumps({k: round(v, 2) for k, v in rows[-1].items()})), flush=True)
+    print("%9s %9s %9s %10s %7s %15s %10s %9s" % ("services", "cold s", "path s", "engine s", "ratio", "per service s",
+                                                  "no-op s", "restarts"))
+    for row in rows:
+        print("%9d %9.1f %9.1f %10.1f %7.2f %15.3f %10.1f %9d" % (row["size"], row["cold"], row["path"], row["engine"],
+                                                                 row["ratio"], row["per_service"], row["noop"],
+                                                                 row["restarts"]))
+
+
+if __name__ == "__main__":
+    main()
