@@ -261,6 +261,8 @@ def test_the_plane_roles_alone_change_nothing_on_a_platform_that_is_up():
 
 
 def test_stop_then_start_again(client, containers, lab):
+    running = {c.name for c in client.containers.list(filters={"label": "ananta.platform.project"})}
+    assert len(running) >= 30, running  # the one-shots (minio-init) ended before: they have no stop to order
     begun = time.time()
     stop = playbook("stop_platform.yml")
     assert stop.returncode == 0, why(stop)
@@ -271,7 +273,7 @@ def test_stop_then_start_again(client, containers, lab):
                                filters={"type": "container", "event": "die"}):
         name = event["Actor"]["Attributes"].get("name")
         died.setdefault(name, event["timeNano"] / 1e9)
-    by_container = {s["container_name"]: s for s in lab["ananta_services"]}
+    by_container = {s["container_name"]: s for s in lab["ananta_services"] if s["container_name"] in running}
     assert set(by_container) <= set(died), sorted(set(by_container) - set(died))
     order = ["app_plane", "control_plane", "shared_temporal"]
     for name, svc in by_container.items():
@@ -280,7 +282,8 @@ def test_stop_then_start_again(client, containers, lab):
                 assert died[name] <= died[other], "%s (%s) ended after %s (%s)" % (name, svc["plane"], other, dep["plane"])
         for dep in svc.get("depends_on") or []:
             dep_container = next(s["container_name"] for s in lab["ananta_services"] if s["name"] == dep)
-            assert died[name] <= died[dep_container], "%s ended after its dependency %s" % (name, dep)
+            if dep_container in by_container:
+                assert died[name] <= died[dep_container], "%s ended after its dependency %s" % (name, dep)
     assert all(v is None for v in restarts(client, containers).values()), "every container removed"
     assert client.volumes.list(filters={"label": "ananta.platform.project"}), "volumes kept unless asked"
     start = playbook("start_platform.yml", "-v")
