@@ -23,12 +23,14 @@ from ansible_collections.ananta.platform.plugins.module_utils._k8s.naming import
 # while a dependency is away (the platform's services report their dependencies there) would have
 # the kubelet restart a healthy service each time a database rolls (found by the cluster test
 # that rolls supabase-db twice: cns-service was killed by its liveness probe). Docker never kills
-# a container for being unhealthy. Either handler falls back to the other when a service has only one.
+# a container for being unhealthy. So liveness is a connect to the service's port; a command only
+# for a service without one (a worker: its process). Each falls back to the others when a service
+# lacks it.
 KUBELET_PROBES = {
     "http": ("network", "network", "port"),
-    "tcp": ("network", "network", "network"),
-    "amqp": ("network", "exec", "network"),
-    "exec": ("exec", "exec", "exec"),  # postgres, redis, temporal, process, docker_health and the rest
+    "tcp": ("network", "network", "port"),
+    "amqp": ("network", "exec", "port"),
+    "exec": ("exec", "exec", "port"),  # postgres, redis, temporal, process, docker_health and the rest
 }
 
 
@@ -57,13 +59,22 @@ class ObjectsMixin:
             return {"httpGet": {"path": readiness.get("path", "/"), "port": readiness["port"]}}
         return {"tcpSocket": {"port": readiness["port"]}}
 
+    def _port_handler(self, svc):
+        """A TCP connect to the port the service's readiness probe reaches, else to its first
+        container port; None for a service without one (a worker)."""
+        readiness = self.in_cluster_probe(svc.get("readiness")) or {}
+        ports = [p["containerPort"] for p in _container_ports(svc)]
+        if readiness.get("port") in ports:
+            return {"tcpSocket": {"port": readiness["port"]}}
+        return {"tcpSocket": {"port": ports[0]}} if ports else None
+
     def _probe_handlers(self, svc):
         """(startup, readiness, liveness) handlers by the catalog's readiness probe
         (``KUBELET_PROBES``): what the kubelet runs itself where it judges as much, the
         healthcheck's command where only a query can tell. None when nothing can run in a pod."""
         probe = (svc.get("readiness") or {}).get("probe", "running")
         network, command = self._network_handler(svc), self._exec_handler(svc)
-        port = {"tcpSocket": {"port": network["httpGet"]["port"]}} if network and "httpGet" in network else network
+        port = self._port_handler(svc)
         rule = KUBELET_PROBES.get(probe, KUBELET_PROBES["exec"])
         handlers = []
         for kind in rule:
@@ -80,9 +91,10 @@ class ObjectsMixin:
         ``readiness.timeout``, else the healthcheck's start period, else 300 s) to come up,
         checked every second (the kubelet runs the readiness probe the moment it passes); only
         then do the readiness and liveness probes run, at periods that keep an idle platform
-        quiet: 10 and 20 s for what the kubelet runs itself, 30 and 60 s for a command (each
-        one a process in the container). A hung service is restarted after ``retries`` (at
-        least 3) failures in a row; a slow boot never is."""
+        quiet: readiness every 10 s for what the kubelet runs itself, every 60 s for a command
+        (each one a process in the container); liveness a connect to its port every 20 s (a
+        command every 60 s for a service without a port). A hung service is restarted after
+        ``retries`` (at least 3) failures in a row; a slow boot never is."""
         handlers = self._probe_handlers(svc)
         if handlers is None:
             return {}
@@ -96,7 +108,7 @@ class ObjectsMixin:
             return heavy if "exec" in handler else light
 
         return {
-            "readinessProbe": dict(readiness, periodSeconds=period(readiness, 10, 30), timeoutSeconds=timeout,
+            "readinessProbe": dict(readiness, periodSeconds=period(readiness, 10, 60), timeoutSeconds=timeout,
                                    failureThreshold=retries),
             "startupProbe": dict(startup, periodSeconds=1, timeoutSeconds=timeout, failureThreshold=max(retries, budget)),
             "livenessProbe": dict(liveness, periodSeconds=period(liveness, 20, 60), timeoutSeconds=timeout,

@@ -582,17 +582,35 @@ class ClusterStart(ClusterRun):
                 continue
             kind, namespace, name = run.workload()
             obj = self.cache.get(kind, namespace, name)
+            wanted = ((((obj or {}).get("spec") or {}).get("template") or {}).get("metadata") or {}).get("annotations") or {}
             for pod in self.pods_of(obj or {}, namespace):
+                meta = pod.get("metadata") or {}
+                own = meta.get("annotations") or {}
+                if meta.get("deletionTimestamp") or own.get(_k8s_rules.TEMPLATE_HASH, wanted.get(_k8s_rules.TEMPLATE_HASH)) \
+                        != wanted.get(_k8s_rules.TEMPLATE_HASH):
+                    continue  # a pod going away, or of the template before this run's (its dependency rolled under it)
                 baseline = run.baselines.get(pod["metadata"]["name"])
                 if baseline is None:
                     continue
                 for status in (pod.get("status") or {}).get("containerStatuses") or []:
                     if int(status.get("restartCount") or 0) > baseline.get(status["name"], 0):
-                        self._fail(run, "was ready, then pod %s container %s restarted (%s -> %s)%s" % (
+                        self._fail(run, "was ready, then pod %s container %s restarted (%s -> %s)%s%s" % (
                             pod["metadata"]["name"], status["name"], baseline.get(status["name"], 0),
                             status.get("restartCount"),
-                            _k8s_rules.last_words((status.get("lastState") or {}).get("terminated"))))
+                            _k8s_rules.last_words((status.get("lastState") or {}).get("terminated")), self._hint(run)))
                         return
+
+    def _hint(self, run):
+        """A dependant that crashed when this run renewed a dependency it does not declare it
+        restarts with: what to declare (as on a Docker host)."""
+        svc = self.catalog.get(run.unit.service) or {}
+        renewed = [d for d in svc.get("depends_on") or [] if d in self.by_name
+                   and self.by_name[d].action != objects_state.UNCHANGED and d not in (svc.get("restart_with") or [])]
+        if not renewed:
+            return ""
+        return "; it depends on %s, which this run renewed: if it cannot outlive a restart of %s, declare " \
+            "restart_with: [%s] in its catalog entry" % (", ".join(renewed), "it" if len(renewed) == 1 else "them",
+                                                         ", ".join(renewed))
 
     def _result(self):
         services, steps = [], []

@@ -333,10 +333,15 @@ def test_the_kubelet_runs_what_it_can_itself_and_a_command_only_where_a_query_ju
             assert probes["startupProbe"]["tcpSocket"]["port"] == 5672 and probes["livenessProbe"]["tcpSocket"]["port"] == 5672
             assert probes["readinessProbe"]["exec"]["command"] == test, svc["name"]
         else:
-            for name, probe in probes.items():
-                assert probe["exec"]["command"] == test, (svc["name"], name)
+            for name in ("startupProbe", "readinessProbe"):
+                assert probes[name]["exec"]["command"] == test, (svc["name"], name)
+            # liveness: the process, by its port; by its command where it has none (a worker)
+            if ports:
+                assert probes["livenessProbe"]["tcpSocket"]["port"] in ports, svc["name"]
+            else:
+                assert probes["livenessProbe"]["exec"]["command"] == test, svc["name"]
         readiness = probes["readinessProbe"]
-        assert readiness["periodSeconds"] == (30 if "exec" in readiness else 10), svc["name"]
+        assert readiness["periodSeconds"] == (60 if "exec" in readiness else 10), svc["name"]
         assert probes["livenessProbe"]["periodSeconds"] == (60 if "exec" in probes["livenessProbe"] else 20), svc["name"]
         # the startup probe checks every second (the readiness probe runs the moment it passes) and
         # its budget covers the service's readiness time budget: a slow boot is never killed
