@@ -35,6 +35,9 @@ PLAYBOOK = os.path.join(ROOT, ".venv", "bin", "ansible-playbook")
 PROJECT = "ananta-scale"
 LEVELS = 6
 PATTERN = "sleep 1000000"
+# the probe's pattern matches the process the command becomes after its delay, not the shell that
+# waits (whose command line holds the same words)
+PROBE = "^%s$" % PATTERN
 
 
 def catalog(size, image, seed=28):
@@ -52,7 +55,7 @@ def catalog(size, image, seed=28):
                              "depends_on": depends, "image": image,
                              "command": ["/bin/sh", "-c", "sleep %s; exec %s" % (delay, PATTERN)],
                              "restart_policy": "unless-stopped",
-                             "readiness": {"probe": "process", "pattern": PATTERN, "timeout": 300},
+                             "readiness": {"probe": "process", "pattern": PROBE, "timeout": 300},
                              "kubernetes": {"kind": "Deployment"}})
             current.append(name)
         previous = current
@@ -88,13 +91,18 @@ def restarts(label):
 
 def engine_alone(size, image):
     """``docker run -d`` of N containers of the same image and command, three at a time."""
+    from concurrent.futures import ThreadPoolExecutor
+
     label = "ananta-scale-engine=1"
     remove_all(label)
-    commands = "\n".join("docker run -d --label %s --name scale-engine-%03d %s /bin/sh -c 'sleep 2; exec %s'"
-                         % (label, n, image, PATTERN) for n in range(size))
+
+    def start(number):
+        subprocess.run(["docker", "run", "-d", "--label", label, "--name", "scale-engine-%03d" % number, image,
+                        "/bin/sh", "-c", "sleep 2; exec %s" % PATTERN], capture_output=True, check=True, timeout=300)
+
     started = time.monotonic()
-    subprocess.run(["xargs", "-P", "3", "-I", "{}", "sh", "-c", "{} >/dev/null"], input=commands, text=True, check=True,
-                   timeout=1800)
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        list(pool.map(start, range(size)))
     took = time.monotonic() - started
     remove_all(label)
     return took
