@@ -47,7 +47,7 @@ def catalog(size, image, seed=28):
     services, previous = [], []
     for level, count in enumerate(per_level):
         current = []
-        for _ in range(count):
+        for _number in range(count):
             name = "scale-%03d" % len(services)
             delay = round(rng.uniform(1.0, 3.0), 1)
             depends = sorted(rng.sample(previous, min(len(previous), rng.randint(1, 2)))) if previous else []
@@ -148,9 +148,9 @@ def main():
     print("%9s %9s %9s %10s %7s %15s %10s %9s" % ("services", "cold s", "path s", "engine s", "ratio", "per service s",
                                                   "no-op s", "restarts"))
     for row in rows:
-        print("%9d %9.1f %9.1f %10.1f %7.2f %15.3f %10.1f %9d" % (row["size"], row["cold"], row["path"], row["engine"],
-                                                                 row["ratio"], row["per_service"], row["noop"],
-                                                                 row["restarts"]))
+        print("%9d %9.1f %9.1f %10.1f %7.2f %15.3f %10.1f %9d" % (
+            row["size"], row["cold"], row["path"], row["engine"], row["ratio"], row["per_service"], row["noop"],
+            row["restarts"]))
 
 
 if __name__ == "__main__":

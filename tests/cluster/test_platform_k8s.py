@@ -171,7 +171,7 @@ def gate_jobs(svc, lab):
     by_port = {}
     for other in lab["ananta_services"]:
         for spec in other.get("ports") or []:
-            by_port[str(spec).split(":")[0]] = other
+            by_port[str(spec).split(":", maxsplit=1)[0]] = other
     found = set()
     for gate in svc.get("start_after") or []:
         if gate.get("probe") == "postgres" and gate.get("tables"):
@@ -331,7 +331,7 @@ def test_collect_logs_holds_every_pods_logs_init_containers_included(api, lab, t
         names = archive.getnames()
         texts = {m.name: archive.extractfile(m).read().decode("utf-8", "replace") for m in archive.getmembers() if m.isfile()}
     # no password of the inventory in any file (issue 29), and the files still say what ran
-    passwords = {v for v in lab["ananta_secrets"].values()}
+    passwords = set(lab["ananta_secrets"].values())
     assert len(passwords) >= 5
     assert not sorted({n for n, text in texts.items() for p in passwords if p in text})
     assert any('"restartCount"' in text and '"containerStatuses"' in text for n, text in texts.items() if n.endswith(".pod.json"))

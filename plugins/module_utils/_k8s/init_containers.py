@@ -51,8 +51,8 @@ class InitContainersMixin:
         if kind_of(dep) == "StatefulSet":
             # no port to knock on, but its governing (headless) Service's name resolves once its
             # pod is ready and the cluster's DNS has it: before that, a dependant's first lookup fails
-            return {"probe": "dns", "host": "%s.%s.svc.%s" % (object_name(dep), self.namespace_of(dep),
-                                                             self.opts["cluster_domain"])}
+            host = "%s.%s.svc.%s" % (object_name(dep), self.namespace_of(dep), self.opts["cluster_domain"])
+            return {"probe": "dns", "host": host}
         return None
 
     def _step_container(self, name, step, config_ref, extra_env=None):

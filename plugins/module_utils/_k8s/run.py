@@ -381,7 +381,7 @@ class ClusterStart(ClusterRun):
             if run.action == objects_state.UNCHANGED:
                 # nothing to write: it waits for nothing, and is judged at once
                 self._judge_from_now(run)
-        workers = [threading.Thread(target=self._worker, daemon=True) for _ in range(self.workers)]
+        workers = [threading.Thread(target=self._worker, daemon=True) for _number in range(self.workers)]
         for worker in workers:
             worker.start()
         version = -1

@@ -74,7 +74,7 @@ def test_the_phases_are_the_units_grouped_in_seed_000s_order(lab_units):
     assert [p["name"] for p in phases] == [name for name in by_phase if by_phase[name]]
     for phase in phases:
         assert phase["objects"] == by_phase[phase["name"]], phase["name"]
-    assert len(units) == sum(1 for _ in renderer.units())
+    assert len(units) == len(renderer.units())
 
 
 def test_a_step_alone_is_its_job_with_its_own_configuration_and_no_need_of_its_plane(lab_units):
