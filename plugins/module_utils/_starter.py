@@ -659,7 +659,11 @@ class Starter:
             for dep in start.restarted_by:
                 self.starts[dep].restarts.append(start.name)
         self.stop.set()
-        return [s.result() for s in self.starts.values()], round(self.clock() - self.t0, 3), self.failure
+        # a dependant outside the selection is reported when the run restarted it (or would), or
+        # when it failed: one left alone is no part of this start
+        reported = [s for s in self.starts.values()
+                    if not s.follower or (s.action not in (None, "unchanged")) or s.error]
+        return [s.result() for s in reported], round(self.clock() - self.t0, 3), self.failure
 
     def step_results(self):
         return [step.result() for step in self.steps]
