@@ -107,9 +107,9 @@ def restarts(api):
     return restarts_of(pods(api))
 
 
-def resource_versions(api):
+def resource_versions(api, at_least=150):
     """Every object the collection made: kind/namespace/name -> resourceVersion (the namespaces,
-    network policies and volume claims too)."""
+    network policies and volume claims too); ``at_least`` of them (what is compared is there)."""
     from kubernetes import client
     versions = {}
     apps, batch, core, net = client.AppsV1Api(api), client.BatchV1Api(api), client.CoreV1Api(api), client.NetworkingV1Api(api)
@@ -123,7 +123,7 @@ def resource_versions(api):
                            ("PersistentVolumeClaim", core.list_namespaced_persistent_volume_claim)):
             for obj in items(call, ns, label_selector=SELECTOR):
                 versions["%s/%s/%s" % (kind, ns, obj["metadata"]["name"])] = obj["metadata"]["resourceVersion"]
-    assert len(versions) > 150, len(versions)  # what is compared is there
+    assert len(versions) >= at_least, len(versions)  # what is compared is there
     return versions
 
 
@@ -450,12 +450,13 @@ def test_a_claim_that_no_volume_binds_is_named_after_the_grace(api, lab):
 def test_a_datastore_that_listens_but_does_not_answer_queries_is_not_ready(api, lab):
     """Issue 28: the kubelet's readiness of a database stays a query (pg_isready), not its open
     port: a server that accepts TCP on 5432 but speaks no PostgreSQL never becomes ready; its
-    startup probe ends its readiness budget (15 s) and the run fails naming the probe."""
+    startup probe ends its readiness budget (15 s), the kubelet restarts it, and the run (whose
+    own budget is longer: 60 s) fails at that restart, naming the probe."""
     try:
         proc = failing_start(lab, lambda services: services.append(extra_datastore(
             "listen-only-db", 15992, command=["standin"],
             env={"STANDIN_NAME": "listen-only-db", "STANDIN_MODE": "tcp", "STANDIN_PORTS": "5432"})),
-            "-e", "ananta_k8s_wait_timeout=20")
+            "-e", "ananta_k8s_wait_timeout=60")
         assert proc.returncode != 0
         assert re.search(r"FAILED: .*listen-only-db.*Startup probe failed: 127\.0\.0\.1:5432 - no response", proc.stdout), tail(proc)
         assert failing_wait_seconds(proc) < 60
@@ -537,12 +538,13 @@ def test_stop_in_reverse_order_keeps_the_data(api, lab, token_connection):
 
 
 def test_app_plane_alone_with_the_other_planes_down_fails_at_once(api, token_connection):
-    before = resource_versions(api)
+    # stopped: the namespaces, configuration, network policies and claims stay
+    before = resource_versions(api, at_least=60)
     proc = playbook("start_platform.yml", "--tags", "app_plane", connection=token_connection)
     assert proc.returncode != 0
     assert "shared-temporal" in proc.stdout and "does not exist" in proc.stdout, tail(proc)
     assert "nothing was changed" in proc.stdout, tail(proc)
-    assert resource_versions(api) == before  # it failed before anything was written
+    assert resource_versions(api, at_least=60) == before  # it failed before anything was written
 
 
 def test_start_again_with_the_data_kept(api, token_connection):
