@@ -9,7 +9,7 @@ DOCUMENTATION = r"""
 ---
 module: k8s_services
 short_description: Start or stop the platform's planes on a Kubernetes cluster in one call, over one dependency graph
-version_added: 0.2.0
+version_added: 0.3.0
 description:
   - The Kubernetes counterpart of M(ananta.platform.docker_services). With O(state=started), renders the objects of
     the selected planes (as M(ananta.platform.k8s_manifests) does, in seed 000's shape) and applies them as one
