@@ -6,24 +6,10 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-PLANE_ROLES = ("shared_temporal", "control_plane", "app_plane")
-
-
-def trusted(value):
-    """A role's own file, loaded by hand: its templates are trusted, as Ansible trusts them."""
-    from ansible.template import trust_as_template
-
-    if isinstance(value, dict):
-        return {k: trusted(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [trusted(v) for v in value]
-    return trust_as_template(value) if isinstance(value, str) else value
-
-
 def inventory_vars(inventory="lab", host="localhost", extra=None, steps=False):
-    """The rendered variables of a host of one of the collection's inventories; with ``steps``,
-    also ``ananta_steps``: the plane roles' step definitions (their vars, made of their defaults
-    under the inventory's values), as start_platform hands them to the start."""
+    """The rendered variables (``ananta_*``) of a host of one of the collection's inventories,
+    the definition's steps (``ananta_platform_steps``) among them, as start_platform hands them
+    to the start; ``steps`` is kept for the callers that asked for them."""
     from ansible.inventory.manager import InventoryManager
     from ansible.parsing.dataloader import DataLoader
     from ansible.template import Templar
@@ -45,16 +31,6 @@ def inventory_vars(inventory="lab", host="localhost", extra=None, steps=False):
         variables._extra_vars = extra  # pylint: disable=protected-access
     hostvars = variables.get_vars(host=manager.get_host(host))
     hostvars.setdefault("ansible_playbook_python", sys.executable)
-    if steps:
-        import yaml
-        defaults, role_vars = {}, {}
-        for role in PLANE_ROLES:
-            for kind, into in (("defaults", defaults), ("vars", role_vars)):
-                with open(os.path.join(ROOT, "roles", role, kind, "main.yml"), encoding="utf-8") as handle:
-                    into.update(trusted(yaml.safe_load(handle) or {}))
-        hostvars = dict(defaults, **hostvars)
-        hostvars.update(role_vars)
-        hostvars["ananta_steps"] = [step for role in PLANE_ROLES for step in role_vars["%s_steps" % role]]
     templar = Templar(loader=loader, variables=hostvars)
     return {key: templar.template(hostvars[key]) for key in hostvars if key.startswith("ananta_")}
 

@@ -15,7 +15,7 @@ class ModuleDocFragment:
 options:
   steps:
     description:
-      - The platform's steps, as the plane roles define them (C(<plane>_steps)). Every definition is validated,
+      - The platform's steps, as its definition gives them (C(ananta_platform_steps)). Every definition is validated,
         against the argument spec of the step's module, before anything is done; a problem names its step.
       - A V(migrations) step becomes one node per database of its plane that the order table names
         (C(migrations:<database>)), each after its own database's service.
@@ -31,10 +31,11 @@ options:
         type: str
         required: true
       kind:
-        description: What the step does.
+        description:
+          - What the step does, a kind of the table of step kinds (C(plugins/module_utils/_step_kinds.py)), that is
+            V(namespaces), V(migrations) or V(streams). Another is refused, naming the step and the nearest kind.
         type: str
         required: true
-        choices: [namespaces, migrations, streams]
       plane:
         description: The plane the step belongs to (one of the catalog's planes).
         type: str

@@ -2,7 +2,7 @@
 # Copyright: Ananta Platform engineers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The filters of the platform's definition (documented in platform_services.yml,
-service_sources.yml, plane_namespaces.yml and catalog_planes.yml beside this file)."""
+service_sources.yml, plane_namespaces.yml, catalog_planes.yml and step_checks.yml beside this file)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from ansible.errors import AnsibleFilterError
 
 from ansible_collections.ananta.platform.plugins.module_utils._catalog import merge_overrides, override_sources, plane_order
 from ansible_collections.ananta.platform.plugins.module_utils._k8s.naming import plane_namespace
-from ansible_collections.ananta.platform.plugins.module_utils._errors import CatalogError
+from ansible_collections.ananta.platform.plugins.module_utils._errors import AnantaError, CatalogError
+from ansible_collections.ananta.platform.plugins.module_utils._step_kinds import verify_checks
 
 
 def _named(work, definition, overrides):
@@ -49,7 +50,15 @@ def catalog_planes(services):
     return plane_order(services or [])
 
 
+def step_checks(steps):
+    """What verify checks after the steps ran, as the table of step kinds says for each kind."""
+    try:
+        return verify_checks(steps or [])
+    except (AnantaError, KeyError, TypeError, ValueError) as exc:
+        raise AnsibleFilterError("step_checks: %s" % getattr(exc, "message", exc)) from None
+
+
 class FilterModule:
     def filters(self):
         return {"platform_services": platform_services, "service_sources": service_sources,
-                "plane_namespaces": plane_namespaces, "catalog_planes": catalog_planes}
+                "plane_namespaces": plane_namespaces, "catalog_planes": catalog_planes, "step_checks": step_checks}

@@ -76,15 +76,12 @@ RABBITMQ_TOPOLOGY = dict(
     bindings=dict(type="list", elements="dict", default=[]),
 )
 
-# The kinds of step, each run by the module whose spec is above.
-STEP_KINDS = ("namespaces", "migrations", "streams")
-
 # The step definitions, as ananta.platform.docker_services, k8s_manifests and compose_export take
 # them (doc fragment ananta.platform.steps); each node's options are validated against the spec
 # of its kind above (_steps.build).
 STEPS = dict(type="list", elements="dict", default=[], options=dict(
     name=dict(type="str", required=True),
-    kind=dict(type="str", required=True, choices=list(STEP_KINDS)),
+    kind=dict(type="str", required=True),  # one of the table of step kinds (_step_kinds), checked by _steps.build
     plane=dict(type="str", required=True),
     after=dict(type="list", elements="str", default=[]),
     options=dict(type="dict", required=True),

@@ -4,10 +4,10 @@
 """A compose file from the catalog (seed 002's Strategy 2), doing the same work as start_platform.
 
 Healthchecks, ``depends_on`` with ``service_healthy`` / ``service_completed_successfully``,
-and the steps as one-shot services: the Temporal namespaces (the Temporal CLI), the
-migrations and the RabbitMQ topology (the collection's own step command, with history,
-checksums, lock and argument comparison). A service's gates become dependencies on the
-steps that satisfy them.
+and the steps as one-shot services: the Temporal namespaces, the migrations and the RabbitMQ
+topology, each running the collection's own step command (tools/ananta_step.py, as the
+Kubernetes Jobs do: history, checksums, lock and argument comparison). A service's gates
+become dependencies on the steps that satisfy them.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import json
 
 from ansible_collections.ananta.platform.plugins.module_utils import _catalog
 from ansible_collections.ananta.platform.plugins.module_utils._catalog import parse_port
+from ansible_collections.ananta.platform.plugins.module_utils._step_kinds import KINDS
 from ansible_collections.ananta.platform.plugins.module_utils._steps import in_network
 
 COLLECTION_MOUNT = "/opt/ananta/ansible_collections/ananta/platform"
@@ -75,61 +76,39 @@ def service_entry(svc, by_name, defaults, step_deps, project):
     return entry
 
 
-# The compose service of each kind of step (the migrations: one per database, migrate-<database>).
-STEP_SERVICES = {"namespaces": "temporal-namespaces", "migrations": "migrate-%s", "streams": "rabbitmq-topology"}
-
-
 def build_steps(nodes, by_name):
     """The one-shot services' part of each step node (``_steps.build``, the nodes the Docker
-    start runs): [{service, node, after, networks, config, password}], each reaching its server
-    by name on its container port (``_steps.in_network``)."""
+    start runs): [{service, node, after, networks, config, volumes, password}], each reaching its
+    server by name on its container port (``_steps.in_network``), named and configured as the
+    table of step kinds says (a kind with a node per database: one service per database)."""
     entries = []
     for node in nodes:
         service, _port, config, password = in_network(node, by_name)
-        name = STEP_SERVICES[node.kind]
-        if node.kind == "migrations":
-            name %= config["name"]
-            config = {"host": config["host"], "port": config["port"], "user": config["user"], "dbname": config["dbname"],
-                      "path": "/migrations", "migrations": config["migrations"]}
+        kind = KINDS[node.kind]
+        name = kind.service % config["name"] if "%s" in kind.service else kind.service
+        config, volumes = kind.compose_config(config, node)
         entries.append({"service": name, "node": node, "after": list(node.after), "config": config, "password": password,
-                        "networks": service.get("networks", [])[:1]})
-    order = list(STEP_SERVICES)
+                        "volumes": volumes, "networks": service.get("networks", [])[:1]})
+    order = list(KINDS)
     return sorted(entries, key=lambda e: (order.index(e["node"].kind), e["service"]))
 
 
 def step_services(steps, image, collection_path, project):
-    """One-shot services for the step entries of ``build_steps``."""
+    """One-shot services for the step entries of ``build_steps``: each runs its kind's command of
+    tools/ananta_step.py (the command its Kubernetes Job runs), the collection mounted read-only,
+    its configuration in ANANTA_STEP_CONFIG and its password in its kind's variable."""
     services = {}
     labels = {"ananta.platform.project": project, "ananta.platform.step": "true"}
     mount = ["%s:%s:ro" % (collection_path, COLLECTION_MOUNT)]
-    env_base = {"PYTHONPATH": "/opt/ananta"}
     for step in steps:
-        entry = {"image": image, "restart": "no", "labels": labels, "networks": step["networks"]}
-        config, kind = step["config"], step["node"].kind
-        if kind == "namespaces":
-            lines = []
-            # ($$ is compose's escape for a literal $)
-            for ns in config["namespaces"]:
-                values = {"n": json.dumps(ns["name"]), "a": config["address"], "r": json.dumps(str(ns["retention"])),
-                          "d": json.dumps(ns.get("description", "")).replace("$", "$$")}
-                lines.append("if temporal operator namespace describe -n %(n)s --address %(a)s >/dev/null 2>&1; then "
-                             "temporal operator namespace update -n %(n)s --retention %(r)s --description %(d)s --address %(a)s; "
-                             "else temporal operator namespace create -n %(n)s --retention %(r)s --description %(d)s "
-                             "--address %(a)s; fi" % values)
-            lines.append("for n in %s; do until temporal operator namespace describe -n \"$$n\" --address %s >/dev/null 2>&1; "
-                         "do sleep 0.5; done; done" % (" ".join(json.dumps(n["name"]) for n in config["namespaces"]),
-                                                       config["address"]))
-            entry["command"] = ["bash", "-ec", "\n".join(lines)]
-        elif kind == "migrations":
-            entry.update(command=STEP_COMMAND + ["migrate"],
-                         environment=dict(env_base, ANANTA_STEP_CONFIG=json.dumps(config), PGPASSWORD=step["password"]),
-                         volumes=mount + ["%s:/migrations:ro" % step["node"].params["path"]])
-        else:
-            entry.update(command=STEP_COMMAND + ["topology"],
-                         environment=dict(env_base, ANANTA_STEP_CONFIG=json.dumps(config), RABBITMQ_PASSWORD=step["password"]),
-                         volumes=mount)
-        entry["depends_on"] = {dep: {"condition": "service_healthy"} for dep in step["after"]}
-        services[step["service"]] = entry
+        kind = KINDS[step["node"].kind]
+        environment = {"PYTHONPATH": "/opt/ananta", "ANANTA_STEP_CONFIG": json.dumps(step["config"])}
+        if kind.password_env:
+            environment[kind.password_env] = step["password"]
+        services[step["service"]] = {
+            "image": image, "restart": "no", "labels": labels, "networks": step["networks"],
+            "command": STEP_COMMAND + [kind.verb], "environment": environment, "volumes": mount + step["volumes"],
+            "depends_on": {dep: {"condition": "service_healthy"} for dep in step["after"]}}
     return services
 
 

@@ -31,9 +31,10 @@ import os
 
 from ansible_collections.ananta.platform.plugins.module_utils import _catalog, _steps
 from ansible_collections.ananta.platform.plugins.module_utils._errors import AnantaError, CatalogError
+from ansible_collections.ananta.platform.plugins.module_utils._step_kinds import KINDS
 from ansible_collections.ananta.platform.plugins.module_utils._k8s.aliases import AliasesMixin
 from ansible_collections.ananta.platform.plugins.module_utils._k8s.common import (  # noqa: F401  pylint: disable=unused-import
-    ANNOTATION_HASH, DEFAULTS, LABEL_LEVEL, LABEL_PHASE, LABEL_PLANE, LABEL_PROJECT, LABEL_STEP, STEP_JOBS, _volumes,
+    ANNOTATION_HASH, DEFAULTS, LABEL_LEVEL, LABEL_PHASE, LABEL_PLANE, LABEL_PROJECT, LABEL_STEP, _volumes,
 )
 from ansible_collections.ananta.platform.plugins.module_utils._k8s.config import ConfigMixin
 from ansible_collections.ananta.platform.plugins.module_utils._k8s.init_containers import InitContainersMixin
@@ -98,7 +99,7 @@ def step_nodes(definitions, services):
     nodes = _steps.build(definitions, services)
     files = {}
     for node in nodes:
-        if node.kind == "migrations":
+        if KINDS[node.kind].files:  # the files its Job mounts, read from its options' path
             if not node.params.get("path"):
                 raise AnantaError("step %s: options.path (the directory of the migration files) is required" % node.name)
             files.update(read_migration_files(node.params["path"], node.params["migrations"]))

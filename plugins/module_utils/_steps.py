@@ -34,29 +34,21 @@ import difflib
 import threading
 import time
 
-from ansible_collections.ananta.platform.plugins.module_utils import _argspecs
 from ansible_collections.ananta.platform.plugins.module_utils._catalog import container_port, parse_port, plane_order
 from ansible_collections.ananta.platform.plugins.module_utils._errors import AnantaError
-
-STEP_KINDS = _argspecs.STEP_KINDS
-# a gate (start_after probe) is provided by the steps of this kind
-GATE_KINDS = {"temporal": "namespaces", "postgres": "migrations", "amqp": "streams"}
+from ansible_collections.ananta.platform.plugins.module_utils._step_kinds import KINDS, by_gate
 
 
 def gate_needs(gate, kind, ports=()):
     """Whether a gate (a ``start_after`` probe) waits for a step of ``kind``: the one rule that
-    the Docker start, the compose export and the timeline all apply. A Temporal gate on a
-    namespace needs the namespaces; an AMQP gate on queues needs the streams; a PostgreSQL gate
-    on tables needs the migrations of the database it probes: the step whose database listens
-    on one of ``ports`` (the port the step connects to, or the host ports its database service
-    publishes). Nothing else: no plane or level makes a service wait for a step."""
-    if GATE_KINDS.get(gate.get("probe")) != kind:
-        return False
-    if kind == "migrations":
-        return bool(gate.get("tables")) and str(gate.get("port")) in {str(p) for p in ports if p is not None}
-    if kind == "streams":
-        return bool(gate.get("queues"))
-    return bool(gate.get("namespace"))
+    the Docker start, the compose export and the timeline all apply. The gate's probe names the
+    kind that provides it (the table of step kinds), and the kind says whether this gate needs
+    it: a Temporal gate on a namespace needs the namespaces; an AMQP gate on queues needs the
+    streams; a PostgreSQL gate on tables needs the migrations of the database it probes (the step
+    whose database listens on one of ``ports``: the port the step connects to, or the host ports
+    its database service publishes). Nothing else: no plane or level makes a service wait for a step."""
+    provider = by_gate(gate.get("probe"))
+    return provider is not None and provider.name == kind and provider.provides(gate, ports)
 
 
 def published_ports(service):
@@ -97,7 +89,7 @@ class StepRun:
         self.started_at = round(time.time(), 3)
         clock = time.monotonic()
         try:
-            self.outcome = RUNNERS[self.kind](self.params, check_mode)
+            self.outcome = KINDS[self.kind].run(self.params, check_mode)
         finally:
             self.elapsed = round(time.monotonic() - clock, 3)
 
@@ -117,8 +109,7 @@ def _validate(spec, params, what):
 
 
 def _spec(kind):
-    return {"namespaces": _argspecs.TEMPORAL_NAMESPACE, "streams": _argspecs.RABBITMQ_TOPOLOGY,
-            "migrations": _argspecs.PG_MIGRATE}[kind]
+    return KINDS[kind].spec
 
 
 def database_plane(database, by_name):
@@ -178,8 +169,8 @@ def _migration_nodes(step, options, catalog, problems):
                 params[name] = options[name]
         name = "%s:%s" % (step["name"], key)
         try:
-            nodes.append(StepRun(name, "migrations", step["plane"], list(step.get("after") or []) + ([service] if service else []),
-                                 _validate(_spec("migrations"), params, "step %s" % name), service))
+            nodes.append(StepRun(name, step["kind"], step["plane"], list(step.get("after") or []) + ([service] if service else []),
+                                 _validate(_spec(step["kind"]), params, "step %s" % name), service))
         except AnantaError as exc:
             problems.append(exc.message)
     return nodes
@@ -200,8 +191,10 @@ def build(steps, catalog):
             problems.append("step %s of the %s is given twice" % (name, step.get("plane")))
             continue
         seen.add((name, step.get("plane")))
-        if step.get("kind") not in STEP_KINDS:
-            problems.append("step %s: kind %r is not one of %s" % (name, step.get("kind"), ", ".join(STEP_KINDS)))
+        if step.get("kind") not in KINDS:
+            near = difflib.get_close_matches(str(step.get("kind")), list(KINDS), n=1)
+            problems.append("step %s: kind %r is not one of the table of step kinds (%s)%s"
+                            % (name, step.get("kind"), ", ".join(KINDS), "; did you mean %s?" % near[0] if near else ""))
             continue
         if step.get("plane") not in planes:
             problems.append("step %s: plane %r is no plane of the catalog (its planes: %s)"
@@ -212,13 +205,13 @@ def build(steps, catalog):
             problems.append("step %s: comes after %s, not in the catalog" % (name, ", ".join(missing)))
             continue
         options = step.get("options") or {}
-        if step["kind"] == "migrations":
+        if KINDS[step["kind"]].grouped:  # one node per database of the plane
             nodes.extend(_migration_nodes(step, options, catalog, problems))
             continue
         try:
             params = _validate(_spec(step["kind"]), options, "step %s" % name)
             nodes.append(StepRun(name, step["kind"], step["plane"], step.get("after") or [], params,
-                                 _service_of(step.get("after") or [], _step_port(step["kind"], params), catalog)))
+                                 _service_of(step.get("after") or [], KINDS[step["kind"]].step_port(params), catalog)))
         except AnantaError as exc:
             problems.append(exc.message)
     names = [node.name for node in nodes]
@@ -237,44 +230,29 @@ def _undeclared_gates(nodes, catalog):
     another plane's steps out, and their objects exist already.)"""
     declared = {}  # (kind, port) -> names the steps of that kind on that port declare
     for node in nodes:
-        if node.kind == "streams":
-            names = [q.get("name") for q in node.params.get("queues") or []]
-        elif node.kind == "namespaces":
-            names = [n.get("name") for n in node.params.get("namespaces") or []]
-        else:
+        kind = KINDS[node.kind]
+        if not kind.declares:
             continue
-        declared.setdefault((node.kind, str(_step_port(node.kind, node.params))), set()).update(names)
+        declared.setdefault((node.kind, str(kind.step_port(node.params))), set()).update(kind.declared(node.params))
     problems = []
     for svc in catalog:
         for gate in svc.get("start_after") or []:
             if not isinstance(gate, dict):
                 continue
-            if gate.get("probe") == "amqp":
-                kind, wanted, what = "streams", list(gate.get("queues") or []), "stream"
-            elif gate.get("probe") == "temporal" and gate.get("namespace"):
-                kind, wanted, what = "namespaces", [gate["namespace"]], "Temporal namespace"
-            else:
+            kind = by_gate(gate.get("probe"))
+            if kind is None or not kind.declares or not kind.wanted(gate):
                 continue
-            known = declared.get((kind, str(gate.get("port"))))
+            wanted = kind.wanted(gate)
+            known = declared.get((kind.name, str(gate.get("port"))))
             if known is None:
                 continue
             for name in wanted:
                 if name not in known:
                     near = difflib.get_close_matches(str(name), sorted(known), n=1)
                     problems.append("service %s waits (start_after) for the %s %s, which no step declares (they declare: "
-                                    "%s)%s" % (svc.get("name"), what, name, ", ".join(sorted(known)),
+                                    "%s)%s" % (svc.get("name"), kind.declares, name, ", ".join(sorted(known)),
                                                "; did you mean %s?" % near[0] if near else ""))
     return problems
-
-
-def _step_port(kind, params):
-    """The port a step connects to, as its options give it (the Docker host's view)."""
-    if kind == "namespaces":
-        try:
-            return int(str(params.get("address") or "").rpartition(":")[2])
-        except ValueError:
-            return None
-    return params.get("port")
 
 
 def _listening_port(service, port):
@@ -297,39 +275,22 @@ def _service_of(after, port, catalog):
     return candidates[0]["name"] if len(candidates) == 1 else None
 
 
-# The port each kind of step reaches its server on, when the server's entry does not say.
-DEFAULT_PORTS = {"namespaces": 7233, "migrations": 5432, "streams": 5672}
-MANAGEMENT_PORT = 15672
-
-
 def in_network(node, by_name):
     """What a step reaches inside the platform's network (a cluster's pods, a compose file's
     services), where a service is reached by its name on its container port: ``(service,
     port, config, password)``. ``config`` is the step command's (tools/ananta_step.py) for the
-    node alone; the password is kept apart, for a Secret or an environment variable. One rule
-    for the Kubernetes Jobs and the compose export's one-shot services."""
+    node alone, as its kind builds it; the password is kept apart, for a Secret or an
+    environment variable. One rule for the Kubernetes Jobs and the compose export's one-shot
+    services."""
     service = by_name.get(node.service or "")
     if service is None:
         raise AnantaError("step %s: comes after no single service it connects to (its options' port is published or "
                           "listened on by none of %s); inside a cluster or a compose file it is reached by name"
                           % (node.name, ", ".join(node.after) or "nothing"))
-    params = node.params
-    port = _listening_port(service, _step_port(node.kind, params)) or container_port(service, DEFAULT_PORTS[node.kind])
-    if node.kind == "namespaces":
-        spec = _argspecs.TEMPORAL_NAMESPACE["namespaces"]["options"]
-        namespaces = [{k: v for k, v in ns.items()
-                       if k in ("name", "retention", "description") or (v is not None and v != spec[k].get("default"))}
-                      for ns in params["namespaces"]]
-        return service, port, {"address": "%s:%d" % (service["name"], port), "namespaces": namespaces}, None
-    if node.kind == "streams":
-        config = {"host": service["name"], "port": port, "user": params["login_user"], "vhost": params["vhost"],
-                  "management_url": "http://%s:%d" % (service["name"], container_port(service, MANAGEMENT_PORT)),
-                  "exchanges": params["exchanges"], "queues": params["queues"], "bindings": params["bindings"]}
-        return service, port, config, str(params.get("login_password") or "")
-    entries = [{k: v for k, v in m.items() if k != "database"} for m in params["migrations"] or []]
-    config = {"name": node.name.partition(":")[2], "host": service["name"], "port": port, "user": params["login_user"],
-              "dbname": params["db"], "migrations": entries}
-    return service, port, config, str(params.get("login_password") or "")
+    kind = KINDS[node.kind]
+    port = _listening_port(service, kind.step_port(node.params)) or container_port(service, kind.default_port)
+    config, password = kind.reach(node, service, port)
+    return service, port, config, password
 
 
 def secret_values(nodes):
@@ -340,42 +301,3 @@ def secret_values(nodes):
             if spec.get("no_log") and node.params.get(key):
                 values.add(str(node.params[key]))
     return values
-
-
-# -- the runners: what each module does, from its validated options -------------------------------
-
-def _namespaces(params, check_mode):
-    from ansible_collections.ananta.platform.plugins.module_utils import _temporal
-
-    if not _temporal.HAS_TEMPORALIO:
-        raise AnantaError("the namespaces step needs the temporalio library: %s" % _temporal.TEMPORALIO_IMPORT_ERROR)
-    try:
-        return _temporal.ensure(params, check_mode)[0]
-    except AnantaError:
-        raise
-    except Exception as exc:  # pylint: disable=broad-except  # an RPC failure names its gRPC status
-        raise AnantaError("Temporal at %s: %s %s" % (params["address"], _temporal.rpc_status_name(exc), exc))
-
-
-def _migrations(params, check_mode):
-    from ansible_collections.ananta.platform.plugins.module_utils import _pg_migrator
-
-    run = _pg_migrator.MigrationRun(params, check_mode)
-    try:
-        return run.run()
-    except AnantaError as exc:
-        raise AnantaError("database %s: %s" % (params["db"], exc.message))
-
-
-def _streams(params, check_mode):
-    from ansible_collections.ananta.platform.plugins.module_utils import _rabbitmq_client, _rabbitmq_topology
-
-    if not _rabbitmq_client.HAS_PIKA:
-        raise AnantaError("the streams step needs the pika library: %s" % _rabbitmq_client.PIKA_IMPORT_ERROR)
-    result = _rabbitmq_topology.run(params, check_mode)
-    if result["conflicts"]:
-        raise AnantaError("RabbitMQ topology: %s" % _rabbitmq_topology.conflicts_message(result))
-    return result
-
-
-RUNNERS = {"namespaces": _namespaces, "migrations": _migrations, "streams": _streams}

@@ -27,8 +27,8 @@ def collect(start):
     started, ready, steps, after_steps, details = {}, {}, [], {}, {}
     for step in (start or {}).get("steps") or []:
         if step.get("started_at") and step.get("elapsed") is not None:
-            steps.append({"name": step["name"], "plane": step.get("plane"), "started_at": step["started_at"],
-                          "seconds": step["elapsed"], "after": list(step.get("after") or [])})
+            steps.append({"name": step["name"], "kind": step.get("kind"), "plane": step.get("plane"),
+                          "started_at": step["started_at"], "seconds": step["elapsed"], "after": list(step.get("after") or [])})
     for svc in (start or {}).get("services") or []:
         if "after_steps" in svc:
             after_steps[svc["name"]] = list(svc["after_steps"])
@@ -69,7 +69,7 @@ def step_graph(services, steps, step_after, after_steps=None):
         for gate in svc.get("start_after") or []:
             for step in steps:
                 ports = [p for name in step_afters[step["name"]] for p in published_ports(services_by_name.get(name))]
-                if gate_needs(gate, step.get("kind") or step["name"].split(":")[0], ports):
+                if gate_needs(gate, step.get("kind"), ports):
                     extra.append("step:%s" % step["name"])
         svc["depends_on"] = list(svc.get("depends_on") or []) + extra
     # the graph's own levels are irrelevant to the critical path: flatten them

@@ -14,11 +14,12 @@ description:
   - Writes one compose file (seed 002's Strategy 2) with every catalog service, its healthcheck and
     C(depends_on) conditions (C(service_healthy), C(service_completed_successfully) for one-shot services).
   - The steps of start_platform become one-shot services that the services gated on them depend on
-    (C(start_after) in the catalog), C(temporal-namespaces) (the Temporal CLI, idempotent, waits until each
-    namespace answers), C(migrate-<database>) and C(rabbitmq-topology) (the collection's own step command, so
-    with history, checksums and lock, and argument-by-argument comparison).
+    (C(start_after) in the catalog), named as the table of step kinds says - C(temporal-namespaces) (waits until
+    each namespace answers), C(migrate-<database>) and C(rabbitmq-topology). Each runs the collection's own step
+    command (C(tools/ananta_step.py)), the command the cluster's step Jobs run, so with history, checksums and
+    lock, and argument-by-argument comparison.
   - The step services mount the collection (O(collection_path)) and run in O(step_image), which needs python3,
-    psycopg2, pika and the Temporal CLI (the lab image has them).
+    psycopg2, pika and temporalio (the step image of the cluster's Jobs, C(ananta_k8s_step_image), has them).
 author:
   - Ananta Platform engineers (@ananta-platform)
 attributes:
@@ -73,11 +74,10 @@ EXAMPLES = r"""
     services: "{{ ananta_services }}"
     networks: "{{ ananta_networks }}"
     dest: artifacts/compose/docker-compose.yml
-    step_image: "{{ ananta_lab_image }}"
+    step_image: "{{ ananta_k8s_step_image }}"
     collection_path: "{{ playbook_dir }}/.."
-    # the plane roles' step definitions, gathered as playbooks/export_compose.yml does
-    # (ananta.platform.<plane> with tasks_from docker_steps)
-    steps: "{{ ananta_start_steps }}"
+    # the platform's steps, from its definition (platform/definition.yml)
+    steps: "{{ ananta_platform_steps }}"
 """
 
 RETURN = r"""

@@ -141,8 +141,8 @@ EXAMPLES = r"""
     services: "{{ ananta_services }}"
     planes: [app_plane]
     step_image: registry.example/ananta-platform-ee:0.2.0
-    # the plane roles' step definitions, gathered as playbooks/export_manifests.yml does
-    steps: "{{ ananta_start_steps | selectattr('plane', 'eq', 'app_plane') | list }}"
+    # the app plane's steps, from the platform's definition
+    steps: "{{ ananta_platform_steps | selectattr('plane', 'eq', 'app_plane') | list }}"
   register: rendered
   no_log: true  # the phases hold the Secrets
 

@@ -177,7 +177,7 @@ EXAMPLES = r"""
     project: "{{ ananta_project }}"
     step_image: "{{ ananta_k8s_step_image }}"
     networks: "{{ ananta_networks }}"
-    steps: "{{ ananta_start_steps }}"
+    steps: "{{ ananta_platform_steps }}"
     durations: "{{ lookup('ansible.builtin.file', 'artifacts/expected-durations.json', errors='ignore') | default('{}', true) | from_json }}"
 
 - name: Only the app plane (the planes it needs are checked once, before anything is written)
@@ -185,7 +185,7 @@ EXAMPLES = r"""
     services: "{{ ananta_services }}"
     planes: [app_plane]
     step_image: "{{ ananta_k8s_step_image }}"
-    steps: "{{ ananta_start_steps | selectattr('plane', 'eq', 'app_plane') | list }}"
+    steps: "{{ ananta_platform_steps | selectattr('plane', 'eq', 'app_plane') | list }}"
 
 - name: Stop the platform, the data kept
   ananta.platform.k8s_services:

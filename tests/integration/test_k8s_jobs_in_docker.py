@@ -20,7 +20,7 @@ EE_IMAGE = os.environ.get("ANANTA_EE_IMAGE", "ananta-lab/ee:0.1")
 @pytest.fixture(scope="module")
 def app_plane_objects(lab_vars):
     variables = json.loads(json.dumps(lab_vars, default=str))
-    nodes, files = _k8s_render.step_nodes(variables["ananta_steps"], variables["ananta_services"])
+    nodes, files = _k8s_render.step_nodes(variables["ananta_platform_steps"], variables["ananta_services"])
     renderer = _k8s_render.Renderer(variables["ananta_services"], project="ananta-itest", step_image=EE_IMAGE,
                                     migration_files=files, steps=nodes)
     phases = renderer.render(["app_plane"])

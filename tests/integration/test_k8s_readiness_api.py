@@ -26,7 +26,7 @@ def load_fixture(name):
 @pytest.fixture(scope="module")
 def rendered(lab_vars):
     services = json.loads(json.dumps(lab_vars["ananta_services"], default=str))
-    definitions = json.loads(json.dumps([d for d in lab_vars["ananta_steps"] if d["kind"] == "migrations"], default=str))
+    definitions = json.loads(json.dumps([d for d in lab_vars["ananta_platform_steps"] if d["kind"] == "migrations"], default=str))
     nodes, files = _k8s_render.step_nodes(definitions, services)
     renderer = _k8s_render.Renderer(services, project="ananta-lab", step_image="ananta-lab/ee:0.1", migration_files=files,
                                     steps=nodes)

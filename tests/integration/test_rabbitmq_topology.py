@@ -7,11 +7,13 @@ import yaml
 
 from integration_helpers import ROOT, run_module
 
-with open(os.path.join(ROOT, "roles", "app_plane", "defaults", "main.yml"), encoding="utf-8") as _handle:
+# seed 000's topology, as the platform's definition writes it (plain data: no template in it)
+with open(os.path.join(ROOT, "platform", "definition.yml"), encoding="utf-8") as _handle:
     SEED = yaml.safe_load(_handle)
-EXCHANGES = SEED["app_plane_rabbitmq_exchanges"]
-STREAMS = SEED["app_plane_rabbitmq_streams"]
-BINDINGS = SEED["app_plane_rabbitmq_bindings"]
+EXCHANGES = SEED["ananta_rabbitmq_exchanges"]
+STREAMS = SEED["ananta_rabbitmq_streams"]
+BINDINGS = SEED["ananta_rabbitmq_bindings"]
+assert EXCHANGES and STREAMS and BINDINGS, "the definition's topology is empty"
 
 
 def args(server, vhost, management=True, **extra):

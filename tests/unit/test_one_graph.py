@@ -36,8 +36,8 @@ def group_vars(inventory):
 
 def effective(inventory):
     """The inventory's variables as a run sees them: the platform's definition (the vars plugin
-    ananta.platform.platform) with the inventory's own values, rendered; with the plane roles'
-    step definitions (``ananta_steps``)."""
+    ananta.platform.platform) with the inventory's own values, rendered, its steps (the
+    definition's ``ananta_platform_steps``) among them."""
     import json
     import sys
     sys.path.insert(0, os.path.join(ROOT, ".collections"))
@@ -65,7 +65,7 @@ def graph(inventory):
     # the steps as the start runs them (and the Jobs and the compose file render them): each node,
     # the service it reaches, and the services whose gates wait for it
     from ansible_collections.ananta.platform.plugins.module_utils import _steps
-    nodes = _steps.build(data["ananta_steps"], data["ananta_services"])
+    nodes = _steps.build(data["ananta_platform_steps"], data["ananta_services"])
     steps = sorted((n.name, n.kind, n.plane, tuple(n.after), n.service,
                     tuple(sorted(s["name"] for s in data["ananta_services"]
                                  if any(n.provides(g) for g in s.get("start_after") or []))))
@@ -149,7 +149,7 @@ def test_the_docker_start_the_jobs_the_compose_export_and_the_timeline_render_th
     lab = _lab(steps=True)
     services = lab["ananta_services"]
     by_name = {s["name"]: s for s in services}
-    nodes = _steps.build(lab["ananta_steps"], services)
+    nodes = _steps.build(lab["ananta_platform_steps"], services)
     assert sorted(n.name for n in nodes) == ["migrations:components-db", "migrations:control-plane",
                                              "migrations:supabase-db", "namespaces", "streams"]
     docker = {s["name"]: {n.name for n in nodes if any(n.provides(g) for g in s.get("start_after") or [])}

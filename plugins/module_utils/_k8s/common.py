@@ -43,8 +43,6 @@ DEFAULTS = {
     "steps": (),  # the start's step nodes (_steps.build), the Jobs' source
     "gate_interval": 1,
 }
-# Seed 000's step Jobs: name -> the step (start_platform's tag) it runs.
-STEP_JOBS = {"temporal-namespace-init": "namespaces", "db-migration": "migrations", "rabbitmq-stream-init": "streams"}
 # Every container of the platform and its steps: no privilege, no escalation, no added capability.
 CONTAINER_SECURITY = {"privileged": False, "allowPrivilegeEscalation": False}
 # Every container's last lines before an error end up in its status (lastState.terminated.message):

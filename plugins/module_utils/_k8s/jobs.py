@@ -10,8 +10,9 @@ import re
 
 from ansible_collections.ananta.platform.plugins.module_utils._errors import CatalogError
 from ansible_collections.ananta.platform.plugins.module_utils._k8s.common import (
-    ANNOTATION_HASH, LABEL_STEP, STEP_JOBS, _hash, _labels,
+    ANNOTATION_HASH, LABEL_STEP, _hash, _labels,
 )
+from ansible_collections.ananta.platform.plugins.module_utils._step_kinds import KINDS, by_job
 from ansible_collections.ananta.platform.plugins.module_utils._steps import in_network
 
 
@@ -22,7 +23,7 @@ class JobsMixin:
         """One of seed 000's Jobs, with its own ConfigMap and Secret (so that applying one step
         alone never changes another's configuration)."""
         namespace = self.namespaces[plane]
-        labels = dict(_labels(self.project, plane, name, level, "jobs"), **{LABEL_STEP: STEP_JOBS[name]})
+        labels = dict(_labels(self.project, plane, name, level, "jobs"), **{LABEL_STEP: by_job(name).name})
         config_map = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": self._meta(name + "-config", namespace, labels),
                       "data": {"config.json": json.dumps(config, sort_keys=True, indent=1)}}
         secrets = [{"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
@@ -63,15 +64,25 @@ class JobsMixin:
                 raise CatalogError(["step %s of the %s connects to %s, of the %s: its Job runs in its plane's namespace, "
                                     "where only that plane's services resolve; give the step the plane %s"
                                     % (node.name, plane, service["name"], service["plane"], service["plane"])])
-        for node in (n for n in nodes if n.kind == "namespaces"):
-            config = reached[node.name][2]
-            jobs.append((self._step_job(plane, "temporal-namespace-init", "namespaces", dict(config, wait=300), [], level),
-                         [node]))
+        for kind in KINDS.values():  # the table's order: namespaces, migrations, streams
+            of_kind = [n for n in nodes if n.kind == kind.name]
+            if of_kind and kind.grouped:
+                jobs.append((self._grouped_job(plane, kind, of_kind, reached, level), of_kind))
+                continue
+            for node in of_kind:
+                _service, _port, config, password = reached[node.name]
+                passwords = [(kind.password_env, password)] if kind.password_env else []
+                jobs.append((self._step_job(plane, kind.job, kind.verb, kind.job_config(config), passwords, level), [node]))
+        return jobs
+
+    def _grouped_job(self, plane, kind, nodes, reached, level):
+        """One Job for all of a plane's nodes of a grouped kind (the migrations: every database of
+        the plane, each with its own password variable), the files of their order table in a
+        ConfigMap mounted at /migrations."""
         databases, passwords, files, lock_timeout = [], [], {}, 0
-        migrations = [n for n in nodes if n.kind == "migrations"]
-        for node in migrations:
+        for node in nodes:
             _service, _port, config, password = reached[node.name]
-            variable = "PGPASSWORD_%s" % re.sub(r"[^A-Z0-9]", "_", config["name"].upper())
+            variable = "%s_%s" % (kind.password_env, re.sub(r"[^A-Z0-9]", "_", config["name"].upper()))
             databases.append(dict(config, password_env=variable))
             passwords.append((variable, password))
             lock_timeout = max(lock_timeout, int(node.params["lock_timeout"]))
@@ -81,19 +92,11 @@ class JobsMixin:
                 elif not entry.get("skip"):
                     raise CatalogError(["migration %s (%s) of database %s: the file is missing" % (
                         entry.get("version"), entry["file"], config["name"])])
-        if databases:
-            labels = dict(_labels(self.project, plane, "ananta-migrations", level, "jobs"), **{LABEL_STEP: "migrations"})
-            files_map = {"apiVersion": "v1", "kind": "ConfigMap",
-                         "metadata": self._meta("ananta-migrations", self.namespaces[plane], labels),
-                         "data": dict(sorted(files.items()))}
-            jobs.append((self._step_job(plane, "db-migration", "migrate",
-                                        {"path": "/migrations", "databases": databases, "lock_timeout": lock_timeout,
-                                         "wait": 300},
-                                        passwords, level, [files_map],
-                                        [{"name": "migrations", "mountPath": "/migrations", "configMap": "ananta-migrations"}]),
-                         migrations))
-        for node in (n for n in nodes if n.kind == "streams"):
-            _service, _port, config, password = reached[node.name]
-            jobs.append((self._step_job(plane, "rabbitmq-stream-init", "topology", dict(config, wait=300),
-                                        [("RABBITMQ_PASSWORD", password)], level), [node]))
-        return jobs
+        labels = dict(_labels(self.project, plane, "ananta-migrations", level, "jobs"), **{LABEL_STEP: kind.name})
+        files_map = {"apiVersion": "v1", "kind": "ConfigMap",
+                     "metadata": self._meta("ananta-migrations", self.namespaces[plane], labels),
+                     "data": dict(sorted(files.items()))}
+        return self._step_job(plane, kind.job, kind.verb,
+                              {"path": "/migrations", "databases": databases, "lock_timeout": lock_timeout, "wait": 300},
+                              passwords, level, [files_map],
+                              [{"name": "migrations", "mountPath": "/migrations", "configMap": "ananta-migrations"}])

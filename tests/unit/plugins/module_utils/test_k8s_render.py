@@ -21,11 +21,11 @@ def plain(value):
 
 
 def render_inventory(name, services=None, steps=None, **overrides):
-    """The inventory's objects, its steps rendered from the plane roles' step definitions (the
+    """The inventory's objects, its steps rendered from the definition's steps (the
     definitions the Docker start runs); ``steps`` keeps only the definitions of these kinds."""
     variables = plain(inventory_vars(name, steps=True))
     services = services or variables["ananta_services"]
-    definitions = [d for d in variables["ananta_steps"] if steps is None or d["kind"] in steps]
+    definitions = [d for d in variables["ananta_platform_steps"] if steps is None or d["kind"] in steps]
     nodes, files = _k8s_render.step_nodes(definitions, services)
     options = dict(plane_namespaces=variables.get("ananta_plane_namespaces"), project=variables["ananta_project"],
                    step_image=variables["ananta_k8s_step_image"], migration_files=files, steps=nodes,
@@ -214,7 +214,7 @@ def test_steps_only_renders_the_step_objects(lab):
     _v, phases = render_inventory("lab", steps=("migrations",))
     app_jobs = [p for p in phases if p["name"] == "app_plane/jobs"][0]
     assert "rabbitmq-stream-init" not in app_jobs["job_hashes"]
-    nodes, files = _k8s_render.step_nodes([d for d in variables["ananta_steps"] if d["kind"] == "migrations"],
+    nodes, files = _k8s_render.step_nodes([d for d in variables["ananta_platform_steps"] if d["kind"] == "migrations"],
                                           variables["ananta_services"])
     renderer = _k8s_render.Renderer(variables["ananta_services"], step_image="x", steps=nodes, migration_files=files)
     only = renderer.render(["app_plane"], steps_only=True)

@@ -2,20 +2,18 @@
 (_starter.py: priority gate, expected chains through the steps) and the timeline of a start
 that ran its steps inside docker_services (_timeline.py).
 
-The step definitions are the plane roles' own (roles/*/vars/main.yml with their defaults),
+The step definitions are the platform's own (platform/definition.yml, ananta_platform_steps),
 rendered with the lab inventory, so that these tests check the wiring the playbooks use."""
 
-import os
 import threading
 import time
 
 import pytest
-import yaml
 
 from ansible_collections.ananta.platform.plugins.module_utils import _steps, _timeline
 from ansible_collections.ananta.platform.plugins.module_utils._errors import AnantaError
 from ansible_collections.ananta.platform.plugins.module_utils._starter import PriorityGate, Starter
-from inventory_helpers import ROOT, inventory_vars
+from inventory_helpers import inventory_vars
 
 ROLES = ("shared_temporal", "control_plane", "app_plane")
 
@@ -27,24 +25,10 @@ def lab():
 
 @pytest.fixture(scope="module")
 def role_steps(lab):
-    """Each plane role's steps, rendered as the role would render them on the lab."""
-    from ansible.parsing.dataloader import DataLoader
-    from ansible.template import Templar, trust_as_template
-
-    def trusted(value):  # the role's own files: their templates are trusted, as Ansible trusts them
-        if isinstance(value, dict):
-            return {k: trusted(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [trusted(v) for v in value]
-        return trust_as_template(value) if isinstance(value, str) else value
-
-    steps, loader = {}, DataLoader()
-    for role in ROLES:
-        variables = dict(lab)
-        for part in ("defaults", "vars"):
-            with open(os.path.join(ROOT, "roles", role, part, "main.yml"), encoding="utf-8") as handle:
-                variables.update(trusted(yaml.safe_load(handle) or {}))
-        steps[role] = Templar(loader=loader, variables=variables).template(variables["%s_steps" % role])
+    """Each plane's steps, as the definition gives them (ananta_platform_steps) on the lab: the
+    steps the playbooks hand to the start."""
+    steps = {role: [s for s in lab["ananta_platform_steps"] if s["plane"] == role] for role in ROLES}
+    assert all(steps.values()), "a plane without steps in the definition: %s" % steps
     return steps
 
 
