@@ -15,6 +15,19 @@ Per N it prints:
 
     .venv/bin/python benchmarks/scale.py [--sizes 34,100,200]
 
+With ``--target kubernetes`` (KUBECONFIG names the cluster; scripts/k8s_lab.sh up starts
+../shared/k8s's and loads the lab image), the same catalog as Deployments in a namespace of their
+own (ananta-scale), each ready when the kubelet's tcpSocket probe reaches its port (a web server
+started 1-3 s after the container; a command probe of 100 pods would be the load, not the start):
+
+- the cold start (start_platform.yml with inventories/lab_kubernetes, one k8s_services call), its
+  critical path from the run's timeline, the containers' restarts;
+- the floor: the same exported objects (export_manifests.yml) applied by one ``kubectl apply``,
+  then ``kubectl wait`` until every Deployment is Available (the init containers order them);
+- the second start with nothing to do, and the stop.
+
+    KUBECONFIG=... .venv/bin/python benchmarks/scale.py --target kubernetes --sizes 100
+
 Figures, not pass/fail: the README's table carries them (targets: ratio <= 1.2 at 200, overhead
 per service flat within 20 % from 34 to 200, no-op <= 5 s).
 """
@@ -40,8 +53,10 @@ PATTERN = "sleep 1000000"
 PROBE = "^%s$" % PATTERN
 
 
-def catalog(size, image, seed=28):
-    """``size`` services over six levels; each of level L > 0 depends on up to two of level L - 1."""
+def catalog(size, image, seed=28, network=False):
+    """``size`` services over six levels; each of level L > 0 depends on up to two of level L - 1.
+    ``network``: each serves HTTP on 8080 after its delay and is ready when its port answers (a
+    tcp probe: the kubelet's own tcpSocket on a cluster), instead of a process probe."""
     rng = random.Random(seed)
     per_level = [size // LEVELS + (1 if index < size % LEVELS else 0) for index in range(LEVELS)]
     services, previous = [], []
@@ -51,12 +66,19 @@ def catalog(size, image, seed=28):
             name = "scale-%03d" % len(services)
             delay = round(rng.uniform(1.0, 3.0), 1)
             depends = sorted(rng.sample(previous, min(len(previous), rng.randint(1, 2)))) if previous else []
-            services.append({"name": name, "container_name": name, "plane": "app_plane", "level": level,
-                             "depends_on": depends, "image": image,
-                             "command": ["/bin/sh", "-c", "sleep %s; exec %s" % (delay, PATTERN)],
-                             "restart_policy": "unless-stopped",
-                             "readiness": {"probe": "process", "pattern": PROBE, "timeout": 300},
-                             "kubernetes": {"kind": "Deployment"}})
+            service = {"name": name, "container_name": name, "plane": "app_plane", "level": level,
+                       "depends_on": depends, "image": image,
+                       "command": ["/bin/sh", "-c", "sleep %s; exec %s" % (delay, PATTERN)],
+                       "restart_policy": "unless-stopped",
+                       "readiness": {"probe": "process", "pattern": PROBE, "timeout": 300},
+                       "kubernetes": {"kind": "Deployment"}}
+            if network:
+                port = 30000 + len(services)
+                service.update(command=["/bin/sh", "-c", "sleep %s; exec python3 -m http.server 8080" % delay],
+                               ports=["%d:8080" % port], readiness={"probe": "tcp", "port": port, "timeout": 300},
+                               # 100 pods' requests within two cores (the gates' init containers ask 10m)
+                               kubernetes={"kind": "Deployment", "resources": {"requests": {"cpu": "5m", "memory": "32Mi"}}})
+            services.append(service)
             current.append(name)
         previous = current
     return services
@@ -134,23 +156,78 @@ def one_size(size, image, tmp):
     return row
 
 
+NAMESPACE = "ananta-scale"
+
+
+def kubectl(*args, timeout=900):
+    proc = subprocess.run(["kubectl"] + list(args), capture_output=True, text=True, timeout=timeout, check=False)
+    if proc.returncode != 0:
+        sys.exit("kubectl %s failed: %s" % (" ".join(args), proc.stderr[-2000:]))
+    return proc.stdout
+
+
+def empty_namespace():
+    """No object of the benchmark left: its namespace deleted and gone."""
+    kubectl("delete", "namespace", NAMESPACE, "--ignore-not-found", "--wait=true", "--timeout=600s")
+
+
+def pod_restarts():
+    pods = json.loads(kubectl("get", "pods", "-n", NAMESPACE, "-o", "json"))["items"]
+    return sum(c.get("restartCount", 0) for p in pods for c in (p.get("status") or {}).get("containerStatuses") or [])
+
+
+def one_size_on_cluster(size, image, tmp):
+    path = os.path.join(tmp, "scale-k8s-%d.json" % size)
+    with open(path, "w", encoding="utf-8") as handle:
+        json.dump({"ananta_services": catalog(size, image, network=True), "ananta_project": PROJECT,
+                   "ananta_networks": [], "ananta_plane_namespaces": {"app_plane": NAMESPACE}}, handle)
+    common = ["-i", "inventories/lab_kubernetes", "-e", "@" + path, "--skip-tags", "migrations,streams,namespaces"]
+    empty_namespace()
+    cold = run("playbooks/start_platform.yml", *common)
+    timeline = newest_timeline()
+    row = {"size": size, "cold": cold, "path": timeline["critical_path"]["seconds"], "restarts": pod_restarts()}
+    row["noop"] = run("playbooks/start_platform.yml", *common)
+    row["stop"] = run("playbooks/stop_platform.yml", *common)
+    empty_namespace()
+    # the floor: every exported object applied at once, each Deployment waited for
+    manifests = os.path.join(tmp, "manifests-%d" % size)
+    run("playbooks/export_manifests.yml", *(common + ["-e", "ananta_manifests_dir=" + manifests]))
+    started = time.monotonic()
+    kubectl("apply", "-f", manifests)
+    kubectl("wait", "--for=condition=Available", "deployment", "--all", "-n", NAMESPACE, "--timeout=900s", timeout=960)
+    row["engine"] = time.monotonic() - started
+    row["floor_restarts"] = pod_restarts()
+    empty_namespace()
+    floor = max(row["path"], row["engine"])
+    row["ratio"] = cold / floor if floor else 0.0
+    row["per_service"] = (cold - floor) / size
+    return row
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="34,100,200")
+    parser.add_argument("--target", choices=["docker", "kubernetes"], default="docker")
     options = parser.parse_args()
     from inventory_helpers import inventory_vars
     image = inventory_vars("lab")["ananta_lab_image"]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for size in (int(n) for n in options.sizes.split(",")):
-            rows.append(one_size(size, image, tmp))
+            if options.target == "kubernetes":
+                rows.append(one_size_on_cluster(size, image, tmp))
+            else:
+                rows.append(one_size(size, image, tmp))
             print("N=%d done: %s" % (size, json.dumps({k: round(v, 2) for k, v in rows[-1].items()})), flush=True)
-    print("%9s %9s %9s %10s %7s %15s %10s %9s" % ("services", "cold s", "path s", "engine s", "ratio", "per service s",
-                                                  "no-op s", "restarts"))
+    floor = "kubectl s" if options.target == "kubernetes" else "engine s"
+    print("%9s %9s %9s %10s %7s %15s %10s %9s%s" % ("services", "cold s", "path s", floor, "ratio", "per service s",
+                                                    "no-op s", "restarts",
+                                                    " %8s %16s" % ("stop s", "kubectl restarts")
+                                                    if options.target == "kubernetes" else ""))
     for row in rows:
-        print("%9d %9.1f %9.1f %10.1f %7.2f %15.3f %10.1f %9d" % (
+        print("%9d %9.1f %9.1f %10.1f %7.2f %15.3f %10.1f %9d%s" % (
             row["size"], row["cold"], row["path"], row["engine"], row["ratio"], row["per_service"], row["noop"],
-            row["restarts"]))
+            row["restarts"], " %8.1f %16d" % (row["stop"], row["floor_restarts"]) if "stop" in row else ""))
 
 
 if __name__ == "__main__":
