@@ -26,8 +26,8 @@ import docker
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, ".collections"))
 
-from ansible_collections.ananta.platform.plugins.module_utils._docker_readiness import DockerChecker  # noqa: E402
-from ansible_collections.ananta.platform.plugins.module_utils._docker_runtime import DockerRuntime  # noqa: E402
+from ansible_collections.ananta.platform.plugins.module_utils._docker.readiness import DockerChecker  # noqa: E402
+from ansible_collections.ananta.platform.plugins.module_utils._docker.runtime import DockerRuntime  # noqa: E402
 from ansible_collections.ananta.platform.plugins.module_utils._http import http_get  # noqa: E402
 from ansible_collections.ananta.platform.plugins.module_utils._waiter import Waiter  # noqa: E402
 

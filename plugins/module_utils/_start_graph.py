@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: Ananta Platform engineers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The start's graph, apart from the threads that run it (_starter.py): who waits for whom,
+"""The start's graph, apart from the threads that run it (_docker/starter.py): who waits for whom,
 the longest chain of dependants behind each service, and the expected critical path.
 
 Pure functions on names (no I/O, no threads), so that unit tests cover them. A start's graph

@@ -6,8 +6,8 @@
 Each service is watched by its own thread, at its own poll interval, against a
 monotonic clock; the first failure stops the wait at once. The runtime-specific part
 (what "ready" and "failed" mean on Docker or Kubernetes) is a *checker* object with
-``prepare(wait)`` and ``check(wait) -> Observation`` (see _docker_readiness.py and
-_k8s_readiness.py).
+``prepare(wait)`` and ``check(wait) -> Observation`` (see _docker/readiness.py and
+_k8s/readiness.py).
 """
 
 from __future__ import annotations

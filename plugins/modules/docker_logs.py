@@ -88,7 +88,9 @@ import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.ananta.platform.plugins.module_utils import _catalog, _docker_runtime
+from ansible_collections.ananta.platform.plugins.module_utils import _catalog
+
+from ansible_collections.ananta.platform.plugins.module_utils._docker import runtime as _docker_runtime
 from ansible_collections.ananta.platform.plugins.module_utils._mask import mask_data, mask_text
 from ansible_collections.ananta.platform.plugins.module_utils._errors import AnantaError
 

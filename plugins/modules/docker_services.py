@@ -250,14 +250,16 @@ import traceback
 from ansible.module_utils.basic import missing_required_lib
 from ansible.module_utils.common.parameters import remove_values
 
-from ansible_collections.ananta.platform.plugins.module_utils import _argspecs, _catalog, _docker_runtime, _steps
-from ansible_collections.ananta.platform.plugins.module_utils._docker_deploy import DockerDeployer, service_diff
-from ansible_collections.ananta.platform.plugins.module_utils._docker_readiness import DockerChecker
-from ansible_collections.ananta.platform.plugins.module_utils._docker_stop import stop_or_remove
+from ansible_collections.ananta.platform.plugins.module_utils import _argspecs, _catalog, _steps
+
+from ansible_collections.ananta.platform.plugins.module_utils._docker import runtime as _docker_runtime
+from ansible_collections.ananta.platform.plugins.module_utils._docker.deploy import DockerDeployer, service_diff
+from ansible_collections.ananta.platform.plugins.module_utils._docker.readiness import DockerChecker
+from ansible_collections.ananta.platform.plugins.module_utils._docker.stop import stop_or_remove
 from ansible_collections.ananta.platform.plugins.module_utils._errors import AnantaError
 from ansible_collections.ananta.platform.plugins.module_utils._module import MaskingModule
 from ansible_collections.ananta.platform.plugins.module_utils._progress import Progress
-from ansible_collections.ananta.platform.plugins.module_utils._starter import Starter
+from ansible_collections.ananta.platform.plugins.module_utils._docker.starter import Starter
 
 
 def main():

@@ -191,7 +191,10 @@ files:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.ananta.platform.plugins.module_utils import _argspecs, _k8s_render
+from ansible_collections.ananta.platform.plugins.module_utils import _argspecs
+
+from ansible_collections.ananta.platform.plugins.module_utils._k8s import phases as _k8s_phases
+from ansible_collections.ananta.platform.plugins.module_utils._k8s import render as _k8s_render
 from ansible_collections.ananta.platform.plugins.module_utils._errors import AnantaError, CatalogError
 
 
@@ -223,7 +226,7 @@ def main():
         supports_check_mode=True,
     )
     params = module.params
-    if params["dest"] and not _k8s_render.HAS_YAML:
+    if params["dest"] and not _k8s_phases.HAS_YAML:
         module.fail_json(msg="PyYAML is needed to write manifests (dest)")
     try:
         steps, files = _k8s_render.step_nodes(params["steps"], params["services"])
@@ -241,9 +244,9 @@ def main():
         module.fail_json(msg="Failed to render the Kubernetes objects: %s" % exc.message, problems=exc.problems)
     except AnantaError as exc:  # a step's definition, a selection of a plane the catalog does not have
         module.fail_json(msg="Failed to render the Kubernetes objects: %s" % exc.message)
-    result = dict(changed=False, phases=phases, stop_phases=_k8s_render.stop_phases(phases), plan=_k8s_render.plan_lines(phases))
+    result = dict(changed=False, phases=phases, stop_phases=_k8s_phases.stop_phases(phases), plan=_k8s_phases.plan_lines(phases))
     if params["dest"]:
-        changed, written, diff = _k8s_render.write_phases(phases, params["dest"], module.check_mode)
+        changed, written, diff = _k8s_phases.write_phases(phases, params["dest"], module.check_mode)
         result.update(changed=changed, files=written)
         if module._diff:  # pylint: disable=protected-access
             result["diff"] = {"before": "", "after": "".join("changed: %s\n" % path for path in diff)}

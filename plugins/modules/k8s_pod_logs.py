@@ -99,11 +99,13 @@ import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.ananta.platform.plugins.module_utils import _catalog, _k8s_readiness
+from ansible_collections.ananta.platform.plugins.module_utils import _catalog
+
+from ansible_collections.ananta.platform.plugins.module_utils._k8s import readiness as _k8s_readiness
 from ansible_collections.ananta.platform.plugins.module_utils._mask import mask_data, mask_text
 from ansible_collections.ananta.platform.plugins.module_utils._errors import AnantaError
-from ansible_collections.ananta.platform.plugins.module_utils._k8s_render import LABEL_PROJECT
-from ansible_collections.ananta.platform.plugins.module_utils._k8s_rules import K8S_ARGSPEC
+from ansible_collections.ananta.platform.plugins.module_utils._k8s.common import LABEL_PROJECT
+from ansible_collections.ananta.platform.plugins.module_utils._k8s.rules import K8S_ARGSPEC
 
 
 def _write(path, text):

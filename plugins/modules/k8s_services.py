@@ -240,10 +240,14 @@ import traceback
 
 from ansible.module_utils.basic import missing_required_lib, remove_values
 
-from ansible_collections.ananta.platform.plugins.module_utils import _argspecs, _catalog, _k8s_readiness, _k8s_render
+from ansible_collections.ananta.platform.plugins.module_utils import _argspecs, _catalog
+
+from ansible_collections.ananta.platform.plugins.module_utils._k8s import readiness as _k8s_readiness
+
+from ansible_collections.ananta.platform.plugins.module_utils._k8s import render as _k8s_render
 from ansible_collections.ananta.platform.plugins.module_utils._errors import AnantaError, CatalogError
 from ansible_collections.ananta.platform.plugins.module_utils._k8s import api as _api, run as _run
-from ansible_collections.ananta.platform.plugins.module_utils._k8s_rules import K8S_ARGSPEC
+from ansible_collections.ananta.platform.plugins.module_utils._k8s.rules import K8S_ARGSPEC
 from ansible_collections.ananta.platform.plugins.module_utils._module import MaskingModule
 from ansible_collections.ananta.platform.plugins.module_utils._progress import Progress
 

@@ -89,9 +89,11 @@ import traceback
 
 from ansible.module_utils.basic import missing_required_lib
 
-from ansible_collections.ananta.platform.plugins.module_utils import _catalog, _docker_runtime, _status
+from ansible_collections.ananta.platform.plugins.module_utils import _catalog, _status
+
+from ansible_collections.ananta.platform.plugins.module_utils._docker import runtime as _docker_runtime
 from ansible_collections.ananta.platform.plugins.module_utils._errors import AnantaError
-from ansible_collections.ananta.platform.plugins.module_utils._k8s_rules import K8S_ARGSPEC
+from ansible_collections.ananta.platform.plugins.module_utils._k8s.rules import K8S_ARGSPEC
 from ansible_collections.ananta.platform.plugins.module_utils._module import MaskingModule
 
 
@@ -119,7 +121,7 @@ def main():
         order = {name: i for i, name in enumerate(_catalog.topological_order(selected))}
         ordered = sorted(selected, key=lambda s: (s["level"], order[s["name"]]))
         if params["target"] == "kubernetes":
-            from ansible_collections.ananta.platform.plugins.module_utils import _k8s_readiness
+            from ansible_collections.ananta.platform.plugins.module_utils._k8s import readiness as _k8s_readiness
             if not _k8s_readiness.HAS_KUBERNETES:
                 module.fail_json(msg=missing_required_lib("kubernetes"), exception=str(_k8s_readiness.KUBERNETES_IMPORT_ERROR))
             api = _k8s_readiness.api_client_for(params)

@@ -187,9 +187,11 @@ import traceback
 from ansible.module_utils.basic import missing_required_lib
 from ansible.module_utils.common.parameters import remove_values
 
-from ansible_collections.ananta.platform.plugins.module_utils import _catalog, _docker_runtime
+from ansible_collections.ananta.platform.plugins.module_utils import _catalog
+
+from ansible_collections.ananta.platform.plugins.module_utils._docker import runtime as _docker_runtime
 from ansible_collections.ananta.platform.plugins.module_utils._errors import AnantaError
-from ansible_collections.ananta.platform.plugins.module_utils._k8s_rules import K8S_ARGSPEC
+from ansible_collections.ananta.platform.plugins.module_utils._k8s.rules import K8S_ARGSPEC
 from ansible_collections.ananta.platform.plugins.module_utils._waiter import READY, Waiter
 from ansible_collections.ananta.platform.plugins.module_utils._module import MaskingModule
 from ansible_collections.ananta.platform.plugins.module_utils._progress import Progress
@@ -198,19 +200,19 @@ from ansible_collections.ananta.platform.plugins.module_utils._progress import P
 def build_checker(module):
     params = module.params
     if params["target"] == "none":
-        from ansible_collections.ananta.platform.plugins.module_utils._docker_readiness import ProbeChecker
+        from ansible_collections.ananta.platform.plugins.module_utils._docker.readiness import ProbeChecker
         runtime = None
         if _docker_runtime.HAS_DOCKER and any((s.get("readiness") or {}).get("probe") == "command" for s in params["services"]):
             runtime = _docker_runtime.DockerRuntime(params["docker_host"])
         return ProbeChecker(runtime, params["probe_host"], params["probe_timeout"])
     if params["target"] == "docker":
-        from ansible_collections.ananta.platform.plugins.module_utils._docker_readiness import DockerChecker
+        from ansible_collections.ananta.platform.plugins.module_utils._docker.readiness import DockerChecker
         if not _docker_runtime.HAS_DOCKER:
             module.fail_json(msg=missing_required_lib("docker"), exception=str(_docker_runtime.DOCKER_IMPORT_ERROR))
         runtime = _docker_runtime.DockerRuntime(params["docker_host"])
         return DockerChecker(runtime, params["probe_host"], params["restarts_allowed"], params["probe_timeout"],
                              wait_missing=params["missing"] == "wait")
-    from ansible_collections.ananta.platform.plugins.module_utils import _k8s_readiness
+    from ansible_collections.ananta.platform.plugins.module_utils._k8s import readiness as _k8s_readiness
     if not _k8s_readiness.HAS_KUBERNETES:
         module.fail_json(msg=missing_required_lib("kubernetes"), exception=str(_k8s_readiness.KUBERNETES_IMPORT_ERROR))
     api = _k8s_readiness.api_client_for(params)
@@ -219,7 +221,8 @@ def build_checker(module):
 
 def cluster_probes(module):
     """Probes of published host ports sent through the cluster's API (see through_cluster)."""
-    from ansible_collections.ananta.platform.plugins.module_utils import _k8s_readiness, _k8s_tunnel
+    from ansible_collections.ananta.platform.plugins.module_utils._k8s import readiness as _k8s_readiness
+    from ansible_collections.ananta.platform.plugins.module_utils._k8s import tunnel as _k8s_tunnel
     params = module.params
     if not _k8s_readiness.HAS_KUBERNETES:
         module.fail_json(msg=missing_required_lib("kubernetes"), exception=str(_k8s_readiness.KUBERNETES_IMPORT_ERROR))

@@ -95,7 +95,7 @@ def test_a_platform_started_by_client_side_apply_is_taken_over_without_a_restart
     namespace = "ananta-takeover"
     remove(namespace, wait=True)
     services = small_platform({"OLD_VAR": "1", "API_TOKEN": "takeover-secret-value-41"})
-    from ansible_collections.ananta.platform.plugins.module_utils import _k8s_render
+    from ansible_collections.ananta.platform.plugins.module_utils._k8s import render as _k8s_render
     phases = _k8s_render.Renderer(services, plane_namespaces={"app_plane": namespace}, project=namespace,
                                   step_image="ananta-lab/ee:0.1", image_pull_policy="Never", wait_timeout=120).render()
     play = [{"hosts": "localhost", "gather_facts": False, "tasks": [

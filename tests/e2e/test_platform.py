@@ -114,8 +114,8 @@ def clean():
 
 def test_unordered_start_shows_the_seed_failures(client, lab, containers):
     """Everything at once, no ordering: the workers crash-loop, cns-service stays unhealthy."""
-    from ansible_collections.ananta.platform.plugins.module_utils._docker_deploy import DockerDeployer
-    from ansible_collections.ananta.platform.plugins.module_utils._docker_runtime import DockerRuntime
+    from ansible_collections.ananta.platform.plugins.module_utils._docker.deploy import DockerDeployer
+    from ansible_collections.ananta.platform.plugins.module_utils._docker.runtime import DockerRuntime
 
     clean()
     deployer = DockerDeployer(DockerRuntime(), lab["ananta_project"], lab["ananta_lab_healthcheck_timing"])

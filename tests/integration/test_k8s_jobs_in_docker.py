@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from ansible_collections.ananta.platform.plugins.module_utils import _k8s_render
+from ansible_collections.ananta.platform.plugins.module_utils._k8s import render as _k8s_render
 from integration_helpers import TEST_LABEL, wait_for
 from pod_runner import PodRunner
 

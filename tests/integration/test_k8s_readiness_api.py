@@ -10,7 +10,7 @@ import time
 import pytest
 import yaml
 
-from ansible_collections.ananta.platform.plugins.module_utils import _k8s_render
+from ansible_collections.ananta.platform.plugins.module_utils._k8s import render as _k8s_render
 from integration_helpers import run_module
 from k8s_api import FakeCluster, pod_for
 

@@ -205,7 +205,7 @@ def test_a_process_probe_reads_this_machines_proc_and_agrees_with_pgrep(lab):
     """Issue 32: on a local engine the process probe reads the container's process tree from
     /proc (no exec, no engine call) and says what pgrep in the container says; a container whose
     first process is not found here falls back to pgrep in the container."""
-    from ansible_collections.ananta.platform.plugins.module_utils._docker_runtime import DockerRuntime
+    from ansible_collections.ananta.platform.plugins.module_utils._docker.runtime import DockerRuntime
 
     container = lab("proc-worker", ["/bin/sh", "-c", "exec sleep 4242"])
     runtime = DockerRuntime()

@@ -144,7 +144,9 @@ def test_the_docker_start_the_jobs_the_compose_export_and_the_timeline_render_th
     (``StepRun.provides``, ``_steps.gate_needs``)."""
     import json
 
-    from ansible_collections.ananta.platform.plugins.module_utils import _compose, _k8s_render, _steps, _timeline
+    from ansible_collections.ananta.platform.plugins.module_utils import _compose, _steps, _timeline
+
+    from ansible_collections.ananta.platform.plugins.module_utils._k8s import render as _k8s_render
 
     lab = _lab(steps=True)
     services = lab["ananta_services"]

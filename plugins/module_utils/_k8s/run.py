@@ -9,7 +9,7 @@ is ready (a StatefulSet after its namespace and configuration and what it depend
 Job after the datastores it comes after; a Deployment after what its gates need as well), the
 units at the head of the longest expected chains first; it is then judged by what the API
 says of it (``Cache``: one watch per kind and namespace) with kubectl's rollout rules and the
-collection's fail-fast verdicts (``_k8s_rules``), extended here with those that need a clock:
+collection's fail-fast verdicts (``_k8s/rules.py``), extended here with those that need a clock:
 a pod unschedulable or a volume claim pending past a grace.
 
 Nothing is written that has not changed: each object carries the hash of its rendered form
@@ -29,7 +29,9 @@ import re
 import threading
 import time
 
-from ansible_collections.ananta.platform.plugins.module_utils import _k8s_rules, _start_graph
+from ansible_collections.ananta.platform.plugins.module_utils import _start_graph
+
+from ansible_collections.ananta.platform.plugins.module_utils._k8s import rules as _k8s_rules
 from ansible_collections.ananta.platform.plugins.module_utils._errors import AnantaError, RuntimeAdapterError
 from ansible_collections.ananta.platform.plugins.module_utils._k8s import objects_state
 from ansible_collections.ananta.platform.plugins.module_utils._k8s.api import APPLIED_HASH, FIELD_MANAGER, key, ref

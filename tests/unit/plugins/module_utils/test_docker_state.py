@@ -2,7 +2,7 @@
 
 import copy
 
-from ansible_collections.ananta.platform.plugins.module_utils._docker_runtime import ContainerState, parse_timestamp
+from ansible_collections.ananta.platform.plugins.module_utils._docker.runtime import ContainerState, parse_timestamp
 from conftest import load_fixture
 
 STALE = load_fixture("docker", "inspect_restarted_stale_healthy.yml")
@@ -52,7 +52,7 @@ def test_a_network_the_engine_will_not_remove_though_nothing_is_attached_is_kept
     import pytest
     from docker.errors import APIError
 
-    from ansible_collections.ananta.platform.plugins.module_utils._docker_deploy import DockerDeployer
+    from ansible_collections.ananta.platform.plugins.module_utils._docker.deploy import DockerDeployer
 
     class Engine:
         def __init__(self, refusal):

@@ -7,7 +7,9 @@ import json
 
 import pytest
 
-from ansible_collections.ananta.platform.plugins.module_utils import _k8s_render, _k8s_rules
+from ansible_collections.ananta.platform.plugins.module_utils._k8s import render as _k8s_render
+
+from ansible_collections.ananta.platform.plugins.module_utils._k8s import rules as _k8s_rules
 from ansible_collections.ananta.platform.plugins.module_utils._k8s import objects_state
 from ansible_collections.ananta.platform.plugins.module_utils._k8s.api import APPLIED_HASH, FIELD_MANAGER, LAST_APPLIED
 from inventory_helpers import inventory_vars

@@ -9,7 +9,10 @@ import json
 import kubernetes_validate
 import pytest
 
-from ansible_collections.ananta.platform.plugins.module_utils import _k8s_render
+from ansible_collections.ananta.platform.plugins.module_utils._k8s import render as _k8s_render
+from ansible_collections.ananta.platform.plugins.module_utils._k8s.common import ANNOTATION_HASH, LABEL_STEP
+from ansible_collections.ananta.platform.plugins.module_utils._k8s.naming import object_name
+from ansible_collections.ananta.platform.plugins.module_utils._k8s.phases import stop_phases
 from ansible_collections.ananta.platform.plugins.module_utils._errors import CatalogError
 from inventory_helpers import inventory_vars
 
@@ -132,7 +135,7 @@ def test_every_dependency_is_ready_before_its_dependant_is_applied(lab):
                     continue
                 assert dep in names, "%s is applied in %s before its dependency %s" % (name, phase["name"], dep)
                 workload = [o for o in phase["objects"] if o["kind"] in ("StatefulSet", "Deployment", "Job")
-                            and o["metadata"]["name"] == _k8s_render.object_name(catalog[name])][0]
+                            and o["metadata"]["name"] == object_name(catalog[name])][0]
                 init = workload["spec"]["template"]["spec"].get("initContainers") or []
                 assert any(c["name"] == "wait-for-dependencies" for c in init), (name, dep)
         waited |= names
@@ -147,7 +150,7 @@ def test_external_waits_name_the_other_planes_services(lab):
 
 def test_stop_order_is_the_reverse_without_config_and_namespaces(lab):
     _variables, phases = lab
-    stop = [p["name"] for p in _k8s_render.stop_phases(phases)]
+    stop = [p["name"] for p in stop_phases(phases)]
     assert stop[0] == "app_plane/level-5" and stop[-1] == "shared_temporal/statefulsets"
     assert not any(name.endswith(("/config", "/namespace")) for name in stop)
     assert stop.index("app_plane/level-4") < stop.index("app_plane/jobs") < stop.index("app_plane/statefulsets")
@@ -376,7 +379,7 @@ def test_the_namespaces_are_a_job_in_the_cluster_before_level_0(lab):
     config = json.loads(find(phases, "ConfigMap", "temporal-namespace-init-config", "temporal")["data"]["config.json"])
     assert config["address"] == "shared-temporal:7233"
     assert [n["name"] for n in config["namespaces"]] == ["arc-saas", "enrichment", "default"]
-    assert job["metadata"]["labels"][_k8s_render.LABEL_STEP] == "namespaces"
+    assert job["metadata"]["labels"][LABEL_STEP] == "namespaces"
     # the workers' gates wait for their namespace: the Job provides it
     worker = init_config(phases, "cns-worker", "wait-for-dependencies")
     assert any(p.get("probe") == "temporal" and p.get("namespace") == "enrichment" for p in worker["probes"])
@@ -444,7 +447,7 @@ def test_network_policies_carry_the_docker_networks_over(lab):
             denied += not expected
     assert pairs > 1000 and denied > 300
     # the step Jobs reach their own plane's datastores, not another plane's
-    step = ("db-migration", "app-plane", {"app.kubernetes.io/name": "db-migration", _k8s_render.LABEL_STEP: "migrations"})
+    step = ("db-migration", "app-plane", {"app.kubernetes.io/name": "db-migration", LABEL_STEP: "migrations"})
     assert reachable(phases, namespace, step, ("supabase-db", "app-plane"))
     assert not reachable(phases, namespace, step, ("arc-saas-postgres", "arc-saas"))
 
@@ -461,7 +464,7 @@ def test_a_gate_ends_itself_at_its_own_deadline(lab):
 
 
 def _template_hashes(phases):
-    return {o["metadata"]["name"]: o["spec"]["template"]["metadata"]["annotations"][_k8s_render.ANNOTATION_HASH]
+    return {o["metadata"]["name"]: o["spec"]["template"]["metadata"]["annotations"][ANNOTATION_HASH]
             for o in all_objects(phases) if o["kind"] in ("Deployment", "StatefulSet")}
 
 
@@ -480,12 +483,12 @@ def test_a_changed_config_value_rolls_exactly_the_workloads_that_use_it(lab):
     key = next(k for k in sorted(cns["env"]) if "PASSWORD" not in k and "SECRET" not in k and "URL" not in k)
     cns["env"][key] = "%s-changed" % cns["env"][key]
     _v, again = render_inventory("lab", services=services)
-    assert _changed(before, _template_hashes(again)) == {_k8s_render.object_name(cns)}
+    assert _changed(before, _template_hashes(again)) == {object_name(cns)}
     # a password several services read (their Secrets' values, their init containers' probes):
     # exactly the workloads whose definition holds it roll
     services = plain(variables["ananta_services"])
     password = variables["ananta_secrets"]["rabbitmq_password"]
-    readers = {_k8s_render.object_name(s) for s in services if password in json.dumps(s)}
+    readers = {object_name(s) for s in services if password in json.dumps(s)}
     assert len(readers) >= 3
     services = json.loads(json.dumps(services).replace(password, password + "-rotated"))
     _v, again = render_inventory("lab", services=services)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from ansible_collections.ananta.platform.plugins.module_utils import _k8s_rules
+from ansible_collections.ananta.platform.plugins.module_utils._k8s import rules as _k8s_rules
 from conftest import load_fixture
 
 CASES = []

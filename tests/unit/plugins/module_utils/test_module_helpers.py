@@ -7,7 +7,12 @@ import stat
 
 import pytest
 
-from ansible_collections.ananta.platform.plugins.module_utils import _catalog, _files, _k8s_readiness, _k8s_render, _status
+from ansible_collections.ananta.platform.plugins.module_utils import _catalog, _files, _status
+
+from ansible_collections.ananta.platform.plugins.module_utils._k8s import readiness as _k8s_readiness
+
+from ansible_collections.ananta.platform.plugins.module_utils._k8s import render as _k8s_render
+from ansible_collections.ananta.platform.plugins.module_utils._k8s.phases import write_phases
 
 
 def test_a_file_is_written_once_owner_only_and_not_in_check_mode(tmp_path):
@@ -29,13 +34,13 @@ def test_the_phases_are_written_in_order_and_only_when_they_change(tmp_path):
                  "readiness": {"probe": "tcp", "port": 8000}, "kubernetes": {"kind": "Deployment"}}]
     phases = _k8s_render.Renderer(services, step_image="steps:1").render()
     dest = str(tmp_path)
-    changed, files, diff = _k8s_render.write_phases(phases, dest, check_mode=True)
+    changed, files, diff = write_phases(phases, dest, check_mode=True)
     assert changed and files == diff and not os.listdir(dest)
-    changed, files, diff = _k8s_render.write_phases(phases, dest)
+    changed, files, diff = write_phases(phases, dest)
     assert changed and sorted(os.listdir(dest)) == [os.path.basename(f) for f in files]
     assert [os.path.basename(f)[:2] for f in files] == ["%02d" % n for n in range(1, len(phases) + 1)]
     assert any("-logic-tier-" in f for f in files)
-    assert _k8s_render.write_phases(phases, dest) == (False, files, [])
+    assert write_phases(phases, dest) == (False, files, [])
 
 
 def test_the_networks_drivers_from_names_or_mappings():

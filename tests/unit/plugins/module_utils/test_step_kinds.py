@@ -7,9 +7,11 @@ import json
 
 import pytest
 
-from ansible_collections.ananta.platform.plugins.module_utils import _compose, _k8s_render, _step_kinds, _steps, _timeline
+from ansible_collections.ananta.platform.plugins.module_utils import _compose, _step_kinds, _steps, _timeline
+
+from ansible_collections.ananta.platform.plugins.module_utils._k8s import render as _k8s_render
 from ansible_collections.ananta.platform.plugins.module_utils._errors import AnantaError
-from ansible_collections.ananta.platform.plugins.module_utils._starter import Starter
+from ansible_collections.ananta.platform.plugins.module_utils._docker.starter import Starter
 from inventory_helpers import inventory_vars
 
 RAN = []

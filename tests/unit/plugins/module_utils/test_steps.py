@@ -1,5 +1,5 @@
 """The steps of a start as nodes of its graph (plugins/module_utils/_steps.py), the start order
-(_starter.py: priority gate, expected chains through the steps) and the timeline of a start
+(_docker/starter.py: priority gate, expected chains through the steps) and the timeline of a start
 that ran its steps inside docker_services (_timeline.py).
 
 The step definitions are the platform's own (platform/definition.yml, ananta_platform_steps),
@@ -12,7 +12,7 @@ import pytest
 
 from ansible_collections.ananta.platform.plugins.module_utils import _steps, _timeline
 from ansible_collections.ananta.platform.plugins.module_utils._errors import AnantaError
-from ansible_collections.ananta.platform.plugins.module_utils._starter import PriorityGate, Starter
+from ansible_collections.ananta.platform.plugins.module_utils._docker.starter import PriorityGate, Starter
 from inventory_helpers import inventory_vars
 
 ROLES = ("shared_temporal", "control_plane", "app_plane")
@@ -303,7 +303,7 @@ def test_a_step_with_no_single_server_is_refused_naming_it(lab):
 
 
 def test_a_job_whose_server_is_in_another_plane_is_refused_naming_both(lab):
-    from ansible_collections.ananta.platform.plugins.module_utils import _k8s_render
+    from ansible_collections.ananta.platform.plugins.module_utils._k8s import render as _k8s_render
     from ansible_collections.ananta.platform.plugins.module_utils._errors import CatalogError
 
     services = lab["ananta_services"]

@@ -10,7 +10,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.d
 sys.path.insert(0, os.path.join(ROOT, ".collections"))
 
 from ansible_collections.ananta.platform.plugins.module_utils._errors import AnantaError  # noqa: E402
-from ansible_collections.ananta.platform.plugins.module_utils._docker_stop import stop_or_remove  # noqa: E402
+from ansible_collections.ananta.platform.plugins.module_utils._docker.stop import stop_or_remove  # noqa: E402
 
 
 class Engine:

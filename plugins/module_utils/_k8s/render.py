@@ -33,17 +33,13 @@ from ansible_collections.ananta.platform.plugins.module_utils import _catalog, _
 from ansible_collections.ananta.platform.plugins.module_utils._errors import AnantaError, CatalogError
 from ansible_collections.ananta.platform.plugins.module_utils._step_kinds import KINDS
 from ansible_collections.ananta.platform.plugins.module_utils._k8s.aliases import AliasesMixin
-from ansible_collections.ananta.platform.plugins.module_utils._k8s.common import (  # noqa: F401  pylint: disable=unused-import
-    ANNOTATION_HASH, DEFAULTS, LABEL_LEVEL, LABEL_PHASE, LABEL_PLANE, LABEL_PROJECT, LABEL_STEP, _volumes,
-)
+from ansible_collections.ananta.platform.plugins.module_utils._k8s.common import DEFAULTS, _volumes
 from ansible_collections.ananta.platform.plugins.module_utils._k8s.config import ConfigMixin
 from ansible_collections.ananta.platform.plugins.module_utils._k8s.init_containers import InitContainersMixin
 from ansible_collections.ananta.platform.plugins.module_utils._k8s.jobs import JobsMixin
-from ansible_collections.ananta.platform.plugins.module_utils._k8s.naming import (  # noqa: F401  pylint: disable=unused-import
-    kind_of, object_name, object_namespace, plane_namespace,
-)
+from ansible_collections.ananta.platform.plugins.module_utils._k8s.naming import kind_of, object_namespace, plane_namespace
 from ansible_collections.ananta.platform.plugins.module_utils._k8s.objects import ObjectsMixin
-from ansible_collections.ananta.platform.plugins.module_utils._k8s.phases import HAS_YAML, PhasesMixin, plan_lines, stop_phases, write_phases  # noqa: F401  pylint: disable=unused-import
+from ansible_collections.ananta.platform.plugins.module_utils._k8s.phases import PhasesMixin
 
 
 class Renderer(ObjectsMixin, ConfigMixin, InitContainersMixin, JobsMixin, AliasesMixin, PhasesMixin):

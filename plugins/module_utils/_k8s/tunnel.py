@@ -25,7 +25,7 @@ from ansible_collections.ananta.platform.plugins.module_utils._k8s.naming import
 try:
     from kubernetes import client as k8s_client
     from kubernetes.stream import portforward
-except ImportError:  # guarded by the callers (HAS_KUBERNETES in _k8s_readiness)
+except ImportError:  # guarded by the callers (HAS_KUBERNETES in _k8s/readiness.py)
     k8s_client = portforward = None
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")

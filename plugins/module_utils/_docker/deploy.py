@@ -25,7 +25,7 @@ import shlex
 import tempfile
 
 from ansible_collections.ananta.platform.plugins.module_utils._catalog import parse_port
-from ansible_collections.ananta.platform.plugins.module_utils._docker_runtime import LABEL_PREFIX
+from ansible_collections.ananta.platform.plugins.module_utils._docker.runtime import LABEL_PREFIX
 from ansible_collections.ananta.platform.plugins.module_utils._errors import RuntimeAdapterError
 
 try:

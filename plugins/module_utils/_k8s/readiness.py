@@ -2,13 +2,13 @@
 # Copyright: Ananta Platform engineers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Readiness on a Kubernetes cluster: the workload and its pods, read from the API and
-judged by the rules of _k8s_rules.py."""
+judged by the rules of _k8s/rules.py."""
 
 from __future__ import annotations
 
 import json
 
-from ansible_collections.ananta.platform.plugins.module_utils import _k8s_rules
+from ansible_collections.ananta.platform.plugins.module_utils._k8s import rules as _k8s_rules
 from ansible_collections.ananta.platform.plugins.module_utils._k8s.naming import kind_of, object_name, object_namespace
 from ansible_collections.ananta.platform.plugins.module_utils._errors import RuntimeAdapterError
 from ansible_collections.ananta.platform.plugins.module_utils._waiter import (
