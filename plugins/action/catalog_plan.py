@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.ananta.platform.plugins.module_utils import _catalog
+from ansible_collections.ananta.platform.plugins.module_utils import _catalog, _plan
 from ansible_collections.ananta.platform.plugins.module_utils._errors import AnantaError, CatalogError
 from ansible_collections.ananta.platform.plugins.modules.catalog_plan import ARGUMENT_SPEC
 
@@ -50,8 +50,8 @@ class ActionModule(ControllerAction):
 
     def compute(self, args):
         try:
-            return _catalog.plan_result(args["services"], args["networks"], args["planes"], args["levels"], args["durations"],
-                                        args["sources"])
+            return _plan.plan_result(args["services"], args["networks"], args["planes"], args["levels"], args["durations"],
+                                     args["sources"])
         except CatalogError as exc:
             return dict(failed=True, msg="Failed to validate the service catalog: %s" % exc.message, problems=exc.problems)
         except AnantaError as exc:  # a selection of a plane the catalog does not have

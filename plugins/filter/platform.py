@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.ananta.platform.plugins.module_utils._catalog import merge_overrides, override_sources, plane_order
+from ansible_collections.ananta.platform.plugins.module_utils._catalog import plane_order
+
+from ansible_collections.ananta.platform.plugins.module_utils._definition import merge_overrides, override_sources
 from ansible_collections.ananta.platform.plugins.module_utils._k8s.naming import plane_namespace
 from ansible_collections.ananta.platform.plugins.module_utils._errors import AnantaError, CatalogError
 from ansible_collections.ananta.platform.plugins.module_utils._step_kinds import verify_checks

@@ -5,14 +5,14 @@
 
 from __future__ import annotations
 
-from ansible_collections.ananta.platform.plugins.module_utils import _catalog
+from ansible_collections.ananta.platform.plugins.module_utils import _plan
 
 
 def describe(service, state, url_host):
     """A service's row from its container's state (None: no container)."""
     readiness = service.get("readiness") or {}
     entry = {"name": service["name"], "plane": service.get("plane"), "level": service.get("level"),
-             "container": service.get("container_name") or service["name"], "url": _catalog.published_url(service, url_host)}
+             "container": service.get("container_name") or service["name"], "url": _plan.published_url(service, url_host)}
     if state is None:
         entry.update(state="missing", health="none", restarts=0, ports=[], up=False)
         return entry
@@ -31,7 +31,7 @@ def describe_k8s(service, checker, url_host):
     row = checker.status(service)
     return {"name": service["name"], "plane": service.get("plane"), "level": service.get("level"), "container": row["object"],
             "state": row["state"], "health": row["message"], "restarts": row["restarts"], "ports": [],
-            "url": _catalog.published_url(service, url_host), "up": row["up"]}
+            "url": _plan.published_url(service, url_host), "up": row["up"]}
 
 
 def table(entries):

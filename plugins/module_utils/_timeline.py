@@ -10,7 +10,7 @@ import json
 import os
 import time
 
-from ansible_collections.ananta.platform.plugins.module_utils import _catalog
+from ansible_collections.ananta.platform.plugins.module_utils import _catalog, _plan
 from ansible_collections.ananta.platform.plugins.module_utils._steps import gate_needs, published_ports
 
 
@@ -94,7 +94,7 @@ def build(services, start, run_started, run_finished, step_after=None):
     for step in steps:
         durations["step:%s" % step["name"]] = step["seconds"]
     graph = step_graph(services, steps, step_after or {}, after_steps)
-    path = _catalog.critical_path(graph, durations)
+    path = _plan.critical_path(graph, durations)
     return {
         "started_at": run_started,
         "finished_at": run_finished,

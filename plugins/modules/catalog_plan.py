@@ -99,7 +99,7 @@ critical_path:
 """
 
 
-from ansible_collections.ananta.platform.plugins.module_utils import _catalog
+from ansible_collections.ananta.platform.plugins.module_utils import _catalog, _plan
 from ansible_collections.ananta.platform.plugins.module_utils._errors import AnantaError, CatalogError
 from ansible_collections.ananta.platform.plugins.module_utils._module import MaskingModule
 
@@ -122,8 +122,8 @@ def main():
     services = module.params["services"]
     module.no_log_values.update(_catalog.secret_values(services))
     try:
-        result = _catalog.plan_result(services, module.params["networks"], module.params["planes"], module.params["levels"],
-                                      module.params["durations"], module.params["sources"])
+        result = _plan.plan_result(services, module.params["networks"], module.params["planes"], module.params["levels"],
+                                   module.params["durations"], module.params["sources"])
     except CatalogError as exc:
         module.fail_json(msg="Failed to validate the service catalog: %s" % exc.message, problems=exc.problems)
     except AnantaError as exc:  # a selection of a plane the catalog does not have

@@ -250,7 +250,7 @@ import traceback
 from ansible.module_utils.basic import missing_required_lib
 from ansible.module_utils.common.parameters import remove_values
 
-from ansible_collections.ananta.platform.plugins.module_utils import _argspecs, _catalog, _steps
+from ansible_collections.ananta.platform.plugins.module_utils import _argspecs, _catalog, _plan, _steps
 
 from ansible_collections.ananta.platform.plugins.module_utils._docker import runtime as _docker_runtime
 from ansible_collections.ananta.platform.plugins.module_utils._docker.deploy import DockerDeployer, service_diff
@@ -331,7 +331,7 @@ def main():
                               module.check_mode, params["poll_interval"], params["probe_timeout"], params["wait_all"],
                               abort_file=params["abort_file"], steps=steps, verify_restarts=params["wait_all"],
                               durations=params["durations"], progress=progress,
-                              followers=_catalog.restart_dependants(catalog, [s["name"] for s in selected]),
+                              followers=_plan.restart_dependants(catalog, [s["name"] for s in selected]),
                               secret=lambda value: value in module.no_log_values, stop_timeout=params["stop_timeout"])
             try:
                 services, elapsed, failure = starter.run()

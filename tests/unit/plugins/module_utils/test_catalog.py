@@ -4,7 +4,7 @@ import copy
 
 import pytest
 
-from ansible_collections.ananta.platform.plugins.module_utils import _catalog
+from ansible_collections.ananta.platform.plugins.module_utils import _catalog, _definition, _plan
 from ansible_collections.ananta.platform.plugins.module_utils._errors import AnantaError, CatalogError
 from conftest import load_fixture
 
@@ -73,13 +73,13 @@ def test_waves_follow_dependencies_inside_levels():
 
 
 def test_stop_order_is_reverse_by_level():
-    order = _catalog.stop_order(GOOD)
+    order = _plan.stop_order(GOOD)
     assert order.index("web") < order.index("api") < order.index("db")
     assert order[-1] == "db"
 
 
 def test_critical_path_takes_the_longest_chain():
-    result = _catalog.critical_path(GOOD, {"db": 5, "api": 10, "cache": 1, "worker": 2, "web": 1})
+    result = _plan.critical_path(GOOD, {"db": 5, "api": 10, "cache": 1, "worker": 2, "web": 1})
     assert result["path"] == ["db", "api", "worker"]
     assert result["seconds"] == 17
 
@@ -87,7 +87,7 @@ def test_critical_path_takes_the_longest_chain():
 def test_select_and_external_dependencies():
     chosen = _catalog.select(GOOD, levels=[1])
     assert [s["name"] for s in chosen] == ["api", "cache", "worker"]
-    assert _catalog.external_dependencies(GOOD, chosen) == {"db": ["api", "worker"]}
+    assert _plan.external_dependencies(GOOD, chosen) == {"db": ["api", "worker"]}
 
 
 def test_secret_values_found_in_env_probe_and_uris():
@@ -116,7 +116,7 @@ def test_lab_catalog_is_valid_and_complete(lab_vars):
 
 def test_lab_catalog_derived_order(lab_vars):
     services = lab_vars["ananta_services"]
-    plan = _catalog.start_plan(services)
+    plan = _plan.start_plan(services)
     assert [step["level"] for step in plan] == [0, 1, 2, 3, 4, 5]
     assert plan[0]["waves"] == [["temporal-postgresql"], ["shared-temporal"], ["shared-temporal-ui"]]
     order = _catalog.topological_order(services)
@@ -124,7 +124,7 @@ def test_lab_catalog_derived_order(lab_vars):
         for dep in svc["depends_on"]:
             assert order.index(dep) < order.index(svc["name"])
     assert order.index("cns-service") < order.index("cns-worker")
-    stop = _catalog.stop_order(services)
+    stop = _plan.stop_order(services)
     assert stop.index("cns-worker") < stop.index("cns-service") < stop.index("supabase-db")
     assert stop[-1] == "temporal-postgresql"
 
@@ -156,15 +156,15 @@ def test_example_inventories_hold_a_valid_catalog_of_the_same_services(lab_vars,
 def test_restart_dependants_follow_the_declarations_in_turn():
     services = copy.deepcopy(GOOD)
     by_name = {s["name"]: s for s in services}
-    assert _catalog.restart_dependants(services, ["db"]) == []  # nobody declares it
+    assert _plan.restart_dependants(services, ["db"]) == []  # nobody declares it
     by_name["api"]["restart_with"] = ["db"]
     by_name["web"]["restart_with"] = ["api"]  # restarted when api is: api is restarted when db is renewed
     assert _catalog.validate(services) is True
-    assert _catalog.restart_dependants(services, ["db"]) == ["api", "web"]
-    assert _catalog.restart_dependants(services, ["api"]) == ["web"]
+    assert _plan.restart_dependants(services, ["db"]) == ["api", "web"]
+    assert _plan.restart_dependants(services, ["api"]) == ["web"]
     # worker depends on db and api without declaring it: never restarted for them
-    assert "worker" not in _catalog.restart_dependants(services, ["db", "api"])
-    assert _catalog.restart_dependants(services, ["web"]) == []
+    assert "worker" not in _plan.restart_dependants(services, ["db", "api"])
+    assert _plan.restart_dependants(services, ["web"]) == []
 
 
 def test_overrides_merge_per_service_by_name():
@@ -177,7 +177,7 @@ def test_overrides_merge_per_service_by_name():
         "cache": {"absent": True},
         "extra": {"plane": "app_plane", "level": 2, "image": "registry/extra:1", "depends_on": ["api"]},
     }
-    merged = _catalog.merge_overrides(definition, overrides)
+    merged = _definition.merge_overrides(definition, overrides)
     by_name = {s["name"]: s for s in merged}
     assert [s["name"] for s in merged] == ["db", "api", "worker", "web", "extra"]
     assert by_name["db"]["image"] == "registry/db:2" and by_name["db"]["ports"] == ["25432:5432"]
@@ -185,14 +185,14 @@ def test_overrides_merge_per_service_by_name():
     assert by_name["db"]["readiness"] == definition[0]["readiness"]  # what is not overridden is the definition's
     assert by_name["api"] is definition[1]  # untouched entries are the definition's own
     assert definition[0]["env"] == {"A": "1", "B": "2"}  # the definition itself is not changed
-    assert _catalog.override_sources(definition, overrides) == {
+    assert _definition.override_sources(definition, overrides) == {
         "db": "overridden: env, image, ports", "api": "defined", "cache": "removed", "worker": "defined",
         "web": "defined", "extra": "added"}
 
 
 def test_an_override_of_a_service_that_does_not_exist_is_named():
     with pytest.raises(CatalogError) as info:
-        _catalog.merge_overrides(GOOD, {"wrker": {"image": "x"}, "gone": {"absent": True}, "api": "oops"})
+        _definition.merge_overrides(GOOD, {"wrker": {"image": "x"}, "gone": {"absent": True}, "api": "oops"})
     message = str(info.value)
     assert "ananta_service_overrides: wrker is no service of the platform's definition (did you mean worker?)" in message
     assert "gone: absent, but it is no service of the platform's definition" in message
@@ -209,7 +209,7 @@ def test_a_replaced_value_of_the_definition_is_never_read():
             return super().__getitem__(key)
 
     definition = [Exploding(name="db", plane="app_plane", level=0, image="{{ ananta_registry }}/db")]
-    merged = _catalog.merge_overrides(definition, {"db": {"image": "lab:1"}})
+    merged = _definition.merge_overrides(definition, {"db": {"image": "lab:1"}})
     assert merged[0]["image"] == "lab:1"
 
 
