@@ -246,7 +246,7 @@ from ansible_collections.ananta.platform.plugins.module_utils._k8s import readin
 
 from ansible_collections.ananta.platform.plugins.module_utils._k8s import render as _k8s_render
 from ansible_collections.ananta.platform.plugins.module_utils._errors import AnantaError, CatalogError
-from ansible_collections.ananta.platform.plugins.module_utils._k8s import api as _api, run as _run
+from ansible_collections.ananta.platform.plugins.module_utils._k8s import api as _api, start as _start, stop as _stop
 from ansible_collections.ananta.platform.plugins.module_utils._k8s.rules import K8S_ARGSPEC
 from ansible_collections.ananta.platform.plugins.module_utils._module import MaskingModule
 from ansible_collections.ananta.platform.plugins.module_utils._progress import Progress
@@ -345,16 +345,16 @@ def main():
                       api_timeout=params["api_timeout"])
         if params["state"] == "started":
             checker = _k8s_readiness.KubernetesChecker(api.client, params["plane_namespaces"])
-            runner = _run.ClusterStart(api, units, params["services"], params["project"], params["plane_namespaces"],
-                                       external=params["external"], durations=params["durations"],
-                                       diff=module._diff and not module.check_mode,  # pylint: disable=protected-access
-                                       logs=lambda wait, lines: checker.logs(_Wait(wait), lines), **common)
+            runner = _start.ClusterStart(api, units, params["services"], params["project"], params["plane_namespaces"],
+                                         external=params["external"], durations=params["durations"],
+                                         diff=module._diff and not module.check_mode,  # pylint: disable=protected-access
+                                         logs=lambda wait, lines: checker.logs(_Wait(wait), lines), **common)
             result.update(runner.run())
             result["changed"] = result["written"] > 0
         else:
-            runner = _run.ClusterStop(api, [u for u in units if u.service], params["services"], params["project"],
-                                      params["plane_namespaces"], remove_volumes=params["remove_volumes"],
-                                      timeout=params["stop_timeout"], **common)
+            runner = _stop.ClusterStop(api, [u for u in units if u.service], params["services"], params["project"],
+                                       params["plane_namespaces"], remove_volumes=params["remove_volumes"],
+                                       timeout=params["stop_timeout"], **common)
             result.update(runner.run())
             result["changed"] = bool(result["removed"])
         result["elapsed"] = round(time.monotonic() - started, 3)
