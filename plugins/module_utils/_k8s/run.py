@@ -37,8 +37,6 @@ from ansible_collections.ananta.platform.plugins.module_utils._progress import P
 from ansible_collections.ananta.platform.plugins.module_utils._waiter import abort_reason
 
 
-
-
 class UnitRun:
     """One unit's state in a run."""
 
