@@ -180,7 +180,8 @@ def one_size_on_cluster(size, image, tmp):
     path = os.path.join(tmp, "scale-k8s-%d.json" % size)
     with open(path, "w", encoding="utf-8") as handle:
         json.dump({"ananta_services": catalog(size, image, network=True), "ananta_project": PROJECT,
-                   "ananta_networks": [], "ananta_plane_namespaces": {"app_plane": NAMESPACE}}, handle)
+                   "ananta_networks": [], "ananta_plane_namespaces": {"app_plane": NAMESPACE},
+                   "ananta_platform_steps": []}, handle)
     common = ["-i", "inventories/lab_kubernetes", "-e", "@" + path, "--skip-tags", "migrations,streams,namespaces"]
     empty_namespace()
     cold = run("playbooks/start_platform.yml", *common)
