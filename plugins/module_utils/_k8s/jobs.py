@@ -14,89 +14,90 @@ from ansible_collections.ananta.platform.plugins.module_utils._k8s.common import
 )
 from ansible_collections.ananta.platform.plugins.module_utils._step_kinds import KINDS, by_job
 from ansible_collections.ananta.platform.plugins.module_utils._steps import in_network
+from ansible_collections.ananta.platform.plugins.module_utils._k8s import init_containers as _init_containers
+from ansible_collections.ananta.platform.plugins.module_utils._k8s import objects as _objects
 
 
-class JobsMixin:
-    """Seed 000's step Jobs (namespaces, migrations, streams), each with its own ConfigMap and Secret."""
+def step_job(r, plane, name, step, config, passwords, level, extra_objects=(), volumes=None):
+    """One of seed 000's Jobs, with its own ConfigMap and Secret (so that applying one step
+    alone never changes another's configuration)."""
+    namespace = r.namespaces[plane]
+    labels = dict(_labels(r.project, plane, name, level, "jobs"), **{LABEL_STEP: by_job(name).name})
+    config_map = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": _objects.meta(r, name + "-config", namespace, labels),
+                  "data": {"config.json": json.dumps(config, sort_keys=True, indent=1)}}
+    secrets = [{"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+                "metadata": _objects.meta(r, name + "-credentials", namespace, labels),
+                "stringData": dict(passwords)}] if passwords else []
+    env = [{"name": variable, "valueFrom": {"secretKeyRef": {"name": name + "-credentials", "key": variable}}}
+           for variable, _password in passwords]
+    container = _init_containers.step_container(r, name, step, {"name": "ANANTA_STEP_CONFIG", "valueFrom": {
+        "configMapKeyRef": {"name": name + "-config", "key": "config.json"}}}, env)
+    pod = {"enableServiceLinks": False, "automountServiceAccountToken": False, "restartPolicy": "Never",
+           "terminationGracePeriodSeconds": 10,
+           "containers": [container]}
+    if volumes:
+        container["volumeMounts"] = [{"name": v["name"], "mountPath": v["mountPath"], "readOnly": True} for v in volumes]
+        pod["volumes"] = [{"name": v["name"], "configMap": {"name": v["configMap"]}} for v in volumes]
+    if r.opts["image_pull_secrets"]:
+        pod["imagePullSecrets"] = [{"name": n} for n in r.opts["image_pull_secrets"]]
+    digest = _hash([pod, config, [p for _v, p in passwords], [o.get("data") for o in extra_objects]])
+    template = {"metadata": {"labels": dict(labels), "annotations": {ANNOTATION_HASH: digest}}, "spec": pod}
+    job = _objects.job(r, name, namespace, labels, template, int(r.opts["job_backoff_limit"]))
+    wait = {"name": name, "plane": plane, "level": level, "depends_on": [],
+            "readiness": {"probe": "running", "timeout": r.opts["wait_timeout"]},
+            "kubernetes": {"kind": "Job", "namespace": namespace}}
+    return list(extra_objects) + [config_map] + secrets + [job], wait
 
-    def _step_job(self, plane, name, step, config, passwords, level, extra_objects=(), volumes=None):
-        """One of seed 000's Jobs, with its own ConfigMap and Secret (so that applying one step
-        alone never changes another's configuration)."""
-        namespace = self.namespaces[plane]
-        labels = dict(_labels(self.project, plane, name, level, "jobs"), **{LABEL_STEP: by_job(name).name})
-        config_map = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": self._meta(name + "-config", namespace, labels),
-                      "data": {"config.json": json.dumps(config, sort_keys=True, indent=1)}}
-        secrets = [{"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
-                    "metadata": self._meta(name + "-credentials", namespace, labels),
-                    "stringData": dict(passwords)}] if passwords else []
-        env = [{"name": variable, "valueFrom": {"secretKeyRef": {"name": name + "-credentials", "key": variable}}}
-               for variable, _password in passwords]
-        container = self._step_container(name, step, {"name": "ANANTA_STEP_CONFIG", "valueFrom": {
-            "configMapKeyRef": {"name": name + "-config", "key": "config.json"}}}, env)
-        pod = {"enableServiceLinks": False, "automountServiceAccountToken": False, "restartPolicy": "Never",
-               "terminationGracePeriodSeconds": 10,
-               "containers": [container]}
-        if volumes:
-            container["volumeMounts"] = [{"name": v["name"], "mountPath": v["mountPath"], "readOnly": True} for v in volumes]
-            pod["volumes"] = [{"name": v["name"], "configMap": {"name": v["configMap"]}} for v in volumes]
-        if self.opts["image_pull_secrets"]:
-            pod["imagePullSecrets"] = [{"name": n} for n in self.opts["image_pull_secrets"]]
-        digest = _hash([pod, config, [p for _v, p in passwords], [o.get("data") for o in extra_objects]])
-        template = {"metadata": {"labels": dict(labels), "annotations": {ANNOTATION_HASH: digest}}, "spec": pod}
-        job = self._job(name, namespace, labels, template, int(self.opts["job_backoff_limit"]))
-        wait = {"name": name, "plane": plane, "level": level, "depends_on": [],
-                "readiness": {"probe": "running", "timeout": self.opts["wait_timeout"]},
-                "kubernetes": {"kind": "Job", "namespace": namespace}}
-        return list(extra_objects) + [config_map] + secrets + [job], wait
 
-    def _step_jobs(self, plane):
-        """seed 000's Jobs of the plane, from the start's step nodes (``_steps.build``, the same
-        nodes the Docker start runs): the namespaces, the plane's databases' migrations (one
-        db-migration Job for all of them) and the topology. [((objects, wait entry), the nodes
-        the Job runs)]."""
-        jobs = []
-        level = min([s["level"] for s in self.services if s["plane"] == plane] or [0])
-        nodes = [node for node in self.opts["steps"] if node.plane == plane]
-        reached = {node.name: in_network(node, self.by_name) for node in nodes}  # (service, port, config, password)
-        for node in nodes:
-            service = reached[node.name][0]
-            if service["plane"] != plane:
-                raise CatalogError(["step %s of the %s connects to %s, of the %s: its Job runs in its plane's namespace, "
-                                    "where only that plane's services resolve; give the step the plane %s"
-                                    % (node.name, plane, service["name"], service["plane"], service["plane"])])
-        for kind in KINDS.values():  # the table's order: namespaces, migrations, streams
-            of_kind = [n for n in nodes if n.kind == kind.name]
-            if of_kind and kind.grouped:
-                jobs.append((self._grouped_job(plane, kind, of_kind, reached, level), of_kind))
-                continue
-            for node in of_kind:
-                _service, _port, config, password = reached[node.name]
-                passwords = [(kind.password_env, password)] if kind.password_env else []
-                jobs.append((self._step_job(plane, kind.job, kind.verb, kind.job_config(config), passwords, level), [node]))
-        return jobs
-
-    def _grouped_job(self, plane, kind, nodes, reached, level):
-        """One Job for all of a plane's nodes of a grouped kind (the migrations: every database of
-        the plane, each with its own password variable), the files of their order table in a
-        ConfigMap mounted at /migrations."""
-        databases, passwords, files, lock_timeout = [], [], {}, 0
-        for node in nodes:
+def step_jobs(r, plane):
+    """seed 000's Jobs of the plane, from the start's step nodes (``_steps.build``, the same
+    nodes the Docker start runs): the namespaces, the plane's databases' migrations (one
+    db-migration Job for all of them) and the topology. [((objects, wait entry), the nodes
+    the Job runs)]."""
+    jobs = []
+    level = min([s["level"] for s in r.services if s["plane"] == plane] or [0])
+    nodes = [node for node in r.opts["steps"] if node.plane == plane]
+    reached = {node.name: in_network(node, r.by_name) for node in nodes}  # (service, port, config, password)
+    for node in nodes:
+        service = reached[node.name][0]
+        if service["plane"] != plane:
+            raise CatalogError(["step %s of the %s connects to %s, of the %s: its Job runs in its plane's namespace, "
+                                "where only that plane's services resolve; give the step the plane %s"
+                                % (node.name, plane, service["name"], service["plane"], service["plane"])])
+    for kind in KINDS.values():  # the table's order: namespaces, migrations, streams
+        of_kind = [n for n in nodes if n.kind == kind.name]
+        if of_kind and kind.grouped:
+            jobs.append((grouped_job(r, plane, kind, of_kind, reached, level), of_kind))
+            continue
+        for node in of_kind:
             _service, _port, config, password = reached[node.name]
-            variable = "%s_%s" % (kind.password_env, re.sub(r"[^A-Z0-9]", "_", config["name"].upper()))
-            databases.append(dict(config, password_env=variable))
-            passwords.append((variable, password))
-            lock_timeout = max(lock_timeout, int(node.params["lock_timeout"]))
-            for entry in config["migrations"]:
-                if entry["file"] in self.opts["migration_files"]:
-                    files[entry["file"]] = self.opts["migration_files"][entry["file"]]
-                elif not entry.get("skip"):
-                    raise CatalogError(["migration %s (%s) of database %s: the file is missing" % (
-                        entry.get("version"), entry["file"], config["name"])])
-        labels = dict(_labels(self.project, plane, "ananta-migrations", level, "jobs"), **{LABEL_STEP: kind.name})
-        files_map = {"apiVersion": "v1", "kind": "ConfigMap",
-                     "metadata": self._meta("ananta-migrations", self.namespaces[plane], labels),
-                     "data": dict(sorted(files.items()))}
-        return self._step_job(plane, kind.job, kind.verb,
-                              {"path": "/migrations", "databases": databases, "lock_timeout": lock_timeout, "wait": 300},
-                              passwords, level, [files_map],
-                              [{"name": "migrations", "mountPath": "/migrations", "configMap": "ananta-migrations"}])
+            passwords = [(kind.password_env, password)] if kind.password_env else []
+            jobs.append((step_job(r, plane, kind.job, kind.verb, kind.job_config(config), passwords, level), [node]))
+    return jobs
+
+
+def grouped_job(r, plane, kind, nodes, reached, level):
+    """One Job for all of a plane's nodes of a grouped kind (the migrations: every database of
+    the plane, each with its own password variable), the files of their order table in a
+    ConfigMap mounted at /migrations."""
+    databases, passwords, files, lock_timeout = [], [], {}, 0
+    for node in nodes:
+        _service, _port, config, password = reached[node.name]
+        variable = "%s_%s" % (kind.password_env, re.sub(r"[^A-Z0-9]", "_", config["name"].upper()))
+        databases.append(dict(config, password_env=variable))
+        passwords.append((variable, password))
+        lock_timeout = max(lock_timeout, int(node.params["lock_timeout"]))
+        for entry in config["migrations"]:
+            if entry["file"] in r.opts["migration_files"]:
+                files[entry["file"]] = r.opts["migration_files"][entry["file"]]
+            elif not entry.get("skip"):
+                raise CatalogError(["migration %s (%s) of database %s: the file is missing" % (
+                    entry.get("version"), entry["file"], config["name"])])
+    labels = dict(_labels(r.project, plane, "ananta-migrations", level, "jobs"), **{LABEL_STEP: kind.name})
+    files_map = {"apiVersion": "v1", "kind": "ConfigMap",
+                 "metadata": _objects.meta(r, "ananta-migrations", r.namespaces[plane], labels),
+                 "data": dict(sorted(files.items()))}
+    return step_job(r, plane, kind.job, kind.verb,
+                    {"path": "/migrations", "databases": databases, "lock_timeout": lock_timeout, "wait": 300},
+                    passwords, level, [files_map],
+                    [{"name": "migrations", "mountPath": "/migrations", "configMap": "ananta-migrations"}])

@@ -18,6 +18,9 @@ from ansible_collections.ananta.platform.plugins.module_utils._k8s.common import
     ANNOTATION_HASH, LABEL_PLANE, LABEL_PROJECT, _labels,
 )
 from ansible_collections.ananta.platform.plugins.module_utils._k8s.naming import kind_of
+from ansible_collections.ananta.platform.plugins.module_utils._k8s import aliases as _aliases
+from ansible_collections.ananta.platform.plugins.module_utils._k8s import jobs as _jobs
+from ansible_collections.ananta.platform.plugins.module_utils._k8s import objects as _objects
 
 
 class Unit:
@@ -46,117 +49,118 @@ class Unit:
         self.gates = []  # a workload: the step Jobs its gates wait for
 
 
-class PhasesMixin:
-    """The objects as the nodes of the start's graph (``units``), and in seed 000's phases."""
-
-    def units(self, planes=None, steps_only=False):
-        """The graph of the given planes: per plane its namespace (with the aliases and network
-        policies), its configuration (ConfigMaps, the Secret), each workload and each step Job,
-        each with what it needs first. ``steps_only``: just the step Jobs (with their own
-        ConfigMaps and Secrets), for a run of a step alone. Units of services and steps outside
-        the planes are not made; a need of one of them is named in ``needs`` all the same (the
-        start checks it once)."""
-        _catalog.check_planes(self.services, planes)
-        planes = [p for p in _catalog.plane_order(self.services) if planes is None or p in planes]
-        found = []
-        job_of = {}  # step node name -> the name of the Job unit that runs it
-        for plane in planes:
-            members = [s for s in self.services if s["plane"] == plane]
-            if not members:
-                continue
-            level = min(s["level"] for s in members)
-            step_units = []
-            for (objects, wait), nodes in self._step_jobs(plane):
-                after = list(dict.fromkeys(a for node in nodes for a in node.after))
-                unit = Unit("%s:%s" % (wait["name"], self.namespaces[plane]), plane, "jobs", objects, wait,
-                            [] if steps_only else ["%s/namespace" % plane] + after, level, secret=True,
-                            step=nodes[0].kind, after=after)
-                for node in nodes:
-                    job_of[node.name] = unit.name
-                step_units.append(unit)
-            if steps_only:
+def units(r, planes=None, steps_only=False):
+    """The graph of the given planes: per plane its namespace (with the aliases and network
+    policies), its configuration (ConfigMaps, the Secret), each workload and each step Job,
+    each with what it needs first. ``steps_only``: just the step Jobs (with their own
+    ConfigMaps and Secrets), for a run of a step alone. Units of services and steps outside
+    the planes are not made; a need of one of them is named in ``needs`` all the same (the
+    start checks it once)."""
+    _catalog.check_planes(r.services, planes)
+    planes = [p for p in _catalog.plane_order(r.services) if planes is None or p in planes]
+    found = []
+    job_of = {}  # step node name -> the name of the Job unit that runs it
+    for plane in planes:
+        members = [s for s in r.services if s["plane"] == plane]
+        if not members:
+            continue
+        level = min(s["level"] for s in members)
+        step_units = []
+        for (objects, wait), nodes in _jobs.step_jobs(r, plane):
+            after = list(dict.fromkeys(a for node in nodes for a in node.after))
+            unit = Unit("%s:%s" % (wait["name"], r.namespaces[plane]), plane, "jobs", objects, wait,
+                        [] if steps_only else ["%s/namespace" % plane] + after, level, secret=True,
+                        step=nodes[0].kind, after=after)
+            for node in nodes:
+                job_of[node.name] = unit.name
+            step_units.append(unit)
+        if steps_only:
+            found.extend(step_units)
+            continue
+        namespace = r.namespaces[plane]
+        secret_data, config_maps = {}, {}
+        workloads = {s["name"]: _objects.workload(r, s, secret_data, config_maps) for s in members}
+        ns_labels = {LABEL_PROJECT: r.project, LABEL_PLANE: plane.replace("_", "-"),
+                     "app.kubernetes.io/part-of": "ananta-platform"}
+        ns_object = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace, "labels": ns_labels}}
+        found.append(Unit("%s/namespace" % plane, plane, "namespace",
+                          [ns_object] + _aliases.aliases(r, plane) + _aliases.network_policies(r, plane), level=level))
+        config = [{"apiVersion": "v1", "kind": "ConfigMap",
+                   "metadata": _objects.meta(r, name, namespace, _labels(r.project, plane, name, phase="config")),
+                   "data": data} for name, data in sorted(config_maps.items())]
+        if secret_data:
+            config.append({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+                           "metadata": _objects.meta(r, r.opts["secret_name"], namespace,
+                                                     _labels(r.project, plane, r.opts["secret_name"], phase="config")),
+                           "stringData": dict(sorted(secret_data.items()))})
+        found.append(Unit("%s/config" % plane, plane, "config", config, needs=["%s/namespace" % plane],
+                          level=level, secret=bool(secret_data)))
+        base = ["%s/namespace" % plane, "%s/config" % plane]
+        for kind, phase in (("StatefulSet", "statefulsets"), ("Job", "jobs")):
+            for svc in (s for s in members if kind_of(s) == kind):
+                found.append(Unit(svc["name"], plane, phase, workloads[svc["name"]], wait_entry(r, svc),
+                                  base + list(svc.get("depends_on") or []), svc["level"], service=svc["name"]))
+            if kind == "Job":
                 found.extend(step_units)
-                continue
-            namespace = self.namespaces[plane]
-            secret_data, config_maps = {}, {}
-            workloads = {s["name"]: self._workload(s, secret_data, config_maps) for s in members}
-            ns_labels = {LABEL_PROJECT: self.project, LABEL_PLANE: plane.replace("_", "-"),
-                         "app.kubernetes.io/part-of": "ananta-platform"}
-            ns_object = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace, "labels": ns_labels}}
-            found.append(Unit("%s/namespace" % plane, plane, "namespace",
-                              [ns_object] + self._aliases(plane) + self.network_policies(plane), level=level))
-            config = [{"apiVersion": "v1", "kind": "ConfigMap",
-                       "metadata": self._meta(name, namespace, _labels(self.project, plane, name, phase="config")),
-                       "data": data} for name, data in sorted(config_maps.items())]
-            if secret_data:
-                config.append({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
-                               "metadata": self._meta(self.opts["secret_name"], namespace,
-                                                      _labels(self.project, plane, self.opts["secret_name"], phase="config")),
-                               "stringData": dict(sorted(secret_data.items()))})
-            found.append(Unit("%s/config" % plane, plane, "config", config, needs=["%s/namespace" % plane],
-                              level=level, secret=bool(secret_data)))
-            base = ["%s/namespace" % plane, "%s/config" % plane]
-            for kind, phase in (("StatefulSet", "statefulsets"), ("Job", "jobs")):
-                for svc in (s for s in members if kind_of(s) == kind):
-                    found.append(Unit(svc["name"], plane, phase, workloads[svc["name"]], self._wait_entry(svc),
-                                      base + list(svc.get("depends_on") or []), svc["level"], service=svc["name"]))
-                if kind == "Job":
-                    found.extend(step_units)
-            for level_ in sorted({s["level"] for s in members if kind_of(s) == "Deployment"}):
-                for svc in (s for s in members if kind_of(s) == "Deployment" and s["level"] == level_):
-                    found.append(Unit(svc["name"], plane, "level-%d" % level_, workloads[svc["name"]], self._wait_entry(svc),
-                                      base + list(svc.get("depends_on") or []), svc["level"], service=svc["name"]))
-        for unit in found:
-            if unit.service is None:
-                continue
-            gates = [g for g in self.by_name[unit.service].get("start_after") or [] if isinstance(g, dict)]
-            unit.gates = list(dict.fromkeys(job_of[node.name] for node in self.opts["steps"]
-                                            if node.name in job_of and any(node.provides(g) for g in gates)))
-            unit.needs = list(dict.fromkeys(unit.needs + unit.gates))
-        return found
+        for level_ in sorted({s["level"] for s in members if kind_of(s) == "Deployment"}):
+            for svc in (s for s in members if kind_of(s) == "Deployment" and s["level"] == level_):
+                found.append(Unit(svc["name"], plane, "level-%d" % level_, workloads[svc["name"]], wait_entry(r, svc),
+                                  base + list(svc.get("depends_on") or []), svc["level"], service=svc["name"]))
+    for unit in found:
+        if unit.service is None:
+            continue
+        gates = [g for g in r.by_name[unit.service].get("start_after") or [] if isinstance(g, dict)]
+        unit.gates = list(dict.fromkeys(job_of[node.name] for node in r.opts["steps"]
+                                        if node.name in job_of and any(node.provides(g) for g in gates)))
+        unit.needs = list(dict.fromkeys(unit.needs + unit.gates))
+    return found
 
-    def render(self, planes=None, steps_only=False):
-        """The phases of the given planes, in order: the units of each plane grouped by their
-        seed 000 phase. ``steps_only``: just the step Jobs (with their own ConfigMaps and
-        Secrets), for a run of the migrations or streams step alone."""
-        phases = []
-        for unit in self.units(planes, steps_only):
-            if not phases or (phases[-1]["plane"], phases[-1]["phase"]) != (unit.plane, unit.phase):
-                level = int(unit.phase.split("-")[1]) if unit.phase.startswith("level-") else None
-                phases.append(self._phase(unit.plane, unit.phase, [], [], level=level))
-            phase = phases[-1]
-            phase["objects"].extend(unit.objects)
-            if unit.wait is not None and unit.phase not in ("namespace", "config"):
-                phase["waits"].append(unit.wait)
-            phase["secret"] = phase["secret"] or unit.secret
-        for phase in phases:
-            phase["external"] = self._external(phase)
-            phase["job_hashes"] = {o["metadata"]["name"]: o["metadata"]["annotations"][ANNOTATION_HASH]
-                                   for o in phase["objects"] if o["kind"] == "Job"}
-        return [p for p in phases if p["objects"]]
 
-    def _wait_entry(self, svc):
-        entry = dict(svc)
-        readiness = dict(svc.get("readiness") or {"probe": "running"})
-        readiness["timeout"] = max(float(readiness.get("timeout") or 0), float(self.opts["wait_timeout"]))
-        entry["readiness"] = readiness
-        entry["kubernetes"] = dict(svc.get("kubernetes") or {}, namespace=self.namespace_of(svc))
-        return entry
+def render(r, planes=None, steps_only=False):
+    """The phases of the given planes, in order: the units of each plane grouped by their
+    seed 000 phase. ``steps_only``: just the step Jobs (with their own ConfigMaps and
+    Secrets), for a run of the migrations or streams step alone."""
+    phases = []
+    for unit in units(r, planes, steps_only):
+        if not phases or (phases[-1]["plane"], phases[-1]["phase"]) != (unit.plane, unit.phase):
+            level = int(unit.phase.split("-")[1]) if unit.phase.startswith("level-") else None
+            phases.append(new_phase(r, unit.plane, unit.phase, [], [], level=level))
+        phase = phases[-1]
+        phase["objects"].extend(unit.objects)
+        if unit.wait is not None and unit.phase not in ("namespace", "config"):
+            phase["waits"].append(unit.wait)
+        phase["secret"] = phase["secret"] or unit.secret
+    for phase in phases:
+        phase["external"] = external(r, phase)
+        phase["job_hashes"] = {o["metadata"]["name"]: o["metadata"]["annotations"][ANNOTATION_HASH]
+                               for o in phase["objects"] if o["kind"] == "Job"}
+    return [p for p in phases if p["objects"]]
 
-    def _external(self, phase):
-        """Services of other planes the phase's workloads depend on (waited for before the phase)."""
-        names = {w["name"] for w in phase["waits"]}
-        found = []
-        for name in sorted(names):
-            for dep in (self.by_name.get(name) or {}).get("depends_on") or []:
-                other = self.by_name[dep]
-                if other["plane"] != phase["plane"] and dep not in found:
-                    found.append(dep)
-        return [self._wait_entry(self.by_name[d]) for d in found]
 
-    def _phase(self, plane, name, objects, waits, secret=False, level=None):
-        return {"name": "%s/%s" % (plane, name), "plane": plane, "phase": name, "level": level,
-                "namespace": self.namespaces[plane], "objects": objects, "waits": waits, "secret": secret}
+def wait_entry(r, svc):
+    entry = dict(svc)
+    readiness = dict(svc.get("readiness") or {"probe": "running"})
+    readiness["timeout"] = max(float(readiness.get("timeout") or 0), float(r.opts["wait_timeout"]))
+    entry["readiness"] = readiness
+    entry["kubernetes"] = dict(svc.get("kubernetes") or {}, namespace=r.namespace_of(svc))
+    return entry
+
+
+def external(r, phase):
+    """Services of other planes the phase's workloads depend on (waited for before the phase)."""
+    names = {w["name"] for w in phase["waits"]}
+    found = []
+    for name in sorted(names):
+        for dep in (r.by_name.get(name) or {}).get("depends_on") or []:
+            other = r.by_name[dep]
+            if other["plane"] != phase["plane"] and dep not in found:
+                found.append(dep)
+    return [wait_entry(r, r.by_name[d]) for d in found]
+
+
+def new_phase(r, plane, name, objects, waits, secret=False, level=None):
+    return {"name": "%s/%s" % (plane, name), "plane": plane, "phase": name, "level": level,
+            "namespace": r.namespaces[plane], "objects": objects, "waits": waits, "secret": secret}
 
 
 def phase_files(phases, dest):

@@ -32,20 +32,17 @@ import os
 from ansible_collections.ananta.platform.plugins.module_utils import _catalog, _steps
 from ansible_collections.ananta.platform.plugins.module_utils._errors import AnantaError, CatalogError
 from ansible_collections.ananta.platform.plugins.module_utils._step_kinds import KINDS
-from ansible_collections.ananta.platform.plugins.module_utils._k8s.aliases import AliasesMixin
+from ansible_collections.ananta.platform.plugins.module_utils._k8s import phases as _phases
 from ansible_collections.ananta.platform.plugins.module_utils._k8s.common import DEFAULTS, _volumes
-from ansible_collections.ananta.platform.plugins.module_utils._k8s.config import ConfigMixin
-from ansible_collections.ananta.platform.plugins.module_utils._k8s.init_containers import InitContainersMixin
-from ansible_collections.ananta.platform.plugins.module_utils._k8s.jobs import JobsMixin
 from ansible_collections.ananta.platform.plugins.module_utils._k8s.naming import kind_of, object_namespace, plane_namespace
-from ansible_collections.ananta.platform.plugins.module_utils._k8s.objects import ObjectsMixin
-from ansible_collections.ananta.platform.plugins.module_utils._k8s.phases import PhasesMixin
 
 
-class Renderer(ObjectsMixin, ConfigMixin, InitContainersMixin, JobsMixin, AliasesMixin, PhasesMixin):
-    """Renders the objects of the given planes; ``render()`` returns the phases in order. The
-    parts live in ``_k8s``: objects, config (ConfigMaps and Secrets), init containers, Jobs,
-    aliases and network policies, phases; naming in ``_k8s.naming``."""
+class Renderer:
+    """The data the rendering reads (the catalog, the options, each plane's namespace, the
+    secrets to keep out of ConfigMaps, the pod templates' checksums as they are computed), and
+    its two entry points: ``units()`` (the start's graph) and ``render()`` (the phases in order).
+    The work is functions over this data, in ``_k8s``: objects, config (ConfigMaps and Secrets),
+    init_containers, jobs, aliases (and network policies), phases; naming in ``_k8s.naming``."""
 
     def __init__(self, services, **options):
         unknown = set(options) - set(DEFAULTS)
@@ -62,6 +59,14 @@ class Renderer(ObjectsMixin, ConfigMixin, InitContainersMixin, JobsMixin, Aliase
         self.host_ports = _catalog.host_ports(self.services)
         self._template_hashes = {}  # service -> its pod template's checksum
         self._check_kinds()
+
+    def units(self, planes=None, steps_only=False):
+        """The start's graph: see ``_k8s.phases.units``."""
+        return _phases.units(self, planes, steps_only)
+
+    def render(self, planes=None, steps_only=False):
+        """The phases of the given planes, in order: see ``_k8s.phases.render``."""
+        return _phases.render(self, planes, steps_only)
 
     def namespace_of(self, svc):
         return object_namespace(svc, self.namespaces)
