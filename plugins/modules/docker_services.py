@@ -253,7 +253,8 @@ from ansible.module_utils.common.parameters import remove_values
 from ansible_collections.ananta.platform.plugins.module_utils import _argspecs, _catalog, _plan, _steps
 
 from ansible_collections.ananta.platform.plugins.module_utils._docker import runtime as _docker_runtime
-from ansible_collections.ananta.platform.plugins.module_utils._docker.deploy import DockerDeployer, service_diff
+from ansible_collections.ananta.platform.plugins.module_utils._docker.deploy import DockerDeployer
+from ansible_collections.ananta.platform.plugins.module_utils._docker.spec import service_diff
 from ansible_collections.ananta.platform.plugins.module_utils._docker.readiness import DockerChecker
 from ansible_collections.ananta.platform.plugins.module_utils._docker.stop import stop_or_remove
 from ansible_collections.ananta.platform.plugins.module_utils._errors import AnantaError

@@ -3,7 +3,7 @@ secret's value, and who is restarted because of it (docker_services' diff and Co
 
 import json
 
-from ansible_collections.ananta.platform.plugins.module_utils._docker.deploy import CONFIG_LABEL, ContainerSpec, service_diff
+from ansible_collections.ananta.platform.plugins.module_utils._docker.spec import CONFIG_LABEL, ContainerSpec, service_diff
 
 SECRET = "s3cret-pw"
 SERVICE = {"name": "supabase-db", "plane": "app_plane", "level": 3, "image": "lab/postgres:15",
