@@ -28,152 +28,20 @@ restart: they are restarted when that happens and otherwise left alone.
 
 from __future__ import annotations
 
-import heapq
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from ansible_collections.ananta.platform.plugins.module_utils import _catalog, _start_graph
+from ansible_collections.ananta.platform.plugins.module_utils import _start_graph
+from ansible_collections.ananta.platform.plugins.module_utils._docker import start_containers as _containers
+from ansible_collections.ananta.platform.plugins.module_utils._docker.start_containers import BOOSTED_SHARES, RENEWED
+from ansible_collections.ananta.platform.plugins.module_utils._docker.start_nodes import PriorityGate, ServiceStart, _level, _plane
 from ansible_collections.ananta.platform.plugins.module_utils._errors import AnantaError
 from ansible_collections.ananta.platform.plugins.module_utils._probes import run_network_probe
 from ansible_collections.ananta.platform.plugins.module_utils._progress import Progress
 from ansible_collections.ananta.platform.plugins.module_utils._waiter import (
     FAILURES, READY, ServiceWait, watch, watch_abort_file,
 )
-
-
-# what a run did to a service that gives its declared dependants a new process to connect to
-RENEWED = ("create", "recreate", "start", "restart")
-DEFAULT_SHARES = 1024  # the engine's default CPU weight
-BOOSTED_SHARES = 8192  # while a service of the expected critical path boots
-
-
-class PriorityGate:
-    """At most ``slots`` holders; waiters are let in highest priority first.
-
-    ``expected``: the priorities of the first wave (the services that wait for nothing),
-    known before any of them is ready to start: a waiter is held (up to ``hold`` seconds)
-    while a more important one of the wave has yet to arrive, so that the first let in is
-    the most important, not the quickest to create its container. A member of the wave
-    that will not start (already running, failed) is ``withdraw``-n.
-
-    ``express`` extra slots: the first waiter may take one when every slot is held by a
-    less important start, so that the service at the head of the longest chain never
-    waits behind the starts of shorter ones (a start holds its slot 0.3 to 2 s on a busy
-    host). ``acquire`` returns the ticket that ``release`` takes back."""
-
-    def __init__(self, slots, expected=(), hold=1.0, clock=time.monotonic, express=1):
-        self.slots = slots
-        self.express = express
-        self.holding = []  # priorities of the current holders
-        self.expected = list(expected)  # priorities of the first wave still to arrive
-        self.cond = threading.Condition()
-        self.waiting = []
-        self.seq = 0
-        self.clock = clock
-        self.hold_until = clock() + hold
-
-    def _held(self, priority):
-        return self.clock() < self.hold_until and any(other > priority for other in self.expected)
-
-    def acquire(self, priority, expected=False):
-        with self.cond:
-            if expected and priority in self.expected:
-                self.expected.remove(priority)
-            self.seq += 1
-            entry = (-priority, self.seq)
-            heapq.heappush(self.waiting, entry)
-            self.cond.notify_all()
-            while True:
-                held = self._held(priority)
-                if not held and self.waiting[0] == entry:
-                    if self.slots > 0:
-                        kind = "slot"
-                        break
-                    if self.express > 0 and all(priority > other for other in self.holding):
-                        kind = "express"
-                        break
-                self.cond.wait(max(0.01, self.hold_until - self.clock()) if held else None)
-            heapq.heappop(self.waiting)
-            if kind == "slot":
-                self.slots -= 1
-            else:
-                self.express -= 1
-            self.holding.append(priority)
-            self.cond.notify_all()  # the next waiter may be let in too
-            return kind, priority
-
-    def withdraw(self, priority):
-        """A member of the first wave that will not come: stop holding the others for it."""
-        with self.cond:
-            if priority in self.expected:
-                self.expected.remove(priority)
-                self.cond.notify_all()
-
-    def release(self, ticket):
-        kind, priority = ticket
-        with self.cond:
-            if kind == "slot":
-                self.slots += 1
-            else:
-                self.express += 1
-            self.holding.remove(priority)
-            self.cond.notify_all()
-
-
-class ServiceStart:
-    def __init__(self, service):
-        self.service = service
-        self.name = service["name"]
-        self.action = None
-        self.error = None
-        self.started_at = None
-        self.engine_start = None  # seconds the engine's start call took
-        self.ready_at = None
-        self.waited = 0.0
-        self.done = threading.Event()  # ready for its dependants (or failed)
-        self.after_steps = []  # steps of this run whose result its gates wait for
-        self.lock = threading.Lock()
-        self.planned = None  # (spec, action) once planned
-        self.prepared = None  # (spec, action) once planned and, if needed, created
-        self.weighted = False  # its CPU weight is raised now
-        self.was_weighted = False  # its CPU weight was raised while it booted (on the expected critical path)
-        self.changes = []  # the parameters that differ, when it is recreated
-        self.restarted_by = []  # the dependencies whose renewal restarts it (restart_with)
-        self.restarts = []  # its dependants restarted because of it
-        self.follower = False  # outside the selection: only restarted, when a dependency it declares is renewed
-        self.previous = False  # a previous container is set aside for it (put back if it does not become ready)
-        self.rolled_back = False
-        self.restart_baseline = 0  # its restart count when this run began to wait for it
-
-    @property
-    def container(self):
-        return self.service.get("container_name") or self.name
-
-    @property
-    def label(self):
-        return "service %s (level %s)" % (self.name, self.service.get("level"))
-
-    def result(self):
-        return {"name": self.name, "container": self.container,
-                "plane": self.service.get("plane"), "level": self.service.get("level"),
-                "action": self.action or "unchanged", "started_at": self.started_at, "engine_start_seconds": self.engine_start,
-                "ready_at": self.ready_at, "depends_on": list(self.service.get("depends_on") or []),
-                "waited_for_dependencies": round(self.waited, 3), "after_steps": [s.name for s in self.after_steps],
-                "cpu_weighted": self.was_weighted, "changes": self.changes, "restarted_by": self.restarted_by,
-                "restarts": self.restarts, "rolled_back": self.rolled_back,
-                "error": self.error}
-
-
-def _plane(node):
-    """A service's plane, or a step's."""
-    service = getattr(node, "service", None)
-    return service.get("plane") if service is not None else getattr(node, "plane", None)
-
-
-def _level(node):
-    service = getattr(node, "service", None)
-    return service.get("level") if service is not None else None
 
 
 class Starter:
@@ -369,17 +237,17 @@ class Starter:
             if first_wave and start.started_at is None:  # it will not start: the wave needs not wait for it
                 self.gate.withdraw(self.priority.get(start.name, 0))
 
-    def _restart_deps(self, start):
+    def restart_deps(self, start):
         """The dependencies of this run whose renewal restarts ``start`` (its restart_with)."""
         return [d for d in start.service.get("restart_with") or [] if d in self.starts]
 
     def _follow(self, start):
         """A dependant outside the selection: restarted once a dependency it declares was
         renewed by this run and is ready, when it runs; otherwise left alone."""
-        for dep in self._restart_deps(start):
+        for dep in self.restart_deps(start):
             if not self._await(start, self.starts[dep], "not restarted: its dependency %s failed" % dep):
                 return
-        renewed = [d for d in self._restart_deps(start) if self.starts[d].action in RENEWED]
+        renewed = [d for d in self.restart_deps(start) if self.starts[d].action in RENEWED]
         current = self.deployer.inspect(start.container) if renewed else None
         if not renewed or not current or not (current.get("State") or {}).get("Running"):
             return
@@ -394,9 +262,9 @@ class Starter:
             self._follow(start)
             return
         began = self.clock()
-        restart_deps = self._restart_deps(start)
+        restart_deps = self.restart_deps(start)
         if not self.check_mode:
-            up = self._already_up(start)
+            up = _containers.already_up(self, start)
             waits = list(start.service.get("depends_on") or []) + [s.name for s in start.after_steps] \
                 + ["gate %s" % (g.get("probe") or "?") for g in start.service.get("start_after") or []
                    if not start.after_steps]
@@ -413,7 +281,7 @@ class Starter:
             if not up and (not self._wait_steps(start) or not self._wait_gates(start)):
                 return
         start.waited = self.clock() - began
-        spec, action = self._prepare(start)
+        spec, action = _containers.prepare(self, start)
         if self.check_mode or self.stop.is_set():
             return
         renewed = [d for d in restart_deps if self.starts[d].action in RENEWED]
@@ -431,7 +299,7 @@ class Starter:
                 or self.dependants.get(start.name) and any(d in self.starts for d in self.dependants[start.name]) \
                 or self.wait_all or any(start.name in step.after for step in self.steps):
             self._wait_ready(start, action or start.action)
-        self._unweigh(start)
+        _containers.unweigh(self, start)
 
     def _launch(self, start, first_wave, action, container=None):
         """The engine's start (or restart) call, in a start slot."""
@@ -449,9 +317,9 @@ class Starter:
             self.gate.release(ticket)
         start.engine_start = round(time.time() - start.started_at, 3)
         if start.name in self.boosted:
-            self._weigh(start, BOOSTED_SHARES)
+            _containers.weigh(self, start, BOOSTED_SHARES)
 
-    def _watch(self, start, fresh):
+    def watch_start(self, start, fresh):
         wait = ServiceWait(start.service, self.poll_interval, None)
         if not fresh:
             # it was running before this run: one passing probe says it still is (the
@@ -463,12 +331,12 @@ class Starter:
         return wait
 
     def _wait_ready(self, start, action):
-        wait = self._watch(start, bool(action))
+        wait = self.watch_start(start, bool(action))
         if wait.verdict != READY:
             if not self.stop.is_set() or wait.verdict in FAILURES:
                 message = "%s: %s" % (wait.verdict.replace("_", " "), wait.output)
                 if start.previous or start.container in self.leftovers:
-                    message = self._roll_back(start, message)
+                    message = _containers.roll_back(self, start, message)
                 self._fail(start, message)
             return False
         start.ready_at = round(wait.ready_at, 3)
@@ -479,97 +347,11 @@ class Starter:
                            seconds=round(start.ready_at - start.started_at if start.started_at else wait.seconds or 0, 2))
         return True
 
-    def _roll_back(self, start, message):
-        """The new container did not become ready: its log tail kept, the previous container
-        put back, started and waited for. Returns the failure's message."""
-        tail = "\n".join(self.deployer.runtime.logs_tail(start.container))
-        text = "the new container (image %s) did not become ready: %s; its log ends:\n%s\n" % (
-            start.service.get("image"), message, tail or "(empty)")
-        try:
-            restored = self.deployer.restore_previous(start.container)
-        except AnantaError as exc:
-            return text + "and the previous container could not be put back: %s" % exc.message
-        if not restored:
-            return text + "and there is no previous container to put back"
-        start.rolled_back = True
-        wait = self._watch(start, True)
-        if wait.verdict == READY:
-            return text + "the previous container %s was put back and is ready again" % start.container
-        return text + "the previous container %s was put back but is not ready: %s: %s" % (
-            start.container, wait.verdict.replace("_", " "), wait.output)
-
-    def _weigh(self, start, shares):
-        try:
-            self.deployer.set_cpu_shares(start.container, shares)
-            start.weighted = shares != DEFAULT_SHARES
-            start.was_weighted = start.was_weighted or start.weighted
-        except Exception:  # pylint: disable=broad-except  # a weight is a hint: the start goes on without it
-            pass
-
-    def _unweigh(self, start):
-        if start.weighted:
-            self._weigh(start, DEFAULT_SHARES)
-
-    def _plan(self, start):
-        """What the service's container needs (create, recreate, start or nothing), worked out
-        once; call with ``start.lock`` held."""
-        if start.planned is None:
-            spec = self.deployer.spec(start.service)
-            action, current = self.deployer.plan(spec)
-            if action == "recreate":
-                start.changes = spec.changes(current, self.secret)
-            start.planned = (spec, action)
-        return start.planned
-
-    def _already_up(self, start):
-        """Running (or a finished one-shot) with the wanted configuration: this run starts
-        nothing for it, so it waits for none of the run's services nor its gates before its
-        readiness is checked (a second start checks every service at once instead of level
-        after level). A service without dependencies or gates has nothing to skip: its plan is
-        left to its start."""
-        if not start.service.get("depends_on") and not start.service.get("start_after") or start.follower:
-            return False
-        with start.lock:
-            return not (start.prepared or self._plan(start))[1]
-
-    def _prepare(self, start):
-        """Plan the service's container and create it if needed (once: by its own thread, or
-        ahead of time by the pre-creator). Returns (spec, action)."""
-        with start.lock:
-            if start.prepared is None:
-                spec, action = self._plan(start)
-                if action in ("create", "recreate") and not self.check_mode and not self.stop.is_set():
-                    if action == "recreate":
-                        # kept, stopped, until the new one is ready: put back if it is not
-                        self.deployer.set_aside(spec.name, self.stop_timeout)
-                        start.previous = True
-                    self.deployer.create(spec)
-                start.action = action
-                start.prepared = (spec, action)
-            return start.prepared
-
     def _root_started(self):
         with self.lock:
             self.roots_pending -= 1
             if self.roots_pending <= 0:
                 self.roots_done.set()
-
-    def _precreate(self, ordered):
-        """Once the services that wait for nothing have been started, create the others'
-        containers one by one, longest chains first, while their dependencies boot: when a
-        dependency is ready, its dependant only has to be started. (Creating them all before
-        the first start was measured to delay the datastores by 1-1.5 s on 2 cores.)"""
-        while not self.roots_done.wait(0.2):
-            if self.stop.is_set():
-                return
-        for start in ordered:
-            if self.stop.is_set():
-                return
-            if start.prepared is None and not start.follower:
-                try:
-                    self._prepare(start)
-                except Exception:  # pylint: disable=broad-except  # its own thread will meet and report it
-                    pass
 
     def _behind(self):
         """Service -> the services of this start that wait for it, directly or through a step."""
@@ -596,35 +378,11 @@ class Starter:
             return set()
         return _start_graph.critical(self._behind(), chains, self._expected)
 
-    def _resume(self):
-        """Containers set aside by an earlier run that stopped before its successor was judged:
-        put back where the successor is missing; otherwise kept until the successor is ready
-        (and put back if it is not)."""
-        self.leftovers = {name for name in self.deployer.leftovers()
-                          if any(s.container == name for s in self.starts.values())}
-        for name in sorted(self.leftovers):
-            if self.deployer.inspect(name) is None:
-                self.deployer.restore_previous(name)
-                self.restored.add(name)
-
-    def _would_restart(self):
-        """Check mode: the services that a run would restart (restart_with a renewed one, in turn)."""
-        for name in _catalog.topological_order([s.service for s in self.starts.values()]):
-            start = self.starts[name]
-            renewed = [d for d in self._restart_deps(start) if self.starts[d].action in RENEWED]
-            if renewed and start.action in (None, "unchanged"):
-                if start.follower:
-                    current = self.deployer.inspect(start.container)
-                    if not current or not (current.get("State") or {}).get("Running"):
-                        continue
-                start.restarted_by = renewed
-                start.action = "restart"
-
     def run(self):
         self.t0 = self.clock()
         if not self.check_mode:
             self.progress.emit("begin", "start", services=len(self.starts), steps=len(self.steps))
-            self._resume()
+            _containers.resume(self)
         if hasattr(self.deployer, "prime"):
             self.deployer.prime()  # one listing of the project's containers for every plan below
         # Those with the longest chain of dependants behind them first: on a busy host, the
@@ -643,18 +401,18 @@ class Starter:
         threads = [threading.Thread(target=self._guarded, args=(s, self._run_step), daemon=True) for s in self.steps]
         threads += [threading.Thread(target=self._guarded, args=(s, self._run), daemon=True) for s in ordered]
         if not self.check_mode:
-            threading.Thread(target=self._precreate, args=(ordered,), daemon=True).start()
+            threading.Thread(target=_containers.precreate, args=(self, ordered), daemon=True).start()
         for thread in threads:
             thread.start()
         watch_abort_file(self.abort_file, self.stop, self._abort)
         for thread in threads:
             thread.join()
         for start in self.starts.values():
-            self._unweigh(start)  # a service that failed or was not waited for keeps no raised weight
+            _containers.unweigh(self, start)  # a service that failed or was not waited for keeps no raised weight
         if self.verify_restarts and self.failure is None and not self.check_mode:
             self._verify_restarts()
         if self.check_mode:
-            self._would_restart()
+            _containers.would_restart(self)
         for start in self.starts.values():
             for dep in start.restarted_by:
                 self.starts[dep].restarts.append(start.name)

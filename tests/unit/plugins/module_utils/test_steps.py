@@ -12,7 +12,9 @@ import pytest
 
 from ansible_collections.ananta.platform.plugins.module_utils import _steps, _timeline
 from ansible_collections.ananta.platform.plugins.module_utils._errors import AnantaError
-from ansible_collections.ananta.platform.plugins.module_utils._docker.starter import PriorityGate, Starter
+from ansible_collections.ananta.platform.plugins.module_utils._docker import start_containers
+from ansible_collections.ananta.platform.plugins.module_utils._docker.start_nodes import PriorityGate
+from ansible_collections.ananta.platform.plugins.module_utils._docker.starter import Starter
 from inventory_helpers import inventory_vars
 
 ROLES = ("shared_temporal", "control_plane", "app_plane")
@@ -132,9 +134,9 @@ def test_the_expected_critical_path_boots_with_a_raised_cpu_weight_and_only_whil
 
     starter.deployer = Deployer()
     mq = starter.starts["mq"]
-    starter._weigh(mq, 8192)  # pylint: disable=protected-access
-    starter._unweigh(mq)  # pylint: disable=protected-access
-    starter._unweigh(starter.starts["db"])  # pylint: disable=protected-access  # never raised: left alone
+    start_containers.weigh(starter, mq, 8192)
+    start_containers.unweigh(starter, mq)
+    start_containers.unweigh(starter, starter.starts["db"])  # never raised: left alone
     assert starter.deployer.calls == [("mq", 8192), ("mq", 1024)]
     assert mq.result()["cpu_weighted"] is True and starter.starts["db"].result()["cpu_weighted"] is False
 
