@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.ananta.platform.plugins.module_utils import _catalog, _plan
+from ansible_collections.ananta.platform.plugins.module_utils import _mask, _plan
 from ansible_collections.ananta.platform.plugins.module_utils._errors import AnantaError, CatalogError
 from ansible_collections.ananta.platform.plugins.modules.catalog_plan import ARGUMENT_SPEC
 
@@ -40,7 +40,7 @@ class ControllerAction(ActionBase):
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         _validation, args = self.validate_argument_spec(argument_spec=dict(self.ARGUMENT_SPEC))
-        secrets = sorted(_catalog.secret_values(args["services"]), key=len, reverse=True)
+        secrets = sorted(_mask.secret_values(args["services"]), key=len, reverse=True)
         result.update(self.compute(args))
         return mask(result, secrets)
 

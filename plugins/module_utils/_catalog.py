@@ -379,40 +379,6 @@ def validate(services, networks=None):
     return True
 
 
-def topological_order(services):
-    """Names in an order where each service follows its dependencies (stable: catalog order breaks ties)."""
-    index = {s["name"]: i for i, s in enumerate(services)}
-    deps = {s["name"]: [d for d in s.get("depends_on") or [] if d in index] for s in services}
-    done, order = set(), []
-    pending = sorted(index, key=lambda n: (services[index[n]]["level"], index[n]))
-    while pending:
-        ready = [n for n in pending if all(d in done for d in deps[n])]
-        if not ready:
-            raise CatalogError(["dependency cycle among %s" % ", ".join(pending)])
-        order.extend(ready)
-        done.update(ready)
-        pending = [n for n in pending if n not in done]
-    return order
-
-
-def waves(services):
-    """Group services into waves: each service's wave is one more than its latest dependency's.
-
-    Depth counts only dependencies inside the same level (earlier levels are done by
-    then). Returns a list of lists of names, in start order.
-    """
-    known = {s["name"]: s for s in services}
-    depth = {}
-    for name in topological_order(services):
-        level = known[name]["level"]
-        deps = [d for d in known[name].get("depends_on") or [] if d in known and known[d]["level"] == level]
-        depth[name] = 1 + max((depth[d] for d in deps), default=-1)
-    grouped = {}
-    for name in known:  # catalog order inside a wave
-        grouped.setdefault((known[name]["level"], depth[name]), []).append(name)
-    return [grouped[key] for key in sorted(grouped)]
-
-
 def plane_order(services):
     """The catalog's planes, in start order: by the lowest level of their services, then by
     their first appearance in the catalog."""
@@ -449,38 +415,6 @@ def select(services, planes=None, levels=None, names=None):
             continue
         chosen.append(svc)
     return chosen
-
-
-SECRET_KEY_RE = re.compile(r"(?i)(pass|secret|token|api_?key|private)")
-URI_PASSWORD_RE = re.compile(r"://[^/\s:@]*:([^@\s/]+)@")
-
-
-NOT_SECRETS = {"true", "false", "yes", "no", "none", "null"}
-
-
-def secret_values(data):
-    """Every secret string in ``data`` (a catalog, a step's options, any nest of mappings and
-    lists): the values of secret-looking keys (``*PASSWORD*``, ``*token*``, ``api_key``...), and
-    passwords inside URIs. For modules to add to ``no_log_values`` first thing, before any
-    validation can fail with the input in its error or its invocation. A malformed input is
-    walked as far as it goes, never raising."""
-    found = set()
-
-    def walk(value, secret=False):
-        if isinstance(value, dict):
-            for key, item in value.items():
-                walk(item, secret or bool(SECRET_KEY_RE.search(str(key))))
-        elif isinstance(value, (list, tuple)):
-            for item in value:
-                walk(item, secret)
-        elif isinstance(value, str):
-            if secret:
-                found.add(value)
-            for match in URI_PASSWORD_RE.finditer(value):
-                found.add(match.group(1))
-
-    walk(data)
-    return {value for value in found if len(value) >= 3 and value.lower() not in NOT_SECRETS}
 
 
 def network_drivers(networks):

@@ -5,7 +5,7 @@
 collect_logs: ``docker inspect`` output, pod objects, logs).
 
 Three rules, applied to every text and every string of a structure: each known secret value
-(the catalog's and the steps': ``_catalog.secret_values``) is replaced wherever it appears; the
+(the catalog's and the steps': ``secret_values`` below) is replaced wherever it appears; the
 password of every URL (``scheme://user:password@host``); and the value of every environment
 entry whose name says it is secret (``*PASSWORD*``, ``*SECRET*``, ``*TOKEN*``, ``*KEY*``...),
 as ``NAME=value`` (Docker's Config.Env) or ``{"name": NAME, "value": value}`` (a pod's env).
@@ -17,7 +17,35 @@ from __future__ import annotations
 
 import re
 
-from ansible_collections.ananta.platform.plugins.module_utils._catalog import SECRET_KEY_RE
+SECRET_KEY_RE = re.compile(r"(?i)(pass|secret|token|api_?key|private)")
+URI_PASSWORD_RE = re.compile(r"://[^/\s:@]*:([^@\s/]+)@")
+NOT_SECRETS = {"true", "false", "yes", "no", "none", "null"}
+
+
+def secret_values(data):
+    """Every secret string in ``data`` (a catalog, a step's options, any nest of mappings and
+    lists): the values of secret-looking keys (``*PASSWORD*``, ``*token*``, ``api_key``...), and
+    passwords inside URIs. For modules to add to ``no_log_values`` first thing, before any
+    validation can fail with the input in its error or its invocation. A malformed input is
+    walked as far as it goes, never raising."""
+    found = set()
+
+    def walk(value, secret=False):
+        if isinstance(value, dict):
+            for key, item in value.items():
+                walk(item, secret or bool(SECRET_KEY_RE.search(str(key))))
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                walk(item, secret)
+        elif isinstance(value, str):
+            if secret:
+                found.add(value)
+            for match in URI_PASSWORD_RE.finditer(value):
+                found.add(match.group(1))
+
+    walk(data)
+    return {value for value in found if len(value) >= 3 and value.lower() not in NOT_SECRETS}
+
 
 MASK = "********"
 # an environment entry's name that says its value is secret (wider than the catalog's key rule:

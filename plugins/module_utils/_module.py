@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.ananta.platform.plugins.module_utils._catalog import secret_values
+from ansible_collections.ananta.platform.plugins.module_utils._mask import secret_values
 
 
 class MaskingModule(AnsibleModule):

@@ -1,15 +1,48 @@
 # -*- coding: utf-8 -*-
 # Copyright: Ananta Platform engineers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The plan of a catalog: who restarts with whom, what a selection needs from outside, the start
+"""The plan of a catalog: the start order and its waves, who restarts with whom, what a selection needs from outside, the start
 plan by level and wave, the stop order, the critical path, the services' URLs, and what
 catalog_plan returns (the lines plan.yml prints)."""
 
 from __future__ import annotations
 
-from ansible_collections.ananta.platform.plugins.module_utils._catalog import (
-    network_drivers, parse_port, plane_order, select, topological_order, validate, waves,
-)
+from ansible_collections.ananta.platform.plugins.module_utils._catalog import network_drivers, parse_port, plane_order, select, validate
+from ansible_collections.ananta.platform.plugins.module_utils._errors import CatalogError
+
+
+def topological_order(services):
+    """Names in an order where each service follows its dependencies (stable: catalog order breaks ties)."""
+    index = {s["name"]: i for i, s in enumerate(services)}
+    deps = {s["name"]: [d for d in s.get("depends_on") or [] if d in index] for s in services}
+    done, order = set(), []
+    pending = sorted(index, key=lambda n: (services[index[n]]["level"], index[n]))
+    while pending:
+        ready = [n for n in pending if all(d in done for d in deps[n])]
+        if not ready:
+            raise CatalogError(["dependency cycle among %s" % ", ".join(pending)])
+        order.extend(ready)
+        done.update(ready)
+        pending = [n for n in pending if n not in done]
+    return order
+
+
+def waves(services):
+    """Group services into waves: each service's wave is one more than its latest dependency's.
+
+    Depth counts only dependencies inside the same level (earlier levels are done by
+    then). Returns a list of lists of names, in start order.
+    """
+    known = {s["name"]: s for s in services}
+    depth = {}
+    for name in topological_order(services):
+        level = known[name]["level"]
+        deps = [d for d in known[name].get("depends_on") or [] if d in known and known[d]["level"] == level]
+        depth[name] = 1 + max((depth[d] for d in deps), default=-1)
+    grouped = {}
+    for name in known:  # catalog order inside a wave
+        grouped.setdefault((known[name]["level"], depth[name]), []).append(name)
+    return [grouped[key] for key in sorted(grouped)]
 
 
 def restart_dependants(services, names):

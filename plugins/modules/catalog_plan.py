@@ -99,7 +99,7 @@ critical_path:
 """
 
 
-from ansible_collections.ananta.platform.plugins.module_utils import _catalog, _plan
+from ansible_collections.ananta.platform.plugins.module_utils import _mask, _plan
 from ansible_collections.ananta.platform.plugins.module_utils._errors import AnantaError, CatalogError
 from ansible_collections.ananta.platform.plugins.module_utils._module import MaskingModule
 
@@ -120,7 +120,7 @@ def main():
         supports_check_mode=True,
     )
     services = module.params["services"]
-    module.no_log_values.update(_catalog.secret_values(services))
+    module.no_log_values.update(_mask.secret_values(services))
     try:
         result = _plan.plan_result(services, module.params["networks"], module.params["planes"], module.params["levels"],
                                    module.params["durations"], module.params["sources"])

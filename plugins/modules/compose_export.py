@@ -100,7 +100,7 @@ try:
 except ImportError:  # compose reads JSON too
     HAS_YAML = False
 
-from ansible_collections.ananta.platform.plugins.module_utils import _argspecs, _catalog, _compose, _files, _steps
+from ansible_collections.ananta.platform.plugins.module_utils import _argspecs, _catalog, _compose, _files, _mask, _steps
 from ansible_collections.ananta.platform.plugins.module_utils._errors import AnantaError
 from ansible_collections.ananta.platform.plugins.module_utils._module import MaskingModule
 
@@ -122,7 +122,7 @@ def main():
     )
     params = module.params
     services = params["services"]
-    secrets = _catalog.secret_values(services) | _catalog.secret_values(params["steps"])
+    secrets = _mask.secret_values(services) | _mask.secret_values(params["steps"])
     module.no_log_values.update(s for s in secrets if len(s) >= 3)
     try:
         _catalog.validate(services)

@@ -88,7 +88,7 @@ import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.ananta.platform.plugins.module_utils import _catalog
+from ansible_collections.ananta.platform.plugins.module_utils import _mask
 
 from ansible_collections.ananta.platform.plugins.module_utils._docker import runtime as _docker_runtime
 from ansible_collections.ananta.platform.plugins.module_utils._mask import mask_data, mask_text
@@ -144,7 +144,7 @@ def main():
     except AnantaError as exc:  # the engine cannot be reached: named, with its address
         module.fail_json(msg=exc.message)
     try:
-        secrets = set(params["secrets"]) | _catalog.secret_values(params["services"])
+        secrets = set(params["secrets"]) | _mask.secret_values(params["services"])
         module.no_log_values.update(secrets)
         files, missing = collect(runtime, params["containers"], params["dest"], params["tail_lines"], module.check_mode, secrets)
     except AnantaError as exc:

@@ -250,7 +250,7 @@ import traceback
 from ansible.module_utils.basic import missing_required_lib
 from ansible.module_utils.common.parameters import remove_values
 
-from ansible_collections.ananta.platform.plugins.module_utils import _argspecs, _catalog, _plan, _steps
+from ansible_collections.ananta.platform.plugins.module_utils import _argspecs, _catalog, _mask, _plan, _steps
 
 from ansible_collections.ananta.platform.plugins.module_utils._docker import runtime as _docker_runtime
 from ansible_collections.ananta.platform.plugins.module_utils._docker.deploy import DockerDeployer
@@ -297,7 +297,7 @@ def main():
         module.fail_json(msg=missing_required_lib("docker"), exception=str(_docker_runtime.DOCKER_IMPORT_ERROR))
     catalog = params["services"]
     # before anything can fail with them in its message or in the invocation (-vvv)
-    module.no_log_values.update(_catalog.secret_values(catalog) | _catalog.secret_values(params["steps"]))
+    module.no_log_values.update(_mask.secret_values(catalog) | _mask.secret_values(params["steps"]))
     result = dict(changed=False, services=[], steps=[], elapsed=0.0, networks_created=[])
     try:
         # the declared networks, when given, are the only ones a service may join (as catalog_plan checks)

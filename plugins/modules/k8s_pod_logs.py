@@ -99,7 +99,7 @@ import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.ananta.platform.plugins.module_utils import _catalog
+from ansible_collections.ananta.platform.plugins.module_utils import _mask
 
 from ansible_collections.ananta.platform.plugins.module_utils._k8s import readiness as _k8s_readiness
 from ansible_collections.ananta.platform.plugins.module_utils._mask import mask_data, mask_text
@@ -175,7 +175,7 @@ def main():
     if not _k8s_readiness.HAS_KUBERNETES:
         module.fail_json(msg=missing_required_lib("kubernetes"), exception=str(_k8s_readiness.KUBERNETES_IMPORT_ERROR))
     try:
-        secrets = set(params["secrets"]) | _catalog.secret_values(params["services"])
+        secrets = set(params["secrets"]) | _mask.secret_values(params["services"])
         module.no_log_values.update(secrets)
         api = _k8s_readiness.api_client_for(params)
         result = collect(api, params, module.check_mode, secrets)

@@ -240,7 +240,7 @@ import traceback
 
 from ansible.module_utils.basic import missing_required_lib, remove_values
 
-from ansible_collections.ananta.platform.plugins.module_utils import _argspecs, _catalog
+from ansible_collections.ananta.platform.plugins.module_utils import _argspecs, _catalog, _mask
 
 from ansible_collections.ananta.platform.plugins.module_utils._k8s import readiness as _k8s_readiness
 
@@ -331,7 +331,7 @@ def main():
     if not _k8s_readiness.HAS_KUBERNETES:
         module.fail_json(msg=missing_required_lib("kubernetes"), exception=str(_k8s_readiness.KUBERNETES_IMPORT_ERROR))
     params["plane_namespaces"] = params["plane_namespaces"] or {}
-    module.no_log_values.update(_catalog.secret_values(params["services"]) | _catalog.secret_values(params["steps"]))
+    module.no_log_values.update(_mask.secret_values(params["services"]) | _mask.secret_values(params["steps"]))
     started = time.monotonic()
     result = dict(changed=False, services=[], elapsed=0.0)
     verb = "start" if params["state"] == "started" else "stop"

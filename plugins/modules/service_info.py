@@ -89,7 +89,7 @@ import traceback
 
 from ansible.module_utils.basic import missing_required_lib
 
-from ansible_collections.ananta.platform.plugins.module_utils import _catalog, _status
+from ansible_collections.ananta.platform.plugins.module_utils import _catalog, _mask, _plan, _status
 
 from ansible_collections.ananta.platform.plugins.module_utils._docker import runtime as _docker_runtime
 from ansible_collections.ananta.platform.plugins.module_utils._errors import AnantaError
@@ -114,11 +114,11 @@ def main():
     if params["target"] == "docker" and not _docker_runtime.HAS_DOCKER:
         module.fail_json(msg=missing_required_lib("docker"), exception=str(_docker_runtime.DOCKER_IMPORT_ERROR))
     catalog = module.params["services"]
-    module.no_log_values.update(_catalog.secret_values(catalog))
+    module.no_log_values.update(_mask.secret_values(catalog))
     try:
         _catalog.validate(catalog)
         selected = _catalog.select(catalog, planes=module.params["planes"])
-        order = {name: i for i, name in enumerate(_catalog.topological_order(selected))}
+        order = {name: i for i, name in enumerate(_plan.topological_order(selected))}
         ordered = sorted(selected, key=lambda s: (s["level"], order[s["name"]]))
         if params["target"] == "kubernetes":
             from ansible_collections.ananta.platform.plugins.module_utils._k8s import readiness as _k8s_readiness

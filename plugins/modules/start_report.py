@@ -105,7 +105,7 @@ svg:
 """
 
 
-from ansible_collections.ananta.platform.plugins.module_utils import _catalog, _timeline
+from ansible_collections.ananta.platform.plugins.module_utils import _mask, _timeline
 from ansible_collections.ananta.platform.plugins.module_utils._module import MaskingModule
 
 ARGUMENT_SPEC = dict(
@@ -122,7 +122,7 @@ def main():
         secret_options=("services", "start"),
         argument_spec=dict(ARGUMENT_SPEC), supports_check_mode=True)
     params = module.params
-    module.no_log_values.update(_catalog.secret_values(params["services"]))
+    module.no_log_values.update(_mask.secret_values(params["services"]))
     module.exit_json(**_timeline.write_report(params["services"], params["start"], params["started_at"], params["path"],
                                               params["step_after"], module.check_mode))
 

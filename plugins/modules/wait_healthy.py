@@ -187,7 +187,7 @@ import traceback
 from ansible.module_utils.basic import missing_required_lib
 from ansible.module_utils.common.parameters import remove_values
 
-from ansible_collections.ananta.platform.plugins.module_utils import _catalog
+from ansible_collections.ananta.platform.plugins.module_utils import _catalog, _mask
 
 from ansible_collections.ananta.platform.plugins.module_utils._docker import runtime as _docker_runtime
 from ansible_collections.ananta.platform.plugins.module_utils._errors import AnantaError
@@ -226,7 +226,7 @@ def cluster_probes(module):
     params = module.params
     if not _k8s_readiness.HAS_KUBERNETES:
         module.fail_json(msg=missing_required_lib("kubernetes"), exception=str(_k8s_readiness.KUBERNETES_IMPORT_ERROR))
-    module.no_log_values.update(_catalog.secret_values(params["through_cluster"]))
+    module.no_log_values.update(_mask.secret_values(params["through_cluster"]))
     api = _k8s_readiness.api_client_for(params)
     return _k8s_tunnel.ClusterProbes(api, params["through_cluster"], params["plane_namespaces"],
                                      local_hosts=("127.0.0.1", "localhost", params["probe_host"]))
@@ -275,7 +275,7 @@ def main():
         supports_check_mode=True,
     )
     params = module.params
-    module.no_log_values.update(_catalog.secret_values(params["services"]))
+    module.no_log_values.update(_mask.secret_values(params["services"]))
     try:
         services = _catalog.select(params["services"], planes=params["planes"], levels=params["levels"], names=params["names"])
     except AnantaError as exc:  # a plane the catalog does not have

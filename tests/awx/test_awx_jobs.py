@@ -37,7 +37,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 sys.path.insert(0, os.path.join(ROOT, "tools"))
 import awx_check  # noqa: E402  pylint: disable=wrong-import-position
 
-from ansible_collections.ananta.platform.plugins.module_utils import _catalog  # noqa: E402
+from ansible_collections.ananta.platform.plugins.module_utils import _mask  # noqa: E402
 
 EE_IMAGE = os.environ.get("ANANTA_EE_IMAGE", "ananta-lab/ee:0.1")
 INVENTORY_SOURCE = "inventories/lab/hosts.yml"
@@ -133,7 +133,7 @@ def awx_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def passwords(awx_dir):
-    found = {value for value in _catalog.secret_values(awx_dir["inventory"]) if "{{" not in value}
+    found = {value for value in _mask.secret_values(awx_dir["inventory"]) if "{{" not in value}
     assert "rabbitmq-lab" in found, "the lab inventory's passwords were not found"
     return found
 

@@ -9,7 +9,7 @@ mode would restart."""
 
 from __future__ import annotations
 
-from ansible_collections.ananta.platform.plugins.module_utils import _catalog
+from ansible_collections.ananta.platform.plugins.module_utils import _plan
 from ansible_collections.ananta.platform.plugins.module_utils._errors import AnantaError
 from ansible_collections.ananta.platform.plugins.module_utils._waiter import READY
 
@@ -126,7 +126,7 @@ def resume(st):
 
 def would_restart(st):
     """Check mode: the services that a run would restart (restart_with a renewed one, in turn)."""
-    for name in _catalog.topological_order([s.service for s in st.starts.values()]):
+    for name in _plan.topological_order([s.service for s in st.starts.values()]):
         start = st.starts[name]
         renewed = [d for d in st.restart_deps(start) if st.starts[d].action in RENEWED]
         if renewed and start.action in (None, "unchanged"):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 
-from ansible_collections.ananta.platform.plugins.module_utils._catalog import waves
+from ansible_collections.ananta.platform.plugins.module_utils._plan import waves
 from ansible_collections.ananta.platform.plugins.module_utils._docker.deploy import DockerDeployer
 from ansible_collections.ananta.platform.plugins.module_utils._errors import AnantaError
 

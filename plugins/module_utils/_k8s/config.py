@@ -5,13 +5,13 @@
 
 from __future__ import annotations
 
-from ansible_collections.ananta.platform.plugins.module_utils import _catalog
+from ansible_collections.ananta.platform.plugins.module_utils import _mask
 from ansible_collections.ananta.platform.plugins.module_utils._k8s.naming import object_name
 
 
 def is_secret(r, key, value):
     text = str(value)
-    if _catalog.SECRET_KEY_RE.search(str(key)) and text:
+    if _mask.SECRET_KEY_RE.search(str(key)) and text:
         return True
     return any(secret in text for secret in r.secret_values if len(secret) >= 3)
 

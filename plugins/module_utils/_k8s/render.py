@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import os
 
-from ansible_collections.ananta.platform.plugins.module_utils import _catalog, _steps
+from ansible_collections.ananta.platform.plugins.module_utils import _catalog, _mask, _steps
 from ansible_collections.ananta.platform.plugins.module_utils._errors import AnantaError, CatalogError
 from ansible_collections.ananta.platform.plugins.module_utils._step_kinds import KINDS
 from ansible_collections.ananta.platform.plugins.module_utils._k8s import phases as _phases
@@ -54,7 +54,7 @@ class Renderer:
         self.by_name = {s["name"]: s for s in self.services}
         self.namespaces = {p: plane_namespace(p, self.opts["plane_namespaces"]) for p in _catalog.plane_order(self.services)}
         self.project = self.opts["project"]
-        self.secret_values = {v for v in _catalog.secret_values(self.services) if v}
+        self.secret_values = {v for v in _mask.secret_values(self.services) if v}
         self.secret_values.update(v for v in _steps.secret_values(self.opts["steps"]) if v)
         self.host_ports = _catalog.host_ports(self.services)
         self._template_hashes = {}  # service -> its pod template's checksum

@@ -4,7 +4,7 @@ import copy
 
 import pytest
 
-from ansible_collections.ananta.platform.plugins.module_utils import _catalog, _definition, _plan
+from ansible_collections.ananta.platform.plugins.module_utils import _catalog, _definition, _mask, _plan
 from ansible_collections.ananta.platform.plugins.module_utils._errors import AnantaError, CatalogError
 from conftest import load_fixture
 
@@ -68,7 +68,7 @@ def test_find_cycle(graph, cycle):
 
 
 def test_waves_follow_dependencies_inside_levels():
-    waves = _catalog.waves(GOOD)
+    waves = _plan.waves(GOOD)
     assert waves == [["db"], ["api", "cache"], ["worker"], ["web"]]
 
 
@@ -95,7 +95,7 @@ def test_secret_values_found_in_env_probe_and_uris():
         "name": "a", "env": {"DB_PASSWORD": "hunter22", "URL": "postgres://u:p4ss@h:5432/db", "MODE": "x"},
         "readiness": {"probe": "postgres", "password": "probepw"},
     }]
-    assert _catalog.secret_values(services) == {"hunter22", "p4ss", "probepw"}
+    assert _mask.secret_values(services) == {"hunter22", "p4ss", "probepw"}
 
 
 def test_lab_catalog_is_valid_and_complete(lab_vars):
@@ -119,7 +119,7 @@ def test_lab_catalog_derived_order(lab_vars):
     plan = _plan.start_plan(services)
     assert [step["level"] for step in plan] == [0, 1, 2, 3, 4, 5]
     assert plan[0]["waves"] == [["temporal-postgresql"], ["shared-temporal"], ["shared-temporal-ui"]]
-    order = _catalog.topological_order(services)
+    order = _plan.topological_order(services)
     for svc in services:
         for dep in svc["depends_on"]:
             assert order.index(dep) < order.index(svc["name"])
