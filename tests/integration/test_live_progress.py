@@ -157,7 +157,9 @@ def test_interrupted_run_stops_the_start_on_the_target(docker_client, tmp_path):
 
         wait_for(lambda: job_result() is not None, 60)  # else: the start kept running after the interrupt
         data = job_result()
-        assert data["failed"] and "interrupted on the controller (SIGINT)" in data["msg"], data["msg"]
+        # Ctrl-C on ansible-playbook: the controller's plugin names the signal it met first (the
+        # SIGINT itself, or the SIGTERM the main process sends its workers on the interrupt)
+        assert data["failed"] and re.search(r"interrupted on the controller \(SIG(INT|TERM)\)", data["msg"]), data["msg"]
         print("\nstart stopped %.1f s after SIGINT: %s" % (time.monotonic() - interrupted[0], data["msg"]))
     finally:
         _remove(docker_client, prefix)
