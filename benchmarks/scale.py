@@ -33,7 +33,6 @@ per service flat within 20 % from 34 to 200, no-op <= 5 s).
 """
 
 import argparse
-import glob
 import json
 import os
 import random
@@ -44,6 +43,8 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from k8s_start import kubectl, newest_timeline  # noqa: E402  # the cluster benchmark's helpers, shared
 PLAYBOOK = os.path.join(ROOT, ".venv", "bin", "ansible-playbook")
 PROJECT = "ananta-scale"
 LEVELS = 6
@@ -130,12 +131,6 @@ def engine_alone(size, image):
     return took
 
 
-def newest_timeline():
-    path = max(glob.glob(os.path.join(ROOT, "artifacts", "start-*.json")), key=os.path.getmtime)
-    with open(path, encoding="utf-8") as handle:
-        return json.load(handle)
-
-
 def one_size(size, image, tmp):
     path = os.path.join(tmp, "scale-%d.json" % size)
     with open(path, "w", encoding="utf-8") as handle:
@@ -157,13 +152,6 @@ def one_size(size, image, tmp):
 
 
 NAMESPACE = "ananta-scale"
-
-
-def kubectl(*args, timeout=900):
-    proc = subprocess.run(["kubectl"] + list(args), capture_output=True, text=True, timeout=timeout, check=False)
-    if proc.returncode != 0:
-        sys.exit("kubectl %s failed: %s" % (" ".join(args), proc.stderr[-2000:]))
-    return proc.stdout
 
 
 def empty_namespace():

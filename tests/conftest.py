@@ -27,4 +27,4 @@ def load_fixture(*parts):
 
 @pytest.fixture(scope="session")
 def lab_vars():
-    return inventory_vars("lab", steps=True)
+    return inventory_vars("lab")

@@ -6,10 +6,10 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def inventory_vars(inventory="lab", host="localhost", extra=None, steps=False):
+def inventory_vars(inventory="lab", host="localhost", extra=None):
     """The rendered variables (``ananta_*``) of a host of one of the collection's inventories,
     the definition's steps (``ananta_platform_steps``) among them, as start_platform hands them
-    to the start; ``steps`` is kept for the callers that asked for them."""
+    to the start."""
     from ansible.inventory.manager import InventoryManager
     from ansible.parsing.dataloader import DataLoader
     from ansible.template import Templar

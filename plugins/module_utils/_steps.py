@@ -240,9 +240,9 @@ def _undeclared_gates(nodes, catalog):
             if not isinstance(gate, dict):
                 continue
             kind = by_gate(gate.get("probe"))
-            if kind is None or not kind.declares or not kind.wanted(gate):
+            wanted = kind.wanted(gate) if kind is not None and kind.declares else []
+            if not wanted:
                 continue
-            wanted = kind.wanted(gate)
             known = declared.get((kind.name, str(gate.get("port"))))
             if known is None:
                 continue

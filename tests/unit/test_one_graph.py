@@ -43,7 +43,7 @@ def effective(inventory):
     sys.path.insert(0, os.path.join(ROOT, ".collections"))
     sys.path.insert(0, os.path.join(ROOT, "tests"))
     from inventory_helpers import inventory_vars
-    return json.loads(json.dumps(inventory_vars(inventory, extra={"inventory_dir": "/inventory"}, steps=True), default=str))
+    return json.loads(json.dumps(inventory_vars(inventory, extra={"inventory_dir": "/inventory"}), default=str))
 
 
 def graph(inventory):
@@ -128,13 +128,13 @@ GATED = {
 }
 
 
-def _lab(steps=False):
+def _lab():
     import json
     import sys
     sys.path.insert(0, os.path.join(ROOT, ".collections"))
     sys.path.insert(0, os.path.join(ROOT, "tests"))
     from inventory_helpers import inventory_vars
-    return json.loads(json.dumps(inventory_vars("lab", steps=steps), default=str))
+    return json.loads(json.dumps(inventory_vars("lab"), default=str))
 
 
 def test_the_docker_start_the_jobs_the_compose_export_and_the_timeline_render_the_same_step_nodes():
@@ -148,7 +148,7 @@ def test_the_docker_start_the_jobs_the_compose_export_and_the_timeline_render_th
 
     from ansible_collections.ananta.platform.plugins.module_utils._k8s import render as _k8s_render
 
-    lab = _lab(steps=True)
+    lab = _lab()
     services = lab["ananta_services"]
     by_name = {s["name"]: s for s in services}
     nodes = _steps.build(lab["ananta_platform_steps"], services)

@@ -21,7 +21,7 @@ def plain(value):
 
 @pytest.fixture(scope="module")
 def lab_units():
-    variables = plain(inventory_vars("lab_kubernetes", steps=True))
+    variables = plain(inventory_vars("lab_kubernetes"))
     nodes, files = _k8s_render.step_nodes(variables["ananta_platform_steps"], variables["ananta_services"])
     renderer = _k8s_render.Renderer(variables["ananta_services"], plane_namespaces=variables["ananta_plane_namespaces"],
                                     project=variables["ananta_project"], step_image="ee:1", migration_files=files,

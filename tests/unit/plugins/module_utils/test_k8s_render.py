@@ -26,7 +26,7 @@ def plain(value):
 def render_inventory(name, services=None, steps=None, **overrides):
     """The inventory's objects, its steps rendered from the definition's steps (the
     definitions the Docker start runs); ``steps`` keeps only the definitions of these kinds."""
-    variables = plain(inventory_vars(name, steps=True))
+    variables = plain(inventory_vars(name))
     services = services or variables["ananta_services"]
     definitions = [d for d in variables["ananta_platform_steps"] if steps is None or d["kind"] in steps]
     nodes, files = _k8s_render.step_nodes(definitions, services)
