@@ -14,6 +14,7 @@ from ansible_collections.ananta.platform.plugins.module_utils._definition import
 from ansible_collections.ananta.platform.plugins.module_utils._k8s.naming import plane_namespace
 from ansible_collections.ananta.platform.plugins.module_utils._errors import AnantaError, CatalogError
 from ansible_collections.ananta.platform.plugins.module_utils._step_kinds import verify_checks
+from ansible_collections.ananta.platform.plugins.module_utils import _plan, _release
 
 
 def _named(work, definition, overrides):
@@ -60,7 +61,26 @@ def step_checks(steps):
         raise AnsibleFilterError("step_checks: %s" % getattr(exc, "message", exc)) from None
 
 
+def service_users(services, names):
+    """The services that depend on ``names`` (a name or a list), directly or in turn."""
+    return _plan.users_of(services or [], [names] if isinstance(names, str) else list(names or []))
+
+
+def release_plan(check, services, databases, release, directory):
+    """A release's plan from a check-mode start (the module_utils _release)."""
+    try:
+        return _release.plan(check or {}, services or [], databases or {}, str(release), str(directory))
+    except AnantaError as exc:
+        raise AnsibleFilterError("release_plan: %s" % exc.message) from None
+
+
+def release_start(roll, migrate=None, backups=None):
+    """A release (its backups, migrations and roll) as one start, for ananta.platform.start_report."""
+    return _release.timeline_start(roll or {}, migrate or {}, backups or [])
+
+
 class FilterModule:
     def filters(self):
         return {"platform_services": platform_services, "service_sources": service_sources,
-                "plane_namespaces": plane_namespaces, "catalog_planes": catalog_planes, "step_checks": step_checks}
+                "plane_namespaces": plane_namespaces, "catalog_planes": catalog_planes, "step_checks": step_checks,
+                "release_plan": release_plan, "release_start": release_start, "service_users": service_users}

@@ -63,6 +63,19 @@ def restart_dependants(services, names):
     return found
 
 
+def users_of(services, names):
+    """Every service that depends on one of ``names``, directly or in turn (what uses a database
+    and must stop while it is restored), in catalog order, ``names`` themselves left out."""
+    wanted, grew = set(names), True
+    while grew:
+        grew = False
+        for svc in services:
+            if svc["name"] not in wanted and wanted & set(svc.get("depends_on") or []):
+                wanted.add(svc["name"])
+                grew = True
+    return [svc["name"] for svc in services if svc["name"] in wanted and svc["name"] not in names]
+
+
 def external_dependencies(services, selected):
     """Dependencies of ``selected`` that lie outside it: name -> list of dependants."""
     inside = {s["name"] for s in selected}

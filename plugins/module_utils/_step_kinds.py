@@ -29,8 +29,33 @@ A new kind is one entry in ``KINDS``.
 
 from __future__ import annotations
 
+import difflib
+import re
+
 from ansible_collections.ananta.platform.plugins.module_utils import _argspecs
+from ansible_collections.ananta.platform.plugins.module_utils._catalog import plane_order
 from ansible_collections.ananta.platform.plugins.module_utils._errors import AnantaError
+
+
+def database_plane(database, by_name):
+    """The plane a database's migrations belong to: its own ``plane``, else its service's."""
+    if database.get("plane"):
+        return database["plane"]
+    return (by_name.get(database.get("service")) or {}).get("plane")
+
+
+def plane_databases(plane, databases, order, by_name):
+    """The databases of ``plane`` that the order table names, by name: ``[(name, database,
+    entries)]``. The one rule by which the Docker start (a migrations node per database) and
+    the Kubernetes db-migration Job of the plane choose what they migrate."""
+    found = []
+    for key, database in sorted((databases or {}).items()):
+        if database_plane(database, by_name) != plane:
+            continue
+        entries = [e for e in order or [] if e.get("database") == key]
+        if entries:
+            found.append((key, database, entries))
+    return found
 
 
 class StepKind:
@@ -48,9 +73,38 @@ class StepKind:
     declares = None       # what its steps declare and gates wait for by name (a stream), if anything
     files = False         # its Job mounts the files its options' path holds (the migration files)
 
+    files_map = None      # a grouped kind's ConfigMap of files, mounted at ``files_mount``
+    files_mount = None
+    irreversible = False  # what it does cannot be undone: a release backs its data up before it runs
+
+    def pending(self, outcome):
+        """What a check-mode run of a node says it would do (a release's plan): ``[{version,
+        file, ...}]``; nothing by default."""
+        return []
+
+    def database(self, node_name):
+        """The database (a key of ``ananta_databases``) a node of an irreversible kind changes."""
+        return None
+
     def step_port(self, params):
         """The port a step connects to, as its options give it (the Docker host's view)."""
         return params.get("port")
+
+    def nodes(self, step, catalog, problems):
+        """The nodes of one step definition, before validation: ``[(name, after, params,
+        service)]`` (``service`` None: the one of ``after`` on the step's port). Most kinds are
+        one node; a problem is appended to ``problems`` naming the step."""
+        return [(step["name"], list(step.get("after") or []), step.get("options") or {}, None)]
+
+    def file_names(self, params):
+        """The names of the files (under ``params['path']``) a node's Job mounts."""
+        return []
+
+    def group(self, nodes, reached, files):
+        """A grouped kind's one Job for all of a plane's nodes: ``(config, [(variable,
+        password)], {file: text})`` from each node's ``reach`` (``reached``: name -> (service,
+        port, config, password)) and the files read on the controller."""
+        raise NotImplementedError
 
     def provides(self, gate, ports):
         """Whether ``gate`` (a probe of this kind's ``gate``) waits for a step of this kind that
@@ -149,9 +203,79 @@ class Migrations(StepKind):
     password_env = "PGPASSWORD"
     grouped = True
     files = True
+    files_map = "ananta-migrations"
+    files_mount = "/migrations"
+    irreversible = True
+    pass_on = ("lock_timeout", "connect_timeout", "ssl_mode", "ca_cert", "history_schema", "history_table",
+               "applied_by", "accept_checksums", "out_of_order")
 
     def provides(self, gate, ports):
         return bool(gate.get("tables")) and str(gate.get("port")) in {str(p) for p in ports if p is not None}
+
+    def nodes(self, step, catalog, problems):
+        """One node per database of the step's plane that the order table names
+        (``<step>:<database>``), each after its own database service."""
+        options = step.get("options") or {}
+        databases = options.get("databases") or {}
+        order = options.get("order") or []
+        if not isinstance(databases, dict) or not isinstance(order, list):
+            problems.append("step %s: options.databases must be a mapping and options.order a list" % step["name"])
+            return []
+        unknown = sorted({str(e.get("database")) for e in order if e.get("database") not in databases})
+        if unknown:
+            problems.append("step %s: the order table names database(s) %s, not in options.databases"
+                            % (step["name"], ", ".join(unknown)))
+        by_name = {s["name"]: s for s in catalog}
+        planes = plane_order(catalog)
+        for key, database in sorted(databases.items()):
+            plane = database_plane(database, by_name) if isinstance(database, dict) else None
+            if plane is not None and plane not in planes:
+                near = difflib.get_close_matches(str(plane), planes, n=1)
+                problems.append("step %s: database %s belongs to plane %r, no plane of the catalog (its planes: %s)%s: "
+                                "it would never be migrated" % (step["name"], key, plane, ", ".join(planes),
+                                                                "; did you mean %s?" % near[0] if near else ""))
+        found = []
+        for key, database, entries in plane_databases(step["plane"], databases, order, by_name):
+            service = database.get("service")
+            if service and service not in by_name:
+                problems.append("step %s: database %s runs on service %s, which is not in the catalog"
+                                % (step["name"], key, service))
+                continue
+            params = {"login_host": database.get("host"), "port": database.get("port"), "login_user": database.get("user"),
+                      "login_password": database.get("password"), "db": database.get("dbname"),
+                      "path": options.get("path"), "migrations": entries}
+            params.update((name, options[name]) for name in self.pass_on if options.get(name) is not None)
+            found.append(("%s:%s" % (step["name"], key), list(step.get("after") or []) + ([service] if service else []),
+                          params, service))
+        return found
+
+    def file_names(self, params):
+        return [entry["file"] for entry in params.get("migrations") or []]
+
+    def pending(self, outcome):
+        return list((outcome or {}).get("pending") or [])
+
+    def database(self, node_name):
+        return node_name.partition(":")[2] or None
+
+    def group(self, nodes, reached, files):
+        """Every database of the plane in one Job, each with its own password variable; the
+        order table's files in the ConfigMap mounted at /migrations."""
+        databases, passwords, mounted, lock_timeout = [], [], {}, 0
+        for node in nodes:
+            _service, _port, config, password = reached[node.name]
+            variable = "%s_%s" % (self.password_env, re.sub(r"[^A-Z0-9]", "_", config["name"].upper()))
+            databases.append(dict(config, password_env=variable))
+            passwords.append((variable, password))
+            lock_timeout = max(lock_timeout, int(node.params["lock_timeout"]))
+            for entry in config["migrations"]:
+                if entry["file"] in files:
+                    mounted[entry["file"]] = files[entry["file"]]
+                elif not entry.get("skip"):
+                    raise AnantaError("migration %s (%s) of database %s: the file is missing" % (
+                        entry.get("version"), entry["file"], config["name"]))
+        return ({"path": self.files_mount, "databases": databases, "lock_timeout": lock_timeout, "wait": 300},
+                passwords, mounted)
 
     def run(self, params, check_mode):
         from ansible_collections.ananta.platform.plugins.module_utils import _pg_migrator

@@ -112,70 +112,6 @@ def _spec(kind):
     return KINDS[kind].spec
 
 
-def database_plane(database, by_name):
-    """The plane a database's migrations belong to: its own ``plane``, else its service's."""
-    if database.get("plane"):
-        return database["plane"]
-    return (by_name.get(database.get("service")) or {}).get("plane")
-
-
-def plane_databases(plane, databases, order, by_name):
-    """The databases of ``plane`` that the order table names, by name: ``[(name, database,
-    entries)]``. The one rule by which the Docker start (a migrations node per database) and
-    the Kubernetes db-migration Job of the plane choose what they migrate."""
-    found = []
-    for key, database in sorted((databases or {}).items()):
-        if database_plane(database, by_name) != plane:
-            continue
-        entries = [e for e in order or [] if e.get("database") == key]
-        if entries:
-            found.append((key, database, entries))
-    return found
-
-
-def _migration_nodes(step, options, catalog, problems):
-    """One node per database of the step's plane that the order table names."""
-    databases = options.get("databases") or {}
-    order = options.get("order") or []
-    if not isinstance(databases, dict) or not isinstance(order, list):
-        problems.append("step %s: options.databases must be a mapping and options.order a list" % step["name"])
-        return []
-    unknown = sorted({str(e.get("database")) for e in order if e.get("database") not in databases})
-    if unknown:
-        problems.append("step %s: the order table names database(s) %s, not in options.databases"
-                        % (step["name"], ", ".join(unknown)))
-    nodes = []
-    by_name = {s["name"]: s for s in catalog}
-    planes = plane_order(catalog)
-    for key, database in sorted(databases.items()):
-        plane = database_plane(database, by_name) if isinstance(database, dict) else None
-        if plane is not None and plane not in planes:
-            near = difflib.get_close_matches(str(plane), planes, n=1)
-            problems.append("step %s: database %s belongs to plane %r, no plane of the catalog (its planes: %s)%s: "
-                            "it would never be migrated" % (step["name"], key, plane, ", ".join(planes),
-                                                            "; did you mean %s?" % near[0] if near else ""))
-    for key, database, entries in plane_databases(step["plane"], databases, order, by_name):
-        service = database.get("service")
-        if service and service not in by_name:
-            problems.append("step %s: database %s runs on service %s, which is not in the catalog"
-                            % (step["name"], key, service))
-            continue
-        params = {"login_host": database.get("host"), "port": database.get("port"), "login_user": database.get("user"),
-                  "login_password": database.get("password"), "db": database.get("dbname"),
-                  "path": options.get("path"), "migrations": entries}
-        for name in ("lock_timeout", "connect_timeout", "ssl_mode", "ca_cert", "history_schema", "history_table",
-                     "applied_by", "accept_checksums", "out_of_order"):
-            if options.get(name) is not None:
-                params[name] = options[name]
-        name = "%s:%s" % (step["name"], key)
-        try:
-            nodes.append(StepRun(name, step["kind"], step["plane"], list(step.get("after") or []) + ([service] if service else []),
-                                 _validate(_spec(step["kind"]), params, "step %s" % name), service))
-        except AnantaError as exc:
-            problems.append(exc.message)
-    return nodes
-
-
 def build(steps, catalog):
     """Validate the step definitions and return their nodes; every problem is listed, each
     naming its step, before anything starts."""
@@ -204,18 +140,16 @@ def build(steps, catalog):
         if missing:
             problems.append("step %s: comes after %s, not in the catalog" % (name, ", ".join(missing)))
             continue
-        options = step.get("options") or {}
-        if KINDS[step["kind"]].grouped:  # one node per database of the plane
-            nodes.extend(_migration_nodes(step, options, catalog, problems))
-            continue
-        try:
-            params = _validate(_spec(step["kind"]), options, "step %s" % name)
-            nodes.append(StepRun(name, step["kind"], step["plane"], step.get("after") or [], params,
-                                 _service_of(step.get("after") or [], KINDS[step["kind"]].step_port(params), catalog)))
-        except AnantaError as exc:
-            problems.append(exc.message)
+        kind = KINDS[step["kind"]]
+        for node_name, after, params, service in kind.nodes(step, catalog, problems):
+            try:
+                params = _validate(kind.spec, params, "step %s" % node_name)
+                nodes.append(StepRun(node_name, kind.name, step["plane"], after, params,
+                                     service or _service_of(after, kind.step_port(params), catalog)))
+            except AnantaError as exc:
+                problems.append(exc.message)
     names = [node.name for node in nodes]
-    problems.extend("step %s: two steps of this name (one per plane only for migrations)" % n
+    problems.extend("step %s: two steps of this name (one per plane only for a kind of one node per database)" % n
                     for n in sorted({n for n in names if names.count(n) > 1}))
     problems.extend(_undeclared_gates(nodes, catalog))
     if problems:

@@ -112,6 +112,23 @@ options:
         end that no service of the call restarted or stopped on the way.
     type: bool
     default: false
+  all_or_nothing:
+    description:
+      - A release (C(playbooks/release.yml)) - the services the call recreates stand or fall together. Each
+        recreated service's previous container (C(<name>-previous)) is kept until every service of the call is
+        ready, then removed. When one does not become ready, every service the call recreated is put back on its
+        previous container, in the reverse of the start order, and waited for; the dependants that declared
+        C(restart_with) one of them and were restarted are restarted again. RV(put_back) says what became of each.
+      - Without it, each recreated service is judged alone (its previous container removed the moment it is ready).
+    type: bool
+    default: false
+  recreate:
+    description:
+      - V(false) starts a service's container that exists as it is, whatever its configuration says now (no
+        recreate); a missing one is created. C(playbooks/restore.yml) starts the users of a restored database so,
+        the services going on as they ran (an inventory that holds a release not yet made must not make it).
+    type: bool
+    default: true
   remove_volumes:
     description: With O(state=absent), also remove the services' named volumes (the project's networks left empty are removed in any case).
     type: bool
@@ -182,6 +199,16 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+put_back:
+  description:
+    - With O(all_or_nothing), when a service did not become ready - what became of every other service the call
+      recreated (put back on its previous container and ready, or why not) and of the dependants restarted again.
+  returned: when O(all_or_nothing)
+  type: list
+  elements: dict
+  contains:
+    name: {description: Service., type: str}
+    outcome: {description: "What became of it, e.g. C(put back and ready).", type: str}
 services:
   description: One entry per selected service.
   returned: always
@@ -279,6 +306,8 @@ def main():
             state=dict(type="str", choices=["started", "stopped", "absent"], default="started"),
             external=dict(type="str", choices=["wait", "check"], default="wait"),
             wait_all=dict(type="bool", default=False),
+            all_or_nothing=dict(type="bool", default=False),
+            recreate=dict(type="bool", default=True),
             remove_volumes=dict(type="bool", default=False),
             healthcheck_defaults=dict(type="dict", default={}),
             probe_host=dict(type="str", default="127.0.0.1"),
@@ -333,12 +362,18 @@ def main():
                               abort_file=params["abort_file"], steps=steps, verify_restarts=params["wait_all"],
                               durations=params["durations"], progress=progress,
                               followers=_plan.restart_dependants(catalog, [s["name"] for s in selected]),
-                              secret=lambda value: value in module.no_log_values, stop_timeout=params["stop_timeout"])
+                              secret=lambda value: value in module.no_log_values, stop_timeout=params["stop_timeout"],
+                              all_or_nothing=params["all_or_nothing"], recreate=params["recreate"])
             try:
                 services, elapsed, failure = starter.run()
             finally:
                 progress.close()
             result.update(services=services, elapsed=elapsed, steps=starter.step_results())
+            if params["all_or_nothing"]:
+                result["put_back"] = [{"name": name, "outcome": outcome} for name, outcome in starter.put_back]
+                if failure and starter.put_back:
+                    failure += "; the release's other services: %s" % "; ".join(
+                        "%s %s" % (name, outcome) for name, outcome in starter.put_back)
             result["changed"] = bool(result["networks_created"]) or any(s["action"] != "unchanged" for s in services) \
                 or any(s["changed"] for s in result["steps"])
             if failure:

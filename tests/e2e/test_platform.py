@@ -258,6 +258,7 @@ def test_the_plane_roles_alone_change_nothing_on_a_platform_that_is_up():
     assert proc.returncode == 0, why(proc)
     assert all(counts["changed"] == 0 for counts in recap(proc).values()), recap(proc)
     assert recap(proc)["localhost"]["ok"] >= 6, recap(proc)
+    assert "[DEPRECATION WARNING] the role ananta.platform.migrations is deprecated" in proc.stdout, proc.stdout[-3000:]
 
 
 def test_stop_then_start_again(client, containers, lab):

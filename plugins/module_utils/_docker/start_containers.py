@@ -9,6 +9,8 @@ mode would restart."""
 
 from __future__ import annotations
 
+import threading
+
 from ansible_collections.ananta.platform.plugins.module_utils import _plan
 from ansible_collections.ananta.platform.plugins.module_utils._errors import AnantaError
 from ansible_collections.ananta.platform.plugins.module_utils._waiter import READY
@@ -39,6 +41,47 @@ def roll_back(st, start, message):
         start.container, wait.verdict.replace("_", " "), wait.output)
 
 
+def settle(st):
+    """A release's end (``all_or_nothing``): its services stand or fall together. All ready:
+    every previous container set aside goes. One failed: every other service the run recreated
+    is put back on its previous container, in the reverse of the start order (dependants before
+    what they depend on), then each is waited for in the start order, and the dependants that
+    declared restart_with one of them and were restarted by the run are restarted again (they
+    hold connections to the container that went). ``st.put_back`` says what became of each."""
+    renewed = [s for s in st.starts.values() if s.previous or s.container in st.leftovers]
+    if st.failure is None:
+        for start in renewed:
+            st.deployer.drop_previous(start.container)
+        return
+    order = _plan.topological_order([s.service for s in st.starts.values()])
+    back = []
+    for name in reversed(order):
+        start = st.starts[name]
+        if start not in renewed or start.rolled_back:
+            continue
+        try:
+            if st.deployer.restore_previous(start.container):
+                start.rolled_back = True
+                back.append(start)
+            else:
+                st.put_back.append((start.name, "no previous container to put back"))
+        except AnantaError as exc:
+            st.put_back.append((start.name, "could not be put back: %s" % exc.message))
+    again = [s for s in st.starts.values() if set(s.restarted_by) & {b.name for b in back}]
+    for start in reversed(back):
+        wait = st.watch_start(start, True, stop=threading.Event())
+        st.put_back.append((start.name, "put back and ready" if wait.verdict == READY else
+                            "put back but not ready: %s: %s" % (wait.verdict.replace("_", " "), wait.output)))
+    for start in again:
+        try:
+            st.deployer.restart(start.container, st.stop_timeout)
+            wait = st.watch_start(start, True, stop=threading.Event())
+            st.put_back.append((start.name, "restarted again (restart_with)" if wait.verdict == READY else
+                                "restarted again but not ready: %s" % wait.output))
+        except AnantaError as exc:
+            st.put_back.append((start.name, "not restarted again: %s" % exc.message))
+
+
 def weigh(st, start, shares):
     try:
         st.deployer.set_cpu_shares(start.container, shares)
@@ -59,6 +102,9 @@ def plan(st, start):
     if start.planned is None:
         spec = st.deployer.spec(start.service)
         action, current = st.deployer.plan(spec)
+        if action == "recreate" and not st.recreate:  # started as it is, whatever its configuration
+            state = current.get("State") or {}
+            action = None if state.get("Running") or state.get("Restarting") else "start"
         if action == "recreate":
             start.changes = spec.changes(current, st.secret)
         start.planned = (spec, action)

@@ -48,8 +48,13 @@ class Starter:
     def __init__(self, deployer, checker, services, catalog, external="wait", probe_host="127.0.0.1",
                  check_mode=False, poll_interval=0.5, probe_timeout=3.0, wait_all=False, clock=time.monotonic,
                  abort_file=None, steps=None, verify_restarts=False, durations=None, progress=None,
-                 followers=(), secret=None, stop_timeout=10):
+                 followers=(), secret=None, stop_timeout=10, all_or_nothing=False, recreate=True):
         self.deployer = deployer
+        self.recreate = recreate  # False: a container that exists is started as it is
+        # a release: every recreated service keeps its previous container until all are ready,
+        # and all are put back when one is not (_containers.settle)
+        self.all_or_nothing = all_or_nothing
+        self.put_back = []  # [(service, outcome)] of a release that failed
         self.secret = secret or (lambda value: False)
         self.stop_timeout = stop_timeout
         self.progress = progress or Progress()
@@ -319,7 +324,7 @@ class Starter:
         if start.name in self.boosted:
             _containers.weigh(self, start, BOOSTED_SHARES)
 
-    def watch_start(self, start, fresh):
+    def watch_start(self, start, fresh, stop=None):
         wait = ServiceWait(start.service, self.poll_interval, None)
         if not fresh:
             # it was running before this run: one passing probe says it still is (the
@@ -327,7 +332,7 @@ class Starter:
             wait.stable = 1
         wait.fresh = fresh
         self.checker.prepare(wait)
-        watch(wait, self.checker, self.stop, self.clock(), self.clock)
+        watch(wait, self.checker, self.stop if stop is None else stop, self.clock(), self.clock)
         return wait
 
     def _wait_ready(self, start, action):
@@ -341,7 +346,7 @@ class Starter:
             return False
         start.ready_at = round(wait.ready_at, 3)
         start.restart_baseline = wait.baseline or 0
-        if start.previous or start.container in self.leftovers:
+        if (start.previous or start.container in self.leftovers) and not self.all_or_nothing:
             self.deployer.drop_previous(start.container)  # the successor is ready: the previous one goes
         self.progress.emit("ready", start.name, plane=_plane(start), level=_level(start), action=start.action,
                            seconds=round(start.ready_at - start.started_at if start.started_at else wait.seconds or 0, 2))
@@ -409,6 +414,8 @@ class Starter:
             thread.join()
         for start in self.starts.values():
             _containers.unweigh(self, start)  # a service that failed or was not waited for keeps no raised weight
+        if self.all_or_nothing and not self.check_mode:
+            _containers.settle(self)
         if self.verify_restarts and self.failure is None and not self.check_mode:
             self._verify_restarts()
         if self.check_mode:

@@ -6,9 +6,8 @@
 from __future__ import annotations
 
 import json
-import re
 
-from ansible_collections.ananta.platform.plugins.module_utils._errors import CatalogError
+from ansible_collections.ananta.platform.plugins.module_utils._errors import AnantaError, CatalogError
 from ansible_collections.ananta.platform.plugins.module_utils._k8s.common import (
     ANNOTATION_HASH, LABEL_STEP, _hash, _labels,
 )
@@ -51,8 +50,8 @@ def step_job(r, plane, name, step, config, passwords, level, extra_objects=(), v
 
 def step_jobs(r, plane):
     """seed 000's Jobs of the plane, from the start's step nodes (``_steps.build``, the same
-    nodes the Docker start runs): the namespaces, the plane's databases' migrations (one
-    db-migration Job for all of them) and the topology. [((objects, wait entry), the nodes
+    nodes the Docker start runs), one Job per node, or one for all of a grouped kind's nodes
+    (the table of step kinds). [((objects, wait entry), the nodes
     the Job runs)]."""
     jobs = []
     level = min([s["level"] for s in r.services if s["plane"] == plane] or [0])
@@ -64,7 +63,7 @@ def step_jobs(r, plane):
             raise CatalogError(["step %s of the %s connects to %s, of the %s: its Job runs in its plane's namespace, "
                                 "where only that plane's services resolve; give the step the plane %s"
                                 % (node.name, plane, service["name"], service["plane"], service["plane"])])
-    for kind in KINDS.values():  # the table's order: namespaces, migrations, streams
+    for kind in KINDS.values():  # the table's order
         of_kind = [n for n in nodes if n.kind == kind.name]
         if of_kind and kind.grouped:
             jobs.append((grouped_job(r, plane, kind, of_kind, reached, level), of_kind))
@@ -77,27 +76,15 @@ def step_jobs(r, plane):
 
 
 def grouped_job(r, plane, kind, nodes, reached, level):
-    """One Job for all of a plane's nodes of a grouped kind (the migrations: every database of
-    the plane, each with its own password variable), the files of their order table in a
-    ConfigMap mounted at /migrations."""
-    databases, passwords, files, lock_timeout = [], [], {}, 0
-    for node in nodes:
-        _service, _port, config, password = reached[node.name]
-        variable = "%s_%s" % (kind.password_env, re.sub(r"[^A-Z0-9]", "_", config["name"].upper()))
-        databases.append(dict(config, password_env=variable))
-        passwords.append((variable, password))
-        lock_timeout = max(lock_timeout, int(node.params["lock_timeout"]))
-        for entry in config["migrations"]:
-            if entry["file"] in r.opts["migration_files"]:
-                files[entry["file"]] = r.opts["migration_files"][entry["file"]]
-            elif not entry.get("skip"):
-                raise CatalogError(["migration %s (%s) of database %s: the file is missing" % (
-                    entry.get("version"), entry["file"], config["name"])])
-    labels = dict(_labels(r.project, plane, "ananta-migrations", level, "jobs"), **{LABEL_STEP: kind.name})
+    """One Job for all of a plane's nodes of a grouped kind (``kind.group``: the migrations, every
+    database of the plane), the files it mounts in the kind's ConfigMap."""
+    try:
+        config, passwords, files = kind.group(nodes, reached, r.opts["migration_files"])
+    except AnantaError as exc:
+        raise CatalogError([exc.message])
+    labels = dict(_labels(r.project, plane, kind.files_map, level, "jobs"), **{LABEL_STEP: kind.name})
     files_map = {"apiVersion": "v1", "kind": "ConfigMap",
-                 "metadata": _objects.meta(r, "ananta-migrations", r.namespaces[plane], labels),
+                 "metadata": _objects.meta(r, kind.files_map, r.namespaces[plane], labels),
                  "data": dict(sorted(files.items()))}
-    return step_job(r, plane, kind.job, kind.verb,
-                    {"path": "/migrations", "databases": databases, "lock_timeout": lock_timeout, "wait": 300},
-                    passwords, level, [files_map],
-                    [{"name": "migrations", "mountPath": "/migrations", "configMap": "ananta-migrations"}])
+    return step_job(r, plane, kind.job, kind.verb, config, passwords, level, [files_map],
+                    [{"name": kind.name, "mountPath": kind.files_mount, "configMap": kind.files_map}])

@@ -103,15 +103,16 @@ def step_nodes(definitions, services):
         if KINDS[node.kind].files:  # the files its Job mounts, read from its options' path
             if not node.params.get("path"):
                 raise AnantaError("step %s: options.path (the directory of the migration files) is required" % node.name)
-            files.update(read_migration_files(node.params["path"], node.params["migrations"]))
+            files.update(read_files(node.params["path"], KINDS[node.kind].file_names(node.params)))
     return nodes, files
 
 
-def read_migration_files(path, migrations):
+def read_files(path, names):
+    """The text of each named file under ``path`` that exists (a missing one is the kind's to name)."""
     files = {}
-    for entry in migrations or []:
-        full = os.path.join(path, entry["file"])
+    for name in names:
+        full = os.path.join(path, name)
         if os.path.exists(full):
             with open(full, encoding="utf-8") as handle:
-                files[entry["file"]] = handle.read()
+                files[name] = handle.read()
     return files

@@ -202,7 +202,7 @@ def test_jobs_run_the_collections_code_with_their_own_config_and_secret(lab):
 
 def test_a_changed_migration_changes_the_job_hash_only(lab):
     variables, phases = lab
-    files = _k8s_render.read_migration_files(variables["ananta_migrations_path"], variables["ananta_migrations"])
+    files = _k8s_render.read_files(variables["ananta_migrations_path"], [e["file"] for e in variables["ananta_migrations"]])
     files["008_column_mapping_templates.sql"] += "\n-- changed\n"
     _v, again = render_inventory("lab", migration_files=files)
     before = {p["name"]: p["job_hashes"] for p in phases if p["job_hashes"]}

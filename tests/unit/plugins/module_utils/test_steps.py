@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from ansible_collections.ananta.platform.plugins.module_utils import _steps, _timeline
+from ansible_collections.ananta.platform.plugins.module_utils import _step_kinds, _steps, _timeline
 from ansible_collections.ananta.platform.plugins.module_utils._errors import AnantaError
 from ansible_collections.ananta.platform.plugins.module_utils._docker import start_containers
 from ansible_collections.ananta.platform.plugins.module_utils._docker.start_nodes import PriorityGate
@@ -251,7 +251,7 @@ def test_the_timeline_of_a_cluster_start_reads_its_result_as_it_is():
 
 
 def test_the_docker_start_and_the_kubernetes_jobs_migrate_the_same_databases_per_plane(nodes, lab):
-    """One rule chooses what each plane migrates (_steps.plane_databases): the Docker start's
+    """One rule chooses what each plane migrates (_step_kinds.plane_databases): the Docker start's
     migration nodes and the db-migration Job of each plane's namespace hold the same databases
     with the same versions."""
     import json
@@ -276,8 +276,8 @@ def test_a_database_without_a_plane_is_migrated_with_its_service_s_plane():
     databases = {"main": {"service": "db"}, "other": {"service": "web", "plane": "data"}, "unused": {"service": "db"}}
     order = [{"version": "001", "database": "main"}, {"version": "002", "database": "other"}]
     assert [(key, [e["version"] for e in entries]) for key, _d, entries in
-            _steps.plane_databases("data", databases, order, catalog)] == [("main", ["001"]), ("other", ["002"])]
-    assert _steps.plane_databases("edge", databases, order, catalog) == []
+            _step_kinds.plane_databases("data", databases, order, catalog)] == [("main", ["001"]), ("other", ["002"])]
+    assert _step_kinds.plane_databases("edge", databases, order, catalog) == []
 
 
 def test_inside_the_network_a_step_reaches_its_server_by_name_on_the_container_port(nodes, lab):
