@@ -91,8 +91,8 @@ def lines(plan_):
     for position, name in enumerate(plan_["order"], 1):
         svc = by_name[name]
         what = "; ".join("%s: %s -> %s" % (c.get("parameter"), c.get("before"), c.get("after")) for c in svc["changes"][:4])
-        found.append("3.%d %s %s (%s level %s)%s" % (position, svc["action"], name, svc["plane"], svc["level"],
-                                                    ": " + what if what else ""))
+        found.append("3.%d %s %s (%s level %s)%s" % (
+            position, svc["action"], name, svc["plane"], svc["level"], ": " + what if what else ""))
     for item in plan_["restarts"]:
         found.append("4. restart %s after %s (restart_with)" % (item["name"], ", ".join(item["by"])))
     return found

@@ -30,6 +30,7 @@ author:
   - Ananta Platform engineers (@ananta-platform)
 extends_documentation_fragment:
   - ananta.platform.docker
+  - ananta.platform.attributes
 attributes:
   check_mode:
     support: full
@@ -164,12 +165,14 @@ def main():
         else:
             result.update(backup.restore(params["path"]))
     except AnantaError as exc:
+        result["changed"] = False
         module.fail_json(msg="Failed to %s: %s" % ("back up" if params["state"] == "present" else "restore", exc.message),
-                         **dict(result, changed=False))
+                         **result)
     except Exception as exc:  # pylint: disable=broad-except  # the last resort: named, never a bare traceback
+        result["changed"] = False
         module.fail_json(msg="%s of database %s (container %s): unexpected %s: %s" % (
             "the backup" if params["state"] == "present" else "the restore", params["dbname"], params["container"],
-            type(exc).__name__, exc), exception=traceback.format_exc(), **dict(result, changed=False))
+            type(exc).__name__, exc), exception=traceback.format_exc(), **result)
     module.exit_json(**result)
 
 
