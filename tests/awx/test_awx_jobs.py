@@ -353,6 +353,24 @@ def test_plan_and_export_manifests(awx_dir, passwords):
     assert_ok(run_template(awx_dir, "Ananta - Export manifests", "export-manifests"), passwords)
 
 
+def test_a_release_with_nothing_to_do_and_a_restore_without_its_confirmation(awx_dir, passwords):
+    """The release template on the lab as it is: planned, nothing to do, nothing backed up, the
+    release in the job's statistics; the restore template refuses an unconfirmed restore."""
+    job = run_template(awx_dir, "Ananta - Release", "release-nothing")
+    assert_ok(job, passwords)
+    release = job.stats_artifacts().get("ananta_release")
+    assert isinstance(release, dict) and release.get("plan"), job.stats_artifacts()
+    assert release["name"] and release["plan"]["nothing"] is True and release["backups"] == [], release
+    assert release["plan"]["lines"][0].endswith("nothing to do (every service runs its wanted configuration, "
+                                               "no migration is pending)"), release["plan"]["lines"]
+    job = run_template(awx_dir, "Ananta - Restore a database", "restore-unconfirmed",
+                       answers={"ananta_restore_database": "components-db", "ananta_restore_file": "/nowhere.dump",
+                                "ananta_restore_confirm": "yes"})
+    assert job.status == "failed" and job.rc != 0, job.describe()
+    assert "give -e ananta_restore_confirm=components-db to confirm it" in " ".join(job.stdout.split()), job.stdout[-2000:]
+    assert_no_secret(job, passwords)
+
+
 def test_stop_refuses_volume_removal_without_the_confirmation(awx_dir, passwords):
     job = run_template(awx_dir, "Ananta - Stop platform", "stop-unconfirmed",
                        answers={"ananta_remove_volumes": "true", "ananta_remove_volumes_confirm": "yes"})
