@@ -66,10 +66,10 @@ def service_users(services, names):
     return _plan.users_of(services or [], [names] if isinstance(names, str) else list(names or []))
 
 
-def release_plan(check, services, databases, release, directory):
+def release_plan(check, services, databases, release, directory, steps=None):
     """A release's plan from a check-mode start (the module_utils _release)."""
     try:
-        return _release.plan(check or {}, services or [], databases or {}, str(release), str(directory))
+        return _release.plan(check or {}, services or [], databases or {}, str(release), str(directory or ""), steps or [])
     except AnantaError as exc:
         raise AnsibleFilterError("release_plan: %s" % exc.message) from None
 

@@ -18,7 +18,7 @@ from ansible_collections.ananta.platform.plugins.module_utils._catalog import co
 from ansible_collections.ananta.platform.plugins.module_utils._errors import AnantaError
 from ansible_collections.ananta.platform.plugins.module_utils._step_kinds import KINDS
 
-CHANGING = ("create", "recreate", "start")
+CHANGING = ("create", "recreate", "start", "update")  # a Docker start's, a cluster start's
 SAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
@@ -32,7 +32,31 @@ def _database_port(service, port):
     return container_port(service, 5432)
 
 
-def plan(check, catalog, databases, release, directory):
+def _pending(check, steps):
+    """``[(step, kind, database, items)]``: the pending work of each irreversible step, from a
+    Docker start's step results (each with its check-mode ``result``) or a cluster start's (the
+    changes of its Job's objects, read against the step's definition, ``steps``)."""
+    found = []
+    options = {(s.get("kind"), s.get("plane")): s.get("options") or {} for s in steps or []}
+    for step in check.get("steps") or []:
+        kind = KINDS.get(step.get("kind"))
+        if kind is None or not kind.irreversible:
+            continue
+        if "result" in step:
+            items = kind.pending(step.get("result"))
+            if items:
+                found.append((step, kind, kind.database(step["name"]), items))
+            continue
+        by_database = {}
+        definition = options.get((kind.name, step.get("plane")), {})
+        for database, item in kind.pending_in_cluster(step.get("changes"), definition):
+            by_database.setdefault(database, []).append(item)
+        for database, items in sorted(by_database.items()):  # the plane's Job migrates each of them
+            found.append((dict(step, name="%s:%s" % (kind.name, database)), kind, database, items))
+    return found
+
+
+def plan(check, catalog, databases, release, directory, steps=None):
     """The plan of a release from a check-mode start's result (``check``: services and steps):
     ``{changed, restarts, pending, backups, order, lines}``. ``backups``: one per database with
     pending irreversible work, each with its container, database, user, port and the file it
@@ -43,14 +67,7 @@ def plan(check, catalog, databases, release, directory):
     order = [n for n in _plan.topological_order(catalog) if n in {s["name"] for s in changed}]
     restarts = [{"name": s["name"], "by": list(s.get("restarted_by") or [])} for s in services if s.get("action") == "restart"]
     pending, backups = [], []
-    for step in check.get("steps") or []:
-        kind = KINDS.get(step.get("kind"))
-        if kind is None or not kind.irreversible:
-            continue
-        items = kind.pending(step.get("result"))
-        if not items:
-            continue
-        key = kind.database(step["name"])
+    for step, _kind, key, items in _pending(check, steps):
         database = (databases or {}).get(key)
         if database is None:
             raise AnantaError("step %s has pending work on database %s, which ananta_databases does not declare"
@@ -64,7 +81,8 @@ def plan(check, catalog, databases, release, directory):
         backups.append({"database": key, "service": service["name"], "plane": step.get("plane"),
                         "container": service.get("container_name") or service["name"], "dbname": database.get("dbname"),
                         "user": database.get("user") or "postgres", "port": _database_port(service, database.get("port")),
-                        "path": "%s/%s.dump" % (directory.rstrip("/"), SAFE_NAME.sub("_", key)),
+                        "path": "%s/%s.dump" % (directory.rstrip("/"), SAFE_NAME.sub("_", key)) if directory
+                        else "%s.dump" % SAFE_NAME.sub("_", key),
                         "versions": [i.get("version") for i in items]})
     result = {"release": release, "changed": [{"name": s["name"], "plane": s.get("plane"), "level": s.get("level"),
                                                "action": s["action"], "changes": s.get("changes") or []} for s in changed],
@@ -90,7 +108,8 @@ def lines(plan_):
     by_name = {s["name"]: s for s in plan_["changed"]}
     for position, name in enumerate(plan_["order"], 1):
         svc = by_name[name]
-        what = "; ".join("%s: %s -> %s" % (c.get("parameter"), c.get("before"), c.get("after")) for c in svc["changes"][:4])
+        what = "; ".join("%s: %s -> %s" % (c.get("parameter") or c.get("field"), c.get("before"), c.get("after"))
+                         for c in svc["changes"][:6] if "annotations" not in str(c.get("field")))
         found.append("3.%d %s %s (%s level %s)%s" % (
             position, svc["action"], name, svc["plane"], svc["level"], ": " + what if what else ""))
     for item in plan_["restarts"]:
@@ -103,7 +122,7 @@ def timeline_start(roll, migrate, backups):
     its database's service), the migrations (each after its database's backup) and the roll's
     services and steps (a step the migrations ran already is drawn once, as they ran it)."""
     steps = []
-    backed = {}
+    backed, by_plane = {}, {}
     for backup in backups or []:
         if "item" in backup:  # a registered loop's result: the plan's backup, and what the module said
             backup = dict(backup["item"], started_at=backup.get("started_at"), seconds=backup.get("seconds"))
@@ -111,13 +130,19 @@ def timeline_start(roll, migrate, backups):
             continue
         name = "backup:%s" % backup["database"]
         backed[backup["database"]] = name
+        by_plane.setdefault(backup.get("plane"), []).append(name)
         steps.append({"name": name, "kind": "backup", "plane": backup.get("plane"), "started_at": backup["started_at"],
                       "elapsed": backup.get("seconds"), "after": [backup["service"]]})
     ran = set()
     for step in (migrate or {}).get("steps") or []:
         kind = KINDS.get(step.get("kind"))
         database = kind.database(step["name"]) if kind is not None and kind.irreversible else None
-        extra = ["step:%s" % backed[database]] if database in backed else []
+        if database in backed:  # a node per database (a Docker host)
+            extra = ["step:%s" % backed[database]]
+        elif kind is not None and kind.irreversible:  # one Job for the plane's databases (a cluster)
+            extra = ["step:%s" % name for name in by_plane.get(step.get("plane"), [])]
+        else:
+            extra = []
         steps.append(dict(step, after=list(step.get("after") or []) + extra))
         ran.add(step["name"])
     steps += [s for s in (roll or {}).get("steps") or [] if s["name"] not in ran]

@@ -86,6 +86,11 @@ class StepKind:
         """The database (a key of ``ananta_databases``) a node of an irreversible kind changes."""
         return None
 
+    def pending_in_cluster(self, changes, options):
+        """What a check-mode start on a cluster says a step's Job would do (its objects' changed
+        fields, ``[{object, field, before, after}]``): ``[(database, {version, file})]``."""
+        return []
+
     def step_port(self, params):
         """The port a step connects to, as its options give it (the Docker host's view)."""
         return params.get("port")
@@ -257,6 +262,15 @@ class Migrations(StepKind):
 
     def database(self, node_name):
         return node_name.partition(":")[2] or None
+
+    def pending_in_cluster(self, changes, options):
+        """The files new in the Job's ConfigMap of files (the files of applied migrations are
+        there since the Job that applied them), each of its database in the order table."""
+        new = {str(c.get("field"))[len("data."):] for c in changes or []
+               if str(c.get("object") or "").endswith("/" + self.files_map) and str(c.get("field") or "").startswith("data.")
+               and c.get("before") is None}
+        return [(e["database"], {"version": e.get("version"), "file": e.get("file")})
+                for e in (options or {}).get("order") or [] if e.get("file") in new and not e.get("skip")]
 
     def group(self, nodes, reached, files):
         """Every database of the plane in one Job, each with its own password variable; the

@@ -137,6 +137,16 @@ options:
     description: The cluster's DNS domain.
     type: str
     default: cluster.local
+  all_or_nothing:
+    description:
+      - A release (C(playbooks/release.yml)) - what the start updates stands or falls together. Before an object
+        is updated, what the cluster holds of it is kept (a ConfigMap's or Secret's values in memory only). When a
+        unit fails, every unit the start wrote is put back, in the reverse of the order it was written - each kept
+        object applied as it was (a Deployment's previous template brings its previous ReplicaSet back, as
+        C(kubectl rollout undo) does) - and each workload waited for; RV(put_back) says what became of each.
+        A Job is not put back (a step that ran is not undone), nor an object the start created.
+    type: bool
+    default: false
   wait_timeout:
     description: Seconds each workload (at least) and each step Job may take to be ready once applied.
     type: int
@@ -195,6 +205,14 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+put_back:
+  description: With O(all_or_nothing), when a unit failed - what became of each unit the start had written.
+  returned: when O(all_or_nothing) and a unit failed
+  type: list
+  elements: dict
+  contains:
+    name: {description: The unit (a service, a step Job, a plane's configuration)., type: str}
+    outcome: {description: "What became of it, e.g. C(put back and ready).", type: str}
 services:
   description:
     - Per workload of the call (O(state=started)) its plane, level, kind, namespace, what was done (V(create), V(update),
@@ -303,6 +321,7 @@ def main():
             planes=dict(type="list", elements="str"),
             state=dict(type="str", choices=["started", "absent"], default="started"),
             external=dict(type="str", choices=["check", "wait"], default="check"),
+            all_or_nothing=dict(type="bool", default=False),
             remove_volumes=dict(type="bool", default=False),
             project=dict(type="str", default="ananta"),
             networks=dict(type="list", elements="dict", default=[]),
@@ -348,8 +367,11 @@ def main():
             runner = _start.ClusterStart(api, units, params["services"], params["project"], params["plane_namespaces"],
                                          external=params["external"], durations=params["durations"],
                                          diff=module._diff and not module.check_mode,  # pylint: disable=protected-access
-                                         logs=lambda wait, lines: checker.logs(_Wait(wait), lines), **common)
+                                         logs=lambda wait, lines: checker.logs(_Wait(wait), lines),
+                                         all_or_nothing=params["all_or_nothing"], **common)
             result.update(runner.run())
+            if runner.put_back:
+                result["put_back"] = [{"name": name, "outcome": outcome} for name, outcome in runner.put_back]
             result["changed"] = result["written"] > 0
         else:
             runner = _stop.ClusterStop(api, [u for u in units if u.service], params["services"], params["project"],

@@ -510,6 +510,135 @@ def test_the_next_run_continues_from_there(api):
     assert status.returncode == 0, tail(status)
 
 
+# ------------------------------------------------------------------ a release and its way back (issue 31)
+RELEASE_VERSION = int(time.time())
+
+
+def release_extra(lab, tmp, services, versions):
+    """The extra variables of a release: the catalog, the migration files (the lab's and
+    ``versions``: [(version, sql)] for components-db) and their order table."""
+    migrations = os.path.join(tmp, "migrations")
+    shutil.copytree(lab["ananta_migrations_path"], migrations)
+    order = list(lab["ananta_migrations"])
+    for version, sql in versions:
+        with open(os.path.join(migrations, "%d_release.sql" % version), "w", encoding="utf-8") as handle:
+            handle.write(sql)
+        order.append({"version": str(version), "file": "%d_release.sql" % version, "database": "components-db",
+                      "schema": "components_v2"})
+    extra = os.path.join(tmp, "release.json")
+    with open(extra, "w", encoding="utf-8") as handle:
+        json.dump({"ananta_services": services, "ananta_migrations_path": migrations, "ananta_migrations": order}, handle)
+    return "@" + extra
+
+
+def released_services(lab, release, broken=None):
+    services = copy.deepcopy(lab["ananta_services"])
+    for svc in services:
+        if svc["name"] in ("cns-service", "cns-worker"):
+            svc.setdefault("env", {})["ANANTA_RELEASE"] = str(release)
+        if svc["name"] == broken:
+            svc["command"] = ["/bin/sh", "-c", "echo release %s: cannot read /etc/cns/settings.toml >&2; exit 3" % release]
+    return services
+
+
+def components_history(version):
+    return psql("app-plane", "components-db-0", "components_v2",
+                "SELECT count(*) FROM ananta_migrations.schema_migrations WHERE version = '%s'" % version)
+
+
+def template_env(api, name):
+    from kubernetes import client
+    dep = json.loads(client.AppsV1Api(api).read_namespaced_deployment(name, "app-plane", _preload_content=False).data)
+    env = {e["name"]: e.get("value") for e in dep["spec"]["template"]["spec"]["containers"][0].get("env") or []}
+    return env, dep
+
+
+NOTES_SQL = ("CREATE TABLE components_v2.release_notes_%d (id serial PRIMARY KEY, note text);\n"
+             "INSERT INTO components_v2.release_notes_%d (note) VALUES ('release 2'), ('on the cluster');\n"
+             % (RELEASE_VERSION, RELEASE_VERSION))
+RELEASE_BACKUP = {}
+
+
+def test_a_release_backs_up_migrates_and_rolls_the_changed_workloads(api, lab):
+    """Release 2: cns-service and cns-worker with a new variable, one new migration: the plan, a
+    backup Job writing to the volume claim ananta-backups, the migration applied, exactly those
+    two Deployments rolled; the same release again writes nothing and backs nothing up."""
+    before = generations(api)
+    with tempfile.TemporaryDirectory() as tmp:
+        extra = release_extra(lab, tmp, released_services(lab, 2), [(RELEASE_VERSION, NOTES_SQL)])
+        plan = playbook("release.yml", "-e", extra, "--check")
+        assert plan.returncode == 0, tail(plan)
+        flat = " ".join(plan.stdout.split())
+        assert "1. back up database components-db (components_v2, container app-plane-components-v2-postgres) to 1.4.2-" \
+            in flat, tail(plan)
+        assert "2. migrate components-db: %d (%d_release.sql)" % (RELEASE_VERSION, RELEASE_VERSION) in flat, tail(plan)
+        assert re.search(r"3\.1 update cns-service \(app_plane level 4\).*3\.2 update cns-worker \(app_plane level 4\)", flat)
+        assert generations(api) == before and components_history(RELEASE_VERSION) == "0"  # --check changed nothing
+        proc = playbook("release.yml", "-e", extra)
+        assert proc.returncode == 0, tail(proc)
+        again = playbook("release.yml", "-e", extra)
+    backup = re.search(r"ananta-backups:(1\.4\.2-\d{8}T\d{6}/components-db\.dump)", proc.stdout)
+    assert backup, tail(proc)
+    RELEASE_BACKUP["file"] = backup.group(1)
+    assert components_history(RELEASE_VERSION) == "1"
+    assert psql("app-plane", "components-db-0", "components_v2",
+                "SELECT count(*) FROM components_v2.release_notes_%d" % RELEASE_VERSION) == "2"
+    after = generations(api)
+    assert {name for name in before if after[name] != before[name]} == {"cns-service", "cns-worker"}
+    for name in ("cns-service", "cns-worker"):
+        assert template_env(api, name)[0]["ANANTA_RELEASE"] == "2"
+    assert re.search(r"critical path [0-9.]+ s: step:backup:components-db -> step:db-migration", proc.stdout), tail(proc)
+    assert again.returncode == 0, tail(again)
+    assert recap(again)["localhost"]["changed"] == 0 and "nothing to do" in again.stdout, tail(again)
+    assert generations(api) == after
+
+
+def test_a_release_whose_workload_crash_loops_is_put_back_whole(api, lab):
+    """Release 3: cns-service with a new variable, cns-worker crashing, a new migration: both
+    Deployments back on release 2's template and ready; the error names cns-worker, its log and
+    the backup to restore."""
+    with tempfile.TemporaryDirectory() as tmp:
+        extra = release_extra(lab, tmp, released_services(lab, 3, broken="cns-worker"),
+                              [(RELEASE_VERSION, NOTES_SQL), (RELEASE_VERSION + 1, "SELECT 1;\n")])
+        proc = playbook("release.yml", "-e", extra)
+    assert proc.returncode != 0, tail(proc)
+    flat = " ".join(proc.stdout.split())
+    assert "service cns-worker (app_plane, level 4)" in flat and "release 3: cannot read /etc/cns/settings.toml" in flat, \
+        tail(proc)
+    assert "cns-service put back and ready" in flat and "cns-worker put back and ready" in flat, tail(proc)
+    assert re.search(r"ananta_restore_database=components-db -e ananta_restore_file=1\.4\.2-\d{8}T\d{6}/components-db\.dump",
+                     flat), tail(proc)
+    assert components_history(RELEASE_VERSION + 1) == "1"  # applied, not undone: the error said so
+    for name in ("cns-service", "cns-worker"):
+        env, dep = template_env(api, name)
+        assert env["ANANTA_RELEASE"] == "2", (name, env)
+        assert "command" not in dep["spec"]["template"]["spec"]["containers"][0] or name != "cns-worker" or \
+            "exit 3" not in " ".join(dep["spec"]["template"]["spec"]["containers"][0]["command"])
+        status = dep["status"]
+        assert status.get("readyReplicas") == dep["spec"]["replicas"] == status.get("updatedReplicas"), (name, status)
+
+
+def test_restore_puts_the_database_back_to_the_release_backup(api, lab):
+    assert RELEASE_BACKUP.get("file"), "the release test wrote no backup"
+    refused = playbook("restore.yml", "-e", "ananta_restore_database=components-db",
+                       "-e", "ananta_restore_file=%s" % RELEASE_BACKUP["file"])
+    assert refused.returncode != 0 and "ananta_restore_confirm=components-db" in " ".join(refused.stdout.split())
+    assert components_history(RELEASE_VERSION) == "1"
+    proc = playbook("restore.yml", "-e", "ananta_restore_database=components-db", "-e",
+                    "ananta_restore_file=%s" % RELEASE_BACKUP["file"], "-e", "ananta_restore_confirm=components-db")
+    assert proc.returncode == 0, tail(proc)
+    assert components_history(RELEASE_VERSION) == "0" and components_history(RELEASE_VERSION + 1) == "0"
+    assert psql("app-plane", "components-db-0", "components_v2",
+                "SELECT to_regclass('components_v2.release_notes_%d') IS NULL" % RELEASE_VERSION) == "t"
+    assert int(psql("app-plane", "components-db-0", "components_v2",
+                    "SELECT count(*) FROM ananta_migrations.schema_migrations")) >= 4  # the lab's own, kept
+    assert "paused: " in proc.stdout and "cns-service" in proc.stdout.split("paused: ", 1)[1][:2000], tail(proc)
+    # the lab's own catalog again: the release's variable goes, every workload ready
+    back = playbook("start_platform.yml", "--tags", "app_plane")
+    assert back.returncode == 0, tail(back)
+    assert "ANANTA_RELEASE" not in template_env(api, "cns-service")[0]
+
+
 # ------------------------------------------------------------------ stop, start with the data, remove it
 def test_stop_in_reverse_order_keeps_the_data(api, lab, token_connection):
     """The stop is the reverse of the start's graph: from one watch of every pod, no pod of a

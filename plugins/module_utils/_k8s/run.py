@@ -56,6 +56,7 @@ class UnitRun:
         self.changes = []  # (object, field, before, after), for --diff
         self.baselines = {}  # pod -> container -> restarts seen at the run's first look
         self.pending_since = {}  # pod or claim -> when it was first seen unschedulable or pending
+        self.previous = []  # what the cluster held of each object it updated (a release puts them back)
 
     @property
     def kind(self):

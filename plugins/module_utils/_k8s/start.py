@@ -16,6 +16,7 @@ from ansible_collections.ananta.platform.plugins.module_utils import _start_grap
 from ansible_collections.ananta.platform.plugins.module_utils._k8s import rules as _k8s_rules
 from ansible_collections.ananta.platform.plugins.module_utils._errors import AnantaError, RuntimeAdapterError
 from ansible_collections.ananta.platform.plugins.module_utils._k8s import objects_state
+from ansible_collections.ananta.platform.plugins.module_utils._k8s import rollback as _rollback
 from ansible_collections.ananta.platform.plugins.module_utils._k8s.api import APPLIED_HASH, FIELD_MANAGER, key, ref
 from ansible_collections.ananta.platform.plugins.module_utils._k8s.cache import WATCHED
 from ansible_collections.ananta.platform.plugins.module_utils._k8s.naming import object_namespace
@@ -26,8 +27,12 @@ class ClusterStart(ClusterRun):
     """The start: see the module's docstring."""
 
     def __init__(self, api, units, catalog, project, plane_namespaces, external="check", durations=None, workers=3,
-                 diff=False, log_lines=20, logs=None, **kwargs):
+                 diff=False, log_lines=20, logs=None, all_or_nothing=False, **kwargs):
         super().__init__(api, units, catalog, project, plane_namespaces, **kwargs)
+        # a release: when a unit fails, every unit the run updated is put back (_rollback.put_back)
+        self.all_or_nothing = all_or_nothing
+        self.applied = []  # the units written, in the order they were
+        self.put_back = []  # [(unit, outcome)]
         self.external = external
         self.durations = durations or {}
         self.workers = workers
@@ -153,6 +158,8 @@ class ClusterStart(ClusterRun):
             self._schedule()
             if self.failure is None:
                 self._verify_restarts()
+            if self.failure is not None and self.all_or_nothing:
+                _rollback.put_back(self)
         finally:
             self.cache.stop()
         return self._result()
@@ -254,6 +261,10 @@ class ClusterStart(ClusterRun):
                 continue
             if run.started_at is None:
                 run.started_at = round(time.time(), 3)
+                with self.lock:
+                    self.applied.append(run)
+            if self.all_or_nothing and action == objects_state.UPDATE:
+                _rollback.keep(self, run, obj, current)
             if action == objects_state.RECREATE:
                 self._delete_job(obj, current)
             elif action == objects_state.UPDATE and objects_state.last_applied(current) is not None:

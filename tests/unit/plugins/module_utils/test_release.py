@@ -77,3 +77,33 @@ def test_the_users_of_a_database_are_its_dependants_in_turn():
     assert _plan.users_of(CATALOG, ["db"]) == ["api", "worker"]
     assert _plan.users_of(CATALOG, ["cache"]) == ["api", "worker", "portal"]
     assert _plan.users_of(CATALOG, ["portal"]) == []
+
+
+def test_on_a_cluster_the_pending_migrations_are_the_files_new_in_the_jobs_configuration():
+    """A check-mode start on a cluster: the migrations Job of the plane would run again, its
+    ConfigMap of files has one new file (and one changed, applied already): the new one is
+    pending, in the database the order table gives it."""
+    order = [{"version": "001", "file": "001_a.sql", "database": "main"},
+             {"version": "009", "file": "009_new.sql", "database": "main"},
+             {"version": "010", "file": "010_skip.sql", "database": "main", "skip": True}]
+    steps = [{"name": "migrations", "kind": "migrations", "plane": "p", "options": {"order": order}}]
+    job = {"name": "db-migration:p-ns", "kind": "migrations", "plane": "p", "action": "recreate", "changes": [
+        {"object": "ConfigMap p-ns/ananta-migrations", "field": "data.009_new.sql", "before": None, "after": "CREATE ..."},
+        {"object": "ConfigMap p-ns/ananta-migrations", "field": "data.001_a.sql", "before": "old", "after": "new"},
+        {"object": "ConfigMap p-ns/ananta-migrations", "field": "data.010_skip.sql", "before": None, "after": "x"},
+        {"object": "ConfigMap p-ns/db-migration-config", "field": "data.config.json", "before": None, "after": "{}"}]}
+    services = [{"name": "api", "plane": "p", "level": 2, "action": "update",
+                 "changes": [{"object": "Deployment p-ns/api", "field": "spec.template.spec.containers[0].image",
+                              "before": "api:1", "after": "api:2"}]}]
+    plan = _release.plan({"services": services, "steps": [job]}, CATALOG, DATABASES, "2.0", "2.0-x", steps)
+    assert plan["pending"] == [{"database": "main", "step": "migrations:main", "plane": "p", "versions": ["009"],
+                                "files": ["009_new.sql"]}]
+    assert [b["path"] for b in plan["backups"]] == ["2.0-x/main.dump"]
+    assert "3.1 update api (p level 2): spec.template.spec.containers[0].image: api:1 -> api:2" in plan["lines"]
+    unchanged = dict(job, action="unchanged", changes=[])
+    assert _release.plan({"services": [], "steps": [unchanged]}, CATALOG, DATABASES, "2.0", "x", steps)["nothing"]
+    # the timeline: the plane's one Job after the plane's backups
+    start = _release.timeline_start({}, {"steps": [dict(job, started_at=5.0, elapsed=1.0, after=[])]},
+                                    [{"item": {"database": "main", "service": "db", "plane": "p"}, "started_at": 1.0,
+                                      "seconds": 2.0}])
+    assert start["steps"][1]["after"] == ["step:backup:main"]
