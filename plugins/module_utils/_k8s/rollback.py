@@ -21,6 +21,7 @@ from ansible_collections.ananta.platform.plugins.module_utils._k8s.api import ke
 
 KEPT = ("Deployment", "StatefulSet", "ConfigMap", "Secret", "Service")
 FIELDS = ("spec", "data", "binaryData", "stringData", "type")
+OWNED_BY_OTHERS = ("deployment.kubernetes.io/", "kubectl.kubernetes.io/")
 WAIT = 300.0  # seconds the put-back workloads have to be ready again
 
 
@@ -39,9 +40,11 @@ def restorable(obj, current):
     """``current`` as an object to apply again: its labels, annotations (the applied hash of
     what it was, so that the next start sees it differs from the inventory) and contents."""
     meta = current.get("metadata") or {}
+    annotations = {k: v for k, v in (meta.get("annotations") or {}).items()
+                   if not k.startswith(OWNED_BY_OTHERS)}  # the controllers' own and kubectl's: not ours to write
     body = {"apiVersion": obj["apiVersion"], "kind": obj["kind"],
             "metadata": {"name": meta.get("name"), "namespace": meta.get("namespace"),
-                         "labels": dict(meta.get("labels") or {}), "annotations": dict(meta.get("annotations") or {})}}
+                         "labels": dict(meta.get("labels") or {}), "annotations": annotations}}
     for field in FIELDS:
         if field in current:
             body[field] = copy.deepcopy(current[field])
