@@ -211,7 +211,7 @@ put_back:
   type: list
   elements: dict
   contains:
-    name: {description: The unit (a service, a step Job, a plane's configuration)., type: str}
+    name: {description: "The unit (a service, a step Job, a plane's configuration).", type: str}
     outcome: {description: "What became of it, e.g. C(put back and ready).", type: str}
 services:
   description:

@@ -361,8 +361,8 @@ def test_a_release_with_nothing_to_do_and_a_restore_without_its_confirmation(awx
     release = job.stats_artifacts().get("ananta_release")
     assert isinstance(release, dict) and release.get("plan"), job.stats_artifacts()
     assert release["name"] and release["plan"]["nothing"] is True and release["backups"] == [], release
-    assert release["plan"]["lines"][0].endswith("nothing to do (every service runs its wanted configuration, "
-                                               "no migration is pending)"), release["plan"]["lines"]
+    nothing = "nothing to do (every service runs its wanted configuration, no migration is pending)"
+    assert release["plan"]["lines"][0].endswith(nothing), release["plan"]["lines"]
     job = run_template(awx_dir, "Ananta - Restore a database", "restore-unconfirmed",
                        answers={"ananta_restore_database": "components-db", "ananta_restore_file": "/nowhere.dump",
                                 "ananta_restore_confirm": "yes"})

@@ -132,7 +132,7 @@ class ClusterBackup:
 
     def _port(self):
         for spec in self.service.get("ports") or []:
-            text = str(spec).split("/")[0]
+            text = str(spec).split("/", maxsplit=1)[0]
             return int(text.rsplit(":", 1)[-1])
         return 5432
 

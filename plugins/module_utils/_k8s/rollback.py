@@ -100,4 +100,3 @@ def _wait(st, runs):
             return
         if waiting:
             version = st.cache.wait_change(version, 0.5)
-
