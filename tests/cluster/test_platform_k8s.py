@@ -547,9 +547,17 @@ def components_history(version):
 
 
 def template_env(api, name):
+    """The environment a Deployment's pods get (its ConfigMaps' and its own values), and the Deployment."""
     from kubernetes import client
     dep = json.loads(client.AppsV1Api(api).read_namespaced_deployment(name, "app-plane", _preload_content=False).data)
-    env = {e["name"]: e.get("value") for e in dep["spec"]["template"]["spec"]["containers"][0].get("env") or []}
+    container = dep["spec"]["template"]["spec"]["containers"][0]
+    env = {}
+    for source in container.get("envFrom") or []:
+        if "configMapRef" in source:
+            env.update(json.loads(client.CoreV1Api(api).read_namespaced_config_map(
+                source["configMapRef"]["name"], "app-plane", _preload_content=False).data).get("data") or {})
+    env.update({e["name"]: e["value"] for e in container.get("env") or [] if "value" in e})
+    assert env, "no environment read for %s" % name
     return env, dep
 
 
@@ -632,7 +640,8 @@ def test_restore_puts_the_database_back_to_the_release_backup(api, lab):
                 "SELECT to_regclass('components_v2.release_notes_%d') IS NULL" % RELEASE_VERSION) == "t"
     assert int(psql("app-plane", "components-db-0", "components_v2",
                     "SELECT count(*) FROM ananta_migrations.schema_migrations")) >= 4  # the lab's own, kept
-    assert "paused: " in proc.stdout and "cns-service" in proc.stdout.split("paused: ", 1)[1][:2000], tail(proc)
+    paused = re.search(r"\(paused: ([^)]*)\)", " ".join(proc.stdout.split()))
+    assert paused and {"cns-service", "cns-worker"} <= set(paused.group(1).split(", ")), tail(proc)
     # the lab's own catalog again: the release's variable goes, every workload ready
     back = playbook("start_platform.yml", "--tags", "app_plane")
     assert back.returncode == 0, tail(back)
