@@ -137,10 +137,10 @@ def timeline_start(roll, migrate, backups):
     for step in (migrate or {}).get("steps") or []:
         kind = KINDS.get(step.get("kind"))
         database = kind.database(step["name"]) if kind is not None and kind.irreversible else None
-        if database in backed:  # a node per database (a Docker host)
+        if kind is not None and kind.irreversible and step["name"].split(":")[0] == kind.job:
+            extra = ["step:%s" % name for name in by_plane.get(step.get("plane"), [])]  # a cluster's Job: the plane's
+        elif database in backed:  # a node per database (a Docker host)
             extra = ["step:%s" % backed[database]]
-        elif kind is not None and kind.irreversible:  # one Job for the plane's databases (a cluster)
-            extra = ["step:%s" % name for name in by_plane.get(step.get("plane"), [])]
         else:
             extra = []
         steps.append(dict(step, after=list(step.get("after") or []) + extra))

@@ -178,12 +178,13 @@ def main():
     verb = "back up" if params["state"] == "present" else "restore"
     result = dict(changed=False)
     try:
+        # every database's password is a secret of the result (its invocation too), not only the chosen one's
+        module.no_log_values.update(str(d["password"]) for d in (params["databases"] or {}).values()
+                                    if isinstance(d, dict) and d.get("password"))
         database = (params["databases"] or {}).get(params["database"])
         if not isinstance(database, dict):
             raise AnantaError("database %s is none of the databases (%s)" % (
                 params["database"], ", ".join(sorted(params["databases"] or {}))))
-        if database.get("password"):
-            module.no_log_values.add(str(database["password"]))
         by_name = {s["name"]: s for s in params["services"]}
         service = by_name.get(database.get("service"))
         if service is None:

@@ -582,9 +582,11 @@ def test_a_release_backs_up_migrates_and_rolls_the_changed_workloads(api, lab):
         assert "2. migrate components-db: %d (%d_release.sql)" % (RELEASE_VERSION, RELEASE_VERSION) in flat, tail(plan)
         assert re.search(r"3\.1 update cns-service \(app_plane level 4\).*3\.2 update cns-worker \(app_plane level 4\)", flat)
         assert generations(api) == before and components_history(RELEASE_VERSION) == "0"  # --check changed nothing
-        proc = playbook("release.yml", "-e", extra)
+        proc = playbook("release.yml", "-e", extra, "-v")
         assert proc.returncode == 0, tail(proc)
         again = playbook("release.yml", "-e", extra)
+    passwords = [str(v) for v in lab["ananta_secrets"].values() if v]
+    assert len(passwords) >= 5 and not [p for p in passwords if p in proc.stdout], "a password appears in the output"
     backup = re.search(r"ananta-backups:(1\.4\.2-\d{8}T\d{6}/components-db\.dump)", proc.stdout)
     assert backup, tail(proc)
     RELEASE_BACKUP["file"] = backup.group(1)

@@ -42,6 +42,19 @@ def history(client, version):
     return int(psql(client, "SELECT count(*) FROM ananta_migrations.schema_migrations WHERE version = '%s'" % version))
 
 
+def passwords():
+    from inventory_helpers import inventory_vars
+
+    found = [str(v) for v in inventory_vars("lab")["ananta_secrets"].values() if v]
+    assert len(found) >= 5
+    return found
+
+
+def no_secret_in(proc):
+    """No password of the inventory in what a run printed."""
+    assert not [p for p in passwords() if p in proc.stdout or p in proc.stderr], "a password appears in the output"
+
+
 def snapshot(client):
     """container name -> (ID, image, running) for every container of the lab's project."""
     found = {}
@@ -165,8 +178,10 @@ def test_the_plan_says_what_the_release_does_in_its_order_and_changes_nothing(in
 
 
 def test_a_release_backs_up_migrates_and_rolls_in_order_then_changes_nothing(client, images, inventory, released):
-    _plan, proc, before, dumps, _planned, _planned_dumps = released
+    plan, proc, before, dumps, _planned, _planned_dumps = released
     assert proc.returncode == 0, why(proc)
+    no_secret_in(plan)
+    no_secret_in(proc)
     # the backup: one file, a pg_dump custom archive, the owner's alone, named by the release
     assert len(dumps) == 1 and re.search(r"/1\.4\.2-\d{8}T\d{6}/components-db\.dump$", dumps[0]), dumps
     with open(dumps[0], "rb") as handle:
@@ -205,8 +220,9 @@ def test_a_release_whose_service_crash_loops_is_put_back_whole(client, images, i
     inventory.release({"cns-service": "ananta-lab/platform:release-3", "cns-worker": "ananta-lab/broken-release:3"},
                       [(BASE_VERSION, NOTES), (BASE_VERSION + 1, "ALTER TABLE components_v2.release_notes_%d "
                                                                  "ADD COLUMN author text;\n" % BASE_VERSION)])
-    proc = playbook("release.yml", "-i", inventory.hosts)
+    proc = playbook("release.yml", "-i", inventory.hosts, "-v")
     assert proc.returncode != 0, why(proc)
+    no_secret_in(proc)
     out = proc.stdout
     assert "service cns-worker (level 4): the new container (image ananta-lab/broken-release:3) did not become ready" \
         in out, why(proc)
@@ -235,8 +251,9 @@ def test_restore_puts_the_database_back_to_the_backup(client, inventory, release
     assert refused.returncode != 0 and "give -e ananta_restore_confirm=components-db to confirm it" in refused.stdout
     assert snapshot(client) == before
     proc = playbook("restore.yml", "-i", inventory.hosts, "-e", "ananta_restore_database=components-db",
-                    "-e", "ananta_restore_file=%s" % dumps[0], "-e", "ananta_restore_confirm=components-db")
+                    "-e", "ananta_restore_file=%s" % dumps[0], "-e", "ananta_restore_confirm=components-db", "-v")
     assert proc.returncode == 0, why(proc)
+    no_secret_in(proc)
     # the rows of the backup: no release table, no history row of the release's migrations
     assert psql(client, "SELECT to_regclass('components_v2.release_notes_%d') IS NULL" % BASE_VERSION) == "t"
     assert history(client, BASE_VERSION) == 0 and history(client, BASE_VERSION + 1) == 0

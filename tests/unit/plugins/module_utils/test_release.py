@@ -60,13 +60,16 @@ def test_the_timeline_draws_each_migration_after_its_backup_and_each_step_once()
     backups = [{"item": {"database": "main", "service": "db", "plane": "p"}, "started_at": 100.0, "seconds": 0.5},
                {"item": {"database": "other", "service": "db", "plane": "p"}, "skipped": True}]
     migrate = {"steps": [{"name": "migrations:main", "kind": "migrations", "plane": "p", "after": ["db"],
+                          "started_at": 101.0, "elapsed": 0.2},
+                         {"name": "migrations:other", "kind": "migrations", "plane": "p", "after": ["db"],
                           "started_at": 101.0, "elapsed": 0.2}]}
     roll = {"services": [{"name": "api", "started_at": 102.0, "ready_at": 103.0}],
             "steps": [{"name": "migrations:main", "kind": "migrations", "plane": "p", "after": ["db"],
                        "started_at": 102.0, "elapsed": 0.01},
                       {"name": "streams", "kind": "streams", "plane": "p", "after": [], "started_at": 102.0, "elapsed": 0.1}]}
     start = _release.timeline_start(roll, migrate, backups)
-    assert [s["name"] for s in start["steps"]] == ["backup:main", "migrations:main", "streams"]
+    assert [s["name"] for s in start["steps"]] == ["backup:main", "migrations:main", "migrations:other", "streams"]
+    assert start["steps"][2]["after"] == ["db"]  # a database without a backup waits for no other's
     assert start["steps"][0] == {"name": "backup:main", "kind": "backup", "plane": "p", "started_at": 100.0,
                                  "elapsed": 0.5, "after": ["db"]}
     assert start["steps"][1]["after"] == ["db", "step:backup:main"] and start["steps"][1]["started_at"] == 101.0
