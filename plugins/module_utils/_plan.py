@@ -45,35 +45,30 @@ def waves(services):
     return [grouped[key] for key in sorted(grouped)]
 
 
+def _behind(services, names, field):
+    """Every service whose ``field`` (a list of names) names one of ``names``, and those whose
+    ``field`` names them in turn, in catalog order, ``names`` themselves left out."""
+    wanted, grew = set(names), True
+    while grew:
+        grew = False
+        for svc in services:
+            if svc["name"] not in wanted and wanted & set(svc.get(field) or []):
+                wanted.add(svc["name"])
+                grew = True
+    return [svc["name"] for svc in services if svc["name"] in wanted and svc["name"] not in names]
+
+
 def restart_dependants(services, names):
     """The services to restart when ``names`` are recreated or restarted: every service whose
     ``restart_with`` names one of them, and theirs in turn (compose's ``depends_on: {X: {restart:
     true}}``), in catalog order, ``names`` themselves left out."""
-    wanted, found = set(names), []
-    grew = True
-    while grew:
-        grew = False
-        for svc in services:
-            if svc["name"] not in wanted and wanted & set(svc.get("restart_with") or []):
-                wanted.add(svc["name"])
-                grew = True
-    for svc in services:
-        if svc["name"] in wanted and svc["name"] not in names:
-            found.append(svc["name"])
-    return found
+    return _behind(services, names, "restart_with")
 
 
 def users_of(services, names):
     """Every service that depends on one of ``names``, directly or in turn (what uses a database
     and must stop while it is restored), in catalog order, ``names`` themselves left out."""
-    wanted, grew = set(names), True
-    while grew:
-        grew = False
-        for svc in services:
-            if svc["name"] not in wanted and wanted & set(svc.get("depends_on") or []):
-                wanted.add(svc["name"])
-                grew = True
-    return [svc["name"] for svc in services if svc["name"] in wanted and svc["name"] not in names]
+    return _behind(services, names, "depends_on")
 
 
 def external_dependencies(services, selected):
