@@ -68,4 +68,4 @@ if [ ! -f "$getpip" ]; then
   mkdir -p "$(dirname "$getpip")"
   cp "$ROOT/scripts/get_pip_offline.py" "$getpip"
 fi
-say "ready: $(.venv/bin/ansible --version | head -1), $(docker version --format 'engine {{.Server.Version}}')"
+say "ready: $(.venv/bin/ansible --version 2>/dev/null | sed -n 1p), $(docker version --format 'engine {{.Server.Version}}')"
