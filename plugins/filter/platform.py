@@ -74,6 +74,14 @@ def release_plan(check, services, databases, release, directory, steps=None):
         raise AnsibleFilterError("release_plan: %s" % exc.message) from None
 
 
+def database_target(services, databases, name):
+    """Where a database is reached from its own container (the module_utils _release)."""
+    try:
+        return _release.database_target(services or [], databases or {}, str(name))
+    except AnantaError as exc:
+        raise AnsibleFilterError("database_target: %s" % exc.message) from None
+
+
 def release_start(roll, migrate=None, backups=None):
     """A release (its backups, migrations and roll) as one start, for ananta.platform.start_report."""
     return _release.timeline_start(roll or {}, migrate or {}, backups or [])
@@ -83,4 +91,5 @@ class FilterModule:
     def filters(self):
         return {"platform_services": platform_services, "service_sources": service_sources,
                 "plane_namespaces": plane_namespaces, "catalog_planes": catalog_planes, "step_checks": step_checks,
-                "release_plan": release_plan, "release_start": release_start, "service_users": service_users}
+                "release_plan": release_plan, "release_start": release_start, "service_users": service_users,
+                "database_target": database_target}

@@ -90,6 +90,15 @@ def container_port(service, default):
     return default if default in ports or not ports else ports[0]
 
 
+def listening_port(service, port):
+    """The container port behind ``port`` when the service publishes it or listens on it, else None."""
+    for spec in service.get("ports") or []:
+        _ip, host, container, _proto = parse_port(spec)
+        if port is not None and int(port) in (host, container):
+            return container
+    return None
+
+
 def host_ports(services):
     """Published host port -> (service, container port): how a probe written for the Docker
     host (``127.0.0.1:27432``) maps to a service and the port it listens on."""

@@ -14,22 +14,31 @@ from __future__ import annotations
 import re
 
 from ansible_collections.ananta.platform.plugins.module_utils import _plan
-from ansible_collections.ananta.platform.plugins.module_utils._catalog import container_port, parse_port
+from ansible_collections.ananta.platform.plugins.module_utils._catalog import container_port, listening_port
 from ansible_collections.ananta.platform.plugins.module_utils._errors import AnantaError
-from ansible_collections.ananta.platform.plugins.module_utils._step_kinds import KINDS
+from ansible_collections.ananta.platform.plugins.module_utils._step_kinds import KINDS, database_plane
 
+POSTGRES_PORT = 5432
 CHANGING = ("create", "recreate", "start", "update")  # a Docker start's, a cluster start's
 SAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
-def _database_port(service, port):
-    """The port PostgreSQL listens on inside the database's container, behind the database's
-    (host) ``port``."""
-    for spec in service.get("ports") or []:
-        _ip, host, container, _proto = parse_port(spec)
-        if port is not None and str(port) in (str(host), str(container)):
-            return container
-    return container_port(service, 5432)
+def database_target(catalog, databases, key):
+    """Where a database of ``ananta_databases`` is reached from its own container (a backup, a
+    restore): ``{database, service, plane, container, dbname, user, port}``, the port PostgreSQL
+    listens on inside the container (behind the database's published port). No password."""
+    database = (databases or {}).get(key)
+    if not isinstance(database, dict):
+        raise AnantaError("database %s is none of the databases (%s)" % (key, ", ".join(sorted(databases or {}))))
+    by_name = {s["name"]: s for s in catalog}
+    service = by_name.get(database.get("service"))
+    if service is None:
+        raise AnantaError("database %s: its service %s is not in the catalog: it cannot be backed up or restored"
+                          % (key, database.get("service")))
+    return {"database": key, "service": service["name"], "plane": database_plane(database, by_name),
+            "container": service.get("container_name") or service["name"], "dbname": database.get("dbname"),
+            "user": database.get("user") or "postgres",
+            "port": listening_port(service, database.get("port")) or container_port(service, POSTGRES_PORT)}
 
 
 def _pending(check, steps):
@@ -61,29 +70,21 @@ def plan(check, catalog, databases, release, directory, steps=None):
     ``{changed, restarts, pending, backups, order, lines}``. ``backups``: one per database with
     pending irreversible work, each with its container, database, user, port and the file it
     is written to (``directory``/``<database>.dump``); no password (the playbook gives it)."""
-    by_name = {s["name"]: s for s in catalog}
     services = check.get("services") or []
     changed = [s for s in services if s.get("action") in CHANGING]
     order = [n for n in _plan.topological_order(catalog) if n in {s["name"] for s in changed}]
     restarts = [{"name": s["name"], "by": list(s.get("restarted_by") or [])} for s in services if s.get("action") == "restart"]
     pending, backups = [], []
     for step, _kind, key, items in _pending(check, steps):
-        database = (databases or {}).get(key)
-        if database is None:
+        if key not in (databases or {}):
             raise AnantaError("step %s has pending work on database %s, which ananta_databases does not declare"
                               % (step["name"], key))
-        service = by_name.get(database.get("service"))
-        if service is None:
-            raise AnantaError("database %s: its service %s is not in the catalog: it cannot be backed up"
-                              % (key, database.get("service")))
+        target = database_target(catalog, databases, key)
         pending.append({"database": key, "step": step["name"], "plane": step.get("plane"),
                         "versions": [i.get("version") for i in items], "files": [i.get("file") for i in items]})
-        backups.append({"database": key, "service": service["name"], "plane": step.get("plane"),
-                        "container": service.get("container_name") or service["name"], "dbname": database.get("dbname"),
-                        "user": database.get("user") or "postgres", "port": _database_port(service, database.get("port")),
-                        "path": "%s/%s.dump" % (directory.rstrip("/"), SAFE_NAME.sub("_", key)) if directory
-                        else "%s.dump" % SAFE_NAME.sub("_", key),
-                        "versions": [i.get("version") for i in items]})
+        backups.append(dict(target, plane=step.get("plane"), versions=[i.get("version") for i in items],
+                            path="%s/%s.dump" % (directory.rstrip("/"), SAFE_NAME.sub("_", key)) if directory
+                            else "%s.dump" % SAFE_NAME.sub("_", key)))
     result = {"release": release, "changed": [{"name": s["name"], "plane": s.get("plane"), "level": s.get("level"),
                                                "action": s["action"], "changes": s.get("changes") or []} for s in changed],
               "order": order, "restarts": restarts, "pending": pending, "backups": backups,

@@ -34,7 +34,9 @@ import difflib
 import threading
 import time
 
-from ansible_collections.ananta.platform.plugins.module_utils._catalog import container_port, parse_port, plane_order
+from ansible_collections.ananta.platform.plugins.module_utils._catalog import (
+    container_port, listening_port, parse_port, plane_order,
+)
 from ansible_collections.ananta.platform.plugins.module_utils._errors import AnantaError
 from ansible_collections.ananta.platform.plugins.module_utils._step_kinds import KINDS, by_gate
 
@@ -189,22 +191,13 @@ def _undeclared_gates(nodes, catalog):
     return problems
 
 
-def _listening_port(service, port):
-    """The container port behind ``port`` when the service publishes it or listens on it, else None."""
-    for spec in service.get("ports") or []:
-        _ip, host, container, _proto = parse_port(spec)
-        if port is not None and int(port) in (host, container):
-            return container
-    return None
-
-
 def _service_of(after, port, catalog):
     """The service a step connects to: of those it comes after, the one that publishes or
     listens on its port, else the only one."""
     by_name = {s["name"]: s for s in catalog}
     candidates = [by_name[name] for name in after if name in by_name]
     for service in candidates:
-        if _listening_port(service, port) is not None:
+        if listening_port(service, port) is not None:
             return service["name"]
     return candidates[0]["name"] if len(candidates) == 1 else None
 
@@ -222,7 +215,7 @@ def in_network(node, by_name):
                           "listened on by none of %s); inside a cluster or a compose file it is reached by name"
                           % (node.name, ", ".join(node.after) or "nothing"))
     kind = KINDS[node.kind]
-    port = _listening_port(service, kind.step_port(node.params)) or container_port(service, kind.default_port)
+    port = listening_port(service, kind.step_port(node.params)) or container_port(service, kind.default_port)
     config, password = kind.reach(node, service, port)
     return service, port, config, password
 

@@ -147,6 +147,7 @@ from ansible_collections.ananta.platform.plugins.module_utils._k8s import api as
 from ansible_collections.ananta.platform.plugins.module_utils._k8s import readiness as _k8s_readiness
 from ansible_collections.ananta.platform.plugins.module_utils._k8s.backup import ClusterBackup
 from ansible_collections.ananta.platform.plugins.module_utils._k8s.rules import K8S_ARGSPEC
+from ansible_collections.ananta.platform.plugins.module_utils._release import database_target
 
 
 class _Wait:
@@ -181,21 +182,16 @@ def main():
         # every database's password is a secret of the result (its invocation too), not only the chosen one's
         module.no_log_values.update(str(d["password"]) for d in (params["databases"] or {}).values()
                                     if isinstance(d, dict) and d.get("password"))
-        database = (params["databases"] or {}).get(params["database"])
-        if not isinstance(database, dict):
-            raise AnantaError("database %s is none of the databases (%s)" % (
-                params["database"], ", ".join(sorted(params["databases"] or {}))))
+        target = database_target(params["services"], params["databases"], params["database"])
         by_name = {s["name"]: s for s in params["services"]}
-        service = by_name.get(database.get("service"))
-        if service is None:
-            raise AnantaError("database %s: its service %s is not in the catalog" % (params["database"], database.get("service")))
+        service, database = by_name[target["service"]], params["databases"][params["database"]]
         if ".." in params["file"].split("/") or params["file"].startswith("/"):
             raise AnantaError("file %s: a path inside the volume claim, without .. and not absolute" % params["file"])
         api = _api.Api(_k8s_readiness.api_client_for(params))
         checker = _k8s_readiness.KubernetesChecker(api.client, params["plane_namespaces"])
         backup = ClusterBackup(api, lambda wait, lines: checker.logs(_Wait(wait), lines), service, database,
                                params["plane_namespaces"], params["timeout"], params["storage"], params["storage_class"],
-                               params["image_pull_policy"], params["project"])
+                               params["image_pull_policy"], params["project"], port=target["port"])
         result["changed"] = True
         if module.check_mode:
             module.exit_json(**result)

@@ -15,60 +15,25 @@ deadline (``activeDeadlineSeconds``) and the wait for it one too."""
 
 from __future__ import annotations
 
-import json
 import re
 import time
 
 from ansible_collections.ananta.platform.plugins.module_utils._errors import AnantaError
+from ansible_collections.ananta.platform.plugins.module_utils._pg_scripts import (
+    DUMP, RESTORE, RESULT, plain_name, restore_names, result_of,
+)
 from ansible_collections.ananta.platform.plugins.module_utils._k8s.naming import kind_of, object_name, object_namespace
 
 CLAIM = "ananta-backups"
 MOUNT = "/backups"
 LABEL = "ananta.platform/backup"
-SAFE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
-
-DUMP = r'''set -eu
-out="$MOUNT/$FILE"
-mkdir -p "$(dirname "$out")"
-chmod 700 "$(dirname "$out")"
-trap 'rm -f "$out.partial"' EXIT
-pg_dump -Fc -h "$PGHOST" -p "$PGPORT" -U "$PGUSER" -d "$PGDATABASE" -f "$out.partial"
-entries=$(pg_restore --list "$out.partial" | grep -vc '^;' || true)
-if [ "$entries" -eq 0 ]; then echo "the archive lists no entry (pg_restore --list): not a usable backup" >&2; exit 3; fi
-chmod 600 "$out.partial"
-mv "$out.partial" "$out"
-echo "ANANTA-RESULT {\"path\": \"$out\", \"size\": $(stat -c %s "$out"), \"sha256\": \"$(sha256sum "$out" | cut -d' ' -f1)\", \"entries\": $entries}"
-'''
-
-RESTORE = r'''set -eu
-f="$MOUNT/$FILE"
-if [ ! -f "$f" ]; then echo "there is no backup $FILE on the volume claim $CLAIM" >&2; exit 3; fi
-entries=$(pg_restore --list "$f" | grep -vc '^;' || true)
-if [ "$entries" -eq 0 ]; then echo "the archive $FILE lists no entry (pg_restore --list)" >&2; exit 3; fi
-sql() { psql -X -q -v ON_ERROR_STOP=1 -h "$PGHOST" -p "$PGPORT" -U "$PGUSER" -d template1 "$@"; }
-sql -c "DROP DATABASE IF EXISTS \"$FRESH\" WITH (FORCE)" -c "CREATE DATABASE \"$FRESH\""
-if ! pg_restore --single-transaction --no-owner -h "$PGHOST" -p "$PGPORT" -U "$PGUSER" -d "$FRESH" "$f"; then
-  sql -c "DROP DATABASE IF EXISTS \"$FRESH\" WITH (FORCE)"
-  echo "pg_restore failed: nothing was changed" >&2; exit 4
-fi
-sql -c "DROP DATABASE IF EXISTS \"$OLD\" WITH (FORCE)" -c "ALTER DATABASE \"$PGDATABASE\" ALLOW_CONNECTIONS false" \
-    -c "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = '$PGDATABASE' AND pid <> pg_backend_pid()"
-if ! sql -c "ALTER DATABASE \"$PGDATABASE\" RENAME TO \"$OLD\""; then
-  sql -c "ALTER DATABASE \"$PGDATABASE\" ALLOW_CONNECTIONS true"; exit 5
-fi
-if ! sql -c "ALTER DATABASE \"$FRESH\" RENAME TO \"$PGDATABASE\""; then
-  sql -c "ALTER DATABASE \"$OLD\" RENAME TO \"$PGDATABASE\"" -c "ALTER DATABASE \"$PGDATABASE\" ALLOW_CONNECTIONS true"; exit 6
-fi
-sql -c "DROP DATABASE \"$OLD\" WITH (FORCE)"
-echo "ANANTA-RESULT {\"entries\": $entries}"
-'''
 
 
 class ClusterBackup:
     """One database of the catalog, reached by its Service in its namespace."""
 
     def __init__(self, api, logs, service, database, plane_namespaces=None, timeout=600, storage="5Gi",
-                 storage_class=None, image_pull_policy="IfNotPresent", project="ananta", clock=time.monotonic):
+                 storage_class=None, image_pull_policy="IfNotPresent", project="ananta", clock=time.monotonic, port=5432):
         self.api = api
         self.logs = logs  # (wait entry, lines) -> the Job's log
         self.service = service
@@ -82,10 +47,9 @@ class ClusterBackup:
         self.pull = image_pull_policy
         self.project = project
         self.clock = clock
-        self.dbname = str(database.get("dbname") or "")
-        if not SAFE.match(self.dbname):
-            raise AnantaError("database %r: a backup on a cluster needs a plain database name" % self.dbname)
-        self.where = "database %s (%s in %s)" % (self.dbname, self.host, self.namespace)
+        self.port = int(port)  # PostgreSQL's port inside the pod (_release.database_target)
+        self.where = "database %s (%s in %s)" % (database.get("dbname"), self.host, self.namespace)
+        self.dbname = plain_name(database.get("dbname"), self.where)
 
     def _claim(self):
         if self.api.read("PersistentVolumeClaim", self.namespace, CLAIM) is not None:
@@ -103,12 +67,11 @@ class ClusterBackup:
         the Job's log."""
         secret = name + "-credentials"
         labels = {"ananta.platform/project": self.project, LABEL: name}
-        port = self._port()
         self.api.delete("Job", self.namespace, name, propagation="Background")
         self.api.apply({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
                         "metadata": {"name": secret, "namespace": self.namespace, "labels": labels},
                         "stringData": {"PGPASSWORD": str(self.database.get("password") or "")}})
-        variables = dict(env, MOUNT=MOUNT, CLAIM=CLAIM, PGHOST=self.host, PGPORT=str(port),
+        variables = dict(env, MOUNT=MOUNT, CLAIM=CLAIM, PGHOST=self.host, PGPORT=str(self.port),
                          PGUSER=str(self.database.get("user") or "postgres"), PGDATABASE=self.dbname)
         container = {"name": "backup", "image": self.service["image"], "imagePullPolicy": self.pull,
                      "command": ["/bin/sh", "-c", script],
@@ -130,12 +93,6 @@ class ClusterBackup:
             self.api.delete("Secret", self.namespace, secret)
         return outcome
 
-    def _port(self):
-        for spec in self.service.get("ports") or []:
-            text = str(spec).split("/", maxsplit=1)[0]
-            return int(text.rsplit(":", 1)[-1])
-        return 5432
-
     def _wait_gone(self, name):
         """A Job of the same name from an earlier call, deleted above, gone before the new one."""
         began = self.clock()
@@ -151,10 +108,9 @@ class ClusterBackup:
             conditions = {c.get("type"): c for c in (job.get("status") or {}).get("conditions") or [] if c.get("status") == "True"}
             if "Complete" in conditions or "Failed" in conditions:
                 lines = self.logs(wait, 30)
-                said = [line for line in lines if "ANANTA-RESULT " in line]
-                if "Complete" in conditions and said:
+                if "Complete" in conditions and any(RESULT in line for line in lines):
                     self.api.delete("Job", self.namespace, name, propagation="Background")
-                    return json.loads(said[-1].split("ANANTA-RESULT ", 1)[1])
+                    return result_of(lines, self.where)
                 reason = (conditions.get("Failed") or {}).get("message") or "it ended without its result line"
                 raise AnantaError("%s: the Job %s/%s failed (%s); its log ends:\n%s" % (
                     self.where, self.namespace, name, reason, "\n".join(lines[-15:]) or "(empty)"))
@@ -173,8 +129,7 @@ class ClusterBackup:
         to none first and back after, each waited for: ``{entries, paused}``."""
         paused = self._pause(users)
         try:
-            fresh, old = self.dbname[:40] + "_ananta_restore", self.dbname[:40] + "_ananta_replaced"
-            outcome = self._job(_job_name("restore", self.dbname), RESTORE, {"FILE": file, "FRESH": fresh, "OLD": old})
+            outcome = self._job(_job_name("restore", self.dbname), RESTORE, dict(restore_names(self.dbname), FILE=file))
         finally:
             self._resume(paused)
         return dict(outcome, paused=[name for name, _kind, _ns, _replicas in paused])
