@@ -66,6 +66,7 @@ class ServiceWait:
         self.ready_at = None  # wall-clock time (epoch) when judged ready, for timelines
         self.logs = None
         self.baseline = None  # checker-specific (restart counts before the wait)
+        self.state = None  # checker-specific (what the last check saw of the container)
         self.fresh = False  # the caller has just created or started what it waits for
 
     def result(self):

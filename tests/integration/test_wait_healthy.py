@@ -1,5 +1,6 @@
 """ananta.platform.wait_healthy against the real Docker engine and lab images."""
 
+import os
 import threading
 import time
 
@@ -220,3 +221,49 @@ def test_a_process_probe_reads_this_machines_proc_and_agrees_with_pgrep(lab):
     # a first process that is not this machine's (a PID namespace of its own, a remote engine): pgrep
     state.pid = 1
     assert "pgrep" in runtime.process_running(container.name, "no-such-worker", state)[1]
+
+
+def test_a_running_containers_state_is_told_from_proc_until_its_process_ends(lab):
+    """Issue 32: a container seen running (no healthcheck) is looked at again through this
+    machine's /proc while its first process lives (no engine call: a start of 200 services made
+    1,800 inspections polling them), up to an age; the moment that process ends (a crash, a
+    restart by the policy) the engine is asked, and tells the restart. One with a healthcheck is
+    always asked."""
+    import signal
+
+    from ansible_collections.ananta.platform.plugins.module_utils._docker.runtime import DockerRuntime
+
+    runtime = DockerRuntime()
+    calls = []
+    inspect = runtime.api.inspect_container
+    runtime.api.inspect_container = lambda name: calls.append(name) or inspect(name)
+    worker = lab("proc-state", ["/bin/sh", "-c", "exec sleep 4343"], restart="always")
+    wait_for(lambda: runtime.inspect(worker.name).running, 30, interval=0.2)
+    state = runtime.inspect(worker.name)
+    assert state.process_start is not None and state.restart_count == 0
+    del calls[:]
+    for _round in range(5):
+        assert runtime.refresh(worker.name, state, max_age=600) is state
+    assert calls == []  # the engine was not asked
+    assert runtime.refresh(worker.name, state, max_age=0) is not state  # older than max_age: asked again
+    assert calls == [worker.name]
+    os.kill(state.pid, signal.SIGKILL)  # its own process, on this machine: the policy restarts it
+    wait_for(lambda: runtime.refresh(worker.name, state, max_age=600) is not state, 30, interval=0.1)
+    assert calls, "the ended process did not send the look to the engine"
+    restarted = []
+
+    def up_again():
+        seen = runtime.refresh(worker.name)
+        restarted.append(seen)
+        return seen.restart_count == 1 and seen.running and not seen.restarting and seen.pid
+    wait_for(up_again, 30, interval=0.2)
+    assert restarted[-1].pid != state.pid and restarted[-1].process_start is not None
+
+    checked = lab("proc-health", ["/bin/sh", "-c", "exec sleep 4444"],
+                  healthcheck=healthcheck(["CMD", "true"], interval=1))
+    wait_for(lambda: runtime.inspect(checked.name).running, 30, interval=0.2)
+    health = runtime.inspect(checked.name)
+    assert health.health_status is not None and health.process_start is None
+    del calls[:]
+    assert runtime.refresh(checked.name, health) is not health
+    assert calls == [checked.name]

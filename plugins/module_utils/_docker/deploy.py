@@ -43,6 +43,7 @@ class DockerDeployer:
         self._image_ids = {}
         self.kept_networks = []  # the networks remove_networks had to keep, each with the reason
         self.listed = None  # name -> the engine's summary of the project's containers (prime)
+        self.names = None  # the names of every container on the engine when they were listed (prime)
 
     # -- networks and volumes ------------------------------------------------------------------
     def ensure_networks(self, wanted, check=False):
@@ -92,14 +93,19 @@ class DockerDeployer:
             return None
 
     def prime(self):
-        """One listing of the project's containers (names, labels, states), which ``plan`` reads
+        """One listing of the engine's containers (names, labels, states), which ``plan`` reads
         instead of inspecting each container: a start of many services with nothing to do makes
-        one engine call for all of them, not one each."""
-        listed = self.api.containers(all=True, filters={"label": "%s.project=%s" % (LABEL_PREFIX, self.project)})
-        self.listed = {}
+        one engine call for all of them, not one each, and a cold start creates the containers
+        whose names are not listed without asking for them first."""
+        listed = self.api.containers(all=True)
+        self.listed, self.names = {}, set()
+        project = "%s.project" % LABEL_PREFIX
         for item in listed:
+            ours = (item.get("Labels") or {}).get(project) == self.project
             for name in item.get("Names") or []:
-                self.listed[name.lstrip("/")] = item
+                self.names.add(name.lstrip("/"))
+                if ours:
+                    self.listed[name.lstrip("/")] = item
         return self.listed
 
     def _plan_listed(self, spec, item):
@@ -124,7 +130,9 @@ class DockerDeployer:
             settled = self._plan_listed(spec, self.listed.pop(spec.name))
             if settled is not None:
                 return settled
-        current = self.inspect(spec.name)
+        # absent from the listing of every container (a name the engine does not know): created
+        # without an inspection. One listed but not the project's is inspected: its error names it
+        current = None if self.names is not None and spec.name not in self.names else self.inspect(spec.name)
         if current is None:
             return "create", None
         labels = (current.get("Config") or {}).get("Labels") or {}

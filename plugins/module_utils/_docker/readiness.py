@@ -38,14 +38,25 @@ class DockerChecker:
         # policy an hour ago, after which it stayed up, is no failure of this wait. A container
         # the caller has just created or started (``wait.fresh``) counts from zero: the engine's
         # start resets its count, and a crash before this inspection is this run's.
+        if getattr(wait, "fresh", False):
+            wait.baseline = 0  # no inspection needed: the engine's start has just reset the count
+            return
         state = self.runtime.inspect(wait.container)
-        wait.baseline = state.restart_count if state and not getattr(wait, "fresh", False) else 0
+        wait.baseline = state.restart_count if state else 0
+        wait.state = state
+
+    def still_up(self, state):
+        """Whether the container of ``state`` (as the wait last saw it) still runs the same first
+        process, told without the engine (DockerRuntime.refresh); False when only the engine can
+        tell."""
+        return state is not None and state.process_start is not None \
+            and self.runtime.refresh(None, state, max_age=float("inf")) is state
 
     def logs(self, wait, lines):
         return self.runtime.logs_tail(wait.container, lines)
 
     def check(self, wait):
-        state = self.runtime.inspect(wait.container)
+        state = wait.state = self.runtime.refresh(wait.container, getattr(wait, "state", None))
         if state is None:
             if self.wait_missing:  # another plane of this run is about to create it
                 return Observation(WAITING, "container %s does not exist yet" % wait.container, passed=False)

@@ -76,6 +76,10 @@ class ContainerState:
         self.restart_count = int(attrs.get("RestartCount") or 0)
         self.pid = int(state.get("Pid") or 0)  # the container's first process, as the engine's host sees it
         self.full_id = attrs.get("Id", "")
+        # the first process's start time on this machine (DockerRuntime.inspect): set when a look
+        # at /proc can tell later that the container still runs as it did
+        self.process_start = None
+        self.inspected_at = 0.0  # time.monotonic() of the inspection
         self.restart_policy = ((attrs.get("HostConfig") or {}).get("RestartPolicy") or {}).get("Name") or "no"
         health = state.get("Health") or {}
         self.health_status = health.get("Status")  # None when the container has no healthcheck
@@ -139,6 +143,30 @@ def _local_process_tree(pid, container_id):
     return found
 
 
+# Seconds a running container's inspection is trusted while its first process lives (refresh)
+REFRESH_MAX_AGE = 2.0
+
+
+def _local_start_time(pid, container_id):
+    """The start time (clock ticks since boot, /proc/PID/stat's 22nd field) of the container's
+    first process, read from this machine's /proc; None when that process has ended (or is a
+    zombie), is not here, or is not in the container's cgroup. A pid and its start time name one
+    process for good: a restart of the container runs a new one."""
+    if not pid or not container_id:
+        return None
+    try:
+        with open("/proc/%d/stat" % pid, encoding="utf-8") as handle:
+            fields = handle.read().rpartition(")")[2].split()
+        if fields[0] in ("Z", "X", "x"):
+            return None
+        with open("/proc/%d/cgroup" % pid, encoding="utf-8") as handle:
+            if container_id not in handle.read():
+                return None
+        return int(fields[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 class DockerRuntime:
     """A thin wrapper over the Docker SDK's low-level client, shared by probe threads."""
 
@@ -161,7 +189,7 @@ class DockerRuntime:
     def inspect(self, container):
         """ContainerState, or None when the container does not exist."""
         try:
-            return ContainerState(self.api.inspect_container(container))
+            state = ContainerState(self.api.inspect_container(container))
         except NotFound:
             return None
         except DockerException as exc:
@@ -169,6 +197,27 @@ class DockerRuntime:
         except RequestException as exc:  # the engine went away (refused, reset) or did not answer in time
             raise RuntimeAdapterError("the Docker engine at %s did not answer (inspecting container %s): %s"
                                       % (self.host, container, _short(exc))) from exc
+        state.inspected_at = time.monotonic()
+        if state.running and not state.restarting and state.health_status is None and self.host.startswith("unix://"):
+            state.process_start = _local_start_time(state.pid, state.full_id)
+        return state
+
+    def refresh(self, container, state=None, max_age=REFRESH_MAX_AGE):
+        """The container's state now: ``state`` itself when it says the container runs, without
+        a healthcheck, was inspected less than ``max_age`` seconds ago, and its first process is
+        still the same one on this machine (read from /proc: no engine call); else an
+        inspection. While a container keeps its process its state, restart count and start
+        time cannot have changed; an exit, a restart by its policy or a removal ends that
+        process, and the next look asks the engine. A start of 200 services polled four times a
+        second made 1,800 inspections this way, and the engine's start calls waited behind
+        them. The engine is still asked every ``max_age`` seconds (an engine that went away is
+        named, as before); a healthcheck's status is the engine's to tell, so such a container
+        is always inspected."""
+        if state is not None and state.process_start is not None \
+                and time.monotonic() - state.inspected_at < max_age \
+                and _local_start_time(state.pid, state.full_id) == state.process_start:
+            return state
+        return self.inspect(container)
 
     def logs_tail(self, container, lines=20):
         try:

@@ -31,8 +31,8 @@ class PriorityGate:
         self.express = express
         self.holding = []  # priorities of the current holders
         self.expected = list(expected)  # priorities of the first wave still to arrive
-        self.cond = threading.Condition()
-        self.waiting = []
+        self.lock = threading.Lock()
+        self.waiting = []  # heap of (-priority, arrival, [event, kind])
         self.seq = 0
         self.clock = clock
         self.hold_until = clock() + hold
@@ -40,49 +40,61 @@ class PriorityGate:
     def _held(self, priority):
         return self.clock() < self.hold_until and any(other > priority for other in self.expected)
 
+    def _grant(self):
+        """Let in the waiters at the head of the queue that may go now (call with the lock
+        held). Only those let in are woken: a release wakes one waiter, not every one (a start
+        of 200 services has a hundred waiting here at times)."""
+        while self.waiting:
+            negative, _arrival, entry = self.waiting[0]
+            priority = -negative
+            if self._held(priority):
+                return
+            if self.slots > 0:
+                self.slots -= 1
+                entry[1] = "slot"
+            elif self.express > 0 and all(priority > other for other in self.holding):
+                self.express -= 1
+                entry[1] = "express"
+            else:
+                return
+            heapq.heappop(self.waiting)
+            self.holding.append(priority)
+            entry[0].set()
+
+    def _hold_left(self):
+        """Seconds until the hold of the first wave ends; None once it has."""
+        left = self.hold_until - self.clock()
+        return max(0.01, left) if left > 0 and self.expected else None
+
     def acquire(self, priority, expected=False):
-        with self.cond:
+        entry = [threading.Event(), None]
+        with self.lock:
             if expected and priority in self.expected:
                 self.expected.remove(priority)
             self.seq += 1
-            entry = (-priority, self.seq)
-            heapq.heappush(self.waiting, entry)
-            self.cond.notify_all()
-            while True:
-                held = self._held(priority)
-                if not held and self.waiting[0] == entry:
-                    if self.slots > 0:
-                        kind = "slot"
-                        break
-                    if self.express > 0 and all(priority > other for other in self.holding):
-                        kind = "express"
-                        break
-                self.cond.wait(max(0.01, self.hold_until - self.clock()) if held else None)
-            heapq.heappop(self.waiting)
-            if kind == "slot":
-                self.slots -= 1
-            else:
-                self.express -= 1
-            self.holding.append(priority)
-            self.cond.notify_all()  # the next waiter may be let in too
-            return kind, priority
+            heapq.heappush(self.waiting, (-priority, self.seq, entry))
+            self._grant()
+        while not entry[0].wait(self._hold_left()):
+            with self.lock:  # the hold ended while it waited: whoever is at the head may go now
+                self._grant()
+        return entry[1], priority
 
     def withdraw(self, priority):
         """A member of the first wave that will not come: stop holding the others for it."""
-        with self.cond:
+        with self.lock:
             if priority in self.expected:
                 self.expected.remove(priority)
-                self.cond.notify_all()
+                self._grant()
 
     def release(self, ticket):
         kind, priority = ticket
-        with self.cond:
+        with self.lock:
             if kind == "slot":
                 self.slots += 1
             else:
                 self.express += 1
             self.holding.remove(priority)
-            self.cond.notify_all()
+            self._grant()
 
 
 class ServiceStart:
@@ -109,6 +121,7 @@ class ServiceStart:
         self.previous = False  # a previous container is set aside for it (put back if it does not become ready)
         self.rolled_back = False
         self.restart_baseline = 0  # its restart count when this run began to wait for it
+        self.ready_state = None  # what its readiness check saw of its container when it passed (Docker)
 
     @property
     def container(self):

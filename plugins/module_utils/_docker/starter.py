@@ -189,6 +189,12 @@ class Starter:
         are inspected side by side: this check is time the operator waits for."""
         checked = [s for s in self.starts.values()
                    if s.ready_at is not None and (s.service.get("readiness") or {}).get("probe") != "exit_zero"]
+        # one still running the process it was judged ready with has not restarted since (told
+        # from this machine's /proc where the engine is local: no inspection of each)
+        still_up = getattr(self.checker, "still_up", None)
+        if still_up is not None:
+            checked = [s for s in checked if not (still_up(s.ready_state)
+                                                  and s.ready_state.restart_count == s.restart_baseline)]
         with ThreadPoolExecutor(max_workers=8) as pool:
             states = list(pool.map(lambda s: self.deployer.inspect(s.container) or {},
                                    checked))
@@ -346,6 +352,7 @@ class Starter:
             return False
         start.ready_at = round(wait.ready_at, 3)
         start.restart_baseline = wait.baseline or 0
+        start.ready_state = wait.state
         if (start.previous or start.container in self.leftovers) and not self.all_or_nothing:
             self.deployer.drop_previous(start.container)  # the successor is ready: the previous one goes
         self.progress.emit("ready", start.name, plane=_plane(start), level=_level(start), action=start.action,

@@ -166,6 +166,34 @@ def test_the_priority_gate_lets_the_first_wave_in_by_priority_not_by_arrival():
     assert time.monotonic() - started < 2.0  # released when the wave was in, not at the hold limit
 
 
+def test_the_priority_gate_lets_many_waiters_in_one_by_one_by_priority():
+    """Issue 32: a release lets in the most important waiter (a start of 200 services has a
+    hundred here at times), one at a time through one slot, whatever their arrival order."""
+    gate = PriorityGate(1, express=0, hold=0)
+    held = gate.acquire(0)
+    admitted, lock = [], threading.Lock()
+    priorities = [(7 * n) % 31 for n in range(1, 31)]  # 30 distinct priorities, shuffled
+
+    def worker(priority):
+        ticket = gate.acquire(priority)
+        with lock:
+            admitted.append(priority)
+        gate.release(ticket)
+
+    threads = [threading.Thread(target=worker, args=(p,)) for p in priorities]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + 10
+    while len(gate.waiting) < len(priorities) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert len(gate.waiting) == len(priorities) and admitted == []
+    gate.release(held)
+    for thread in threads:
+        thread.join(10)
+    assert admitted == sorted(priorities, reverse=True)
+    assert gate.slots == 1 and gate.holding == [] and gate.waiting == []
+
+
 def test_the_head_of_a_longer_chain_takes_the_express_slot_not_a_lesser_one():
     gate = PriorityGate(2, express=1)
     first, second = gate.acquire(5), gate.acquire(1)  # both slots held
