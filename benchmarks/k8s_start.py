@@ -50,8 +50,8 @@ def kubectl(*args, timeout=900):
     return proc.stdout
 
 
-def newest_timeline():
-    path = max(glob.glob(os.path.join(ROOT, "artifacts", "start-*.json")), key=os.path.getmtime)
+def newest_timeline(directory=None):
+    path = max(glob.glob(os.path.join(directory or os.path.join(ROOT, "artifacts"), "start-*.json")), key=os.path.getmtime)
     with open(path, encoding="utf-8") as handle:
         return json.load(handle)
 

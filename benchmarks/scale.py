@@ -6,9 +6,12 @@ start (a process probe), no steps; a project of its own (ananta-scale), so the l
 Per N it prints:
 
 - the cold start (start_platform.yml, the containers removed first) and its critical path (from
-  the run's timeline);
+  the run's timeline), the catalog started once before (its own timelines, apart from other
+  sizes': the durations an operator's second start learns); and that first start too, with no
+  history (each service then expected to take 1 s);
 - the engine's own time to start N containers of the same image, three at a time (``docker run
-  -d``), the floor any starter meets;
+  -d``), the floor any starter meets: the mean of a measure just before the start and one just
+  after (the machine's pace drifts between rounds; the two's difference is printed);
 - the ratio of the cold start to the larger of the two, and the overhead per service
   ((cold - larger) / N);
 - the second start with nothing to do, and the containers' restarts.
@@ -137,14 +140,25 @@ def one_size(size, image, tmp):
         json.dump({"ananta_services": catalog(size, image), "ananta_project": PROJECT, "ananta_networks": []}, handle)
     label = "ananta.platform.project=%s" % PROJECT
     remove_all(label)
+    # each catalog keeps its timelines (and the durations a start learns from them) apart: the
+    # same names in another size's catalog are other services, with other times to ready
+    timelines = os.path.join(tmp, "timelines-%d" % size)
     args = ["playbooks/start_platform.yml", "-i", "inventories/lab", "-e", "@" + path,
-            "--skip-tags", "migrations,streams,namespaces"]
+            "--skip-tags", "migrations,streams,namespaces", "-e", "ananta_timeline_dir=" + timelines]
+    # the first start of this catalog ever: no earlier run tells what each service takes
+    first = run(*args)
+    remove_all(label)
+    # the engine's own time just before and just after the start: it drifts by seconds between
+    # rounds on this machine, and the start is measured against the mean of the two beside it
+    before = engine_alone(size, image)
     cold = run(*args)
-    timeline = newest_timeline()
-    row = {"size": size, "cold": cold, "path": timeline["critical_path"]["seconds"], "restarts": restarts(label)}
+    timeline = newest_timeline(timelines)
+    row = {"size": size, "first": first, "cold": cold, "path": timeline["critical_path"]["seconds"],
+           "restarts": restarts(label)}
     row["noop"] = run(*args)
     remove_all(label)
-    row["engine"] = engine_alone(size, image)
+    after = engine_alone(size, image)
+    row["engine"], row["engine_spread"] = (before + after) / 2, abs(after - before)
     floor = max(row["path"], row["engine"])
     row["ratio"] = cold / floor if floor else 0.0
     row["per_service"] = (cold - floor) / size
@@ -212,11 +226,13 @@ def main():
     print("%9s %9s %9s %10s %7s %15s %10s %9s%s" % ("services", "cold s", "path s", floor, "ratio", "per service s",
                                                     "no-op s", "restarts",
                                                     " %8s %16s" % ("stop s", "kubectl restarts")
-                                                    if options.target == "kubernetes" else ""))
+                                                    if options.target == "kubernetes"
+                                                    else " %14s %14s" % ("engine drift s", "first start s")))
     for row in rows:
         print("%9d %9.1f %9.1f %10.1f %7.2f %15.3f %10.1f %9d%s" % (
             row["size"], row["cold"], row["path"], row["engine"], row["ratio"], row["per_service"], row["noop"],
-            row["restarts"], " %8.1f %16d" % (row["stop"], row["floor_restarts"]) if "stop" in row else ""))
+            row["restarts"], " %8.1f %16d" % (row["stop"], row["floor_restarts"]) if "stop" in row
+            else " %14.1f %14.1f" % (row["engine_spread"], row["first"])))
 
 
 if __name__ == "__main__":

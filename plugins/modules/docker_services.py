@@ -142,7 +142,12 @@ options:
     type: str
     default: 127.0.0.1
   poll_interval:
-    description: Seconds between probes while waiting.
+    description:
+      - Seconds between probes while waiting.
+      - Each probe first looks at the container's state. Where the engine is this machine's (a unix socket) and
+        the container, without a healthcheck, was seen running, that look reads its first process from this
+        machine's C(/proc) instead of asking the engine, for up to 2 seconds after the engine last answered;
+        when that process has ended (an exit, a restart by its policy) the engine is asked at once.
     type: float
     default: 0.5
   probe_timeout:
@@ -159,8 +164,8 @@ options:
         beside its timelines). Containers are started a few at a time, those behind the longest expected
         chain (through the steps) first; without durations, the longest chains of dependants first.
       - With durations, the services on or near the critical path they predict (slack within 10 % of it) boot
-        with a larger CPU weight (cgroup cpu shares 8192 instead of the engine's 1024), set back once each is
-        ready, and for every service at the end of the call. The weight is not part of the container's
+        with a larger CPU weight (cgroup cpu shares 8192 instead of the engine's 1024; given at creation to a
+        container this call creates), set back once each is ready, and for every service at the end of the call. The weight is not part of the container's
         configuration hash, so it never causes a recreation.
     type: dict
     default: {}

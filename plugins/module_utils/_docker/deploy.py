@@ -150,7 +150,9 @@ class DockerDeployer:
             return None, current  # a finished one-shot stays finished
         return "start", current
 
-    def create(self, spec):
+    def create(self, spec, cpu_shares=None):
+        """Create the container of ``spec``; ``cpu_shares``: its CPU weight from the start (a
+        service of the expected critical path: no update call once it runs)."""
         for volume in self.volume_names(spec.service):
             self.ensure_volume(volume)
         port_bindings, exposed = {}, []
@@ -165,6 +167,8 @@ class DockerDeployer:
             limits["mem_limit"] = memory_bytes(spec.resources["memory"])
         if "cpus" in spec.resources:
             limits["nano_cpus"] = int(float(spec.resources["cpus"]) * 1e9)
+        if cpu_shares:
+            limits["cpu_shares"] = int(cpu_shares)
         host_config = self.api.create_host_config(
             port_bindings=port_bindings, binds=binds,
             restart_policy={"Name": spec.restart} if spec.restart != "no" else None,

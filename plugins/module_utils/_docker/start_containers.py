@@ -134,7 +134,12 @@ def prepare(st, start):
                     # kept, stopped, until the new one is ready: put back if it is not
                     st.deployer.set_aside(spec.name, st.stop_timeout)
                     start.previous = True
-                st.deployer.create(spec)
+                # the expected critical path is created with its raised weight: an engine call
+                # fewer each (at 200 services, the weights' calls cost the start 2.6 s)
+                boosted = start.name in st.boosted
+                st.deployer.create(spec, cpu_shares=BOOSTED_SHARES if boosted else None)
+                if boosted:
+                    start.weighted = start.was_weighted = True
             start.action = action
             start.prepared = (spec, action)
         return start.prepared

@@ -327,7 +327,7 @@ class Starter:
         finally:
             self.gate.release(ticket)
         start.engine_start = round(time.time() - start.started_at, 3)
-        if start.name in self.boosted:
+        if start.name in self.boosted and not start.weighted:  # one not created by this run
             _containers.weigh(self, start, BOOSTED_SHARES)
 
     def watch_start(self, start, fresh, stop=None):
