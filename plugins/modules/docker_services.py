@@ -165,8 +165,8 @@ options:
         chain (through the steps) first; without durations, the longest chains of dependants first.
       - With durations, the services on or near the critical path they predict (slack within 10 % of it) boot
         with a larger CPU weight (cgroup cpu shares 8192 instead of the engine's 1024; given at creation to a
-        container this call creates), set back once each is ready, and for every service at the end of the call. The weight is not part of the container's
-        configuration hash, so it never causes a recreation.
+        container this call creates), set back once each is ready, and for every service at the end of the
+        call. The weight is not part of the container's configuration hash, so it never causes a recreation.
     type: dict
     default: {}
   abort_file:

@@ -49,8 +49,7 @@ class DockerChecker:
         """Whether the container of ``state`` (as the wait last saw it) still runs the same first
         process, told without the engine (DockerRuntime.refresh); False when only the engine can
         tell."""
-        return state is not None and state.process_start is not None \
-            and self.runtime.refresh(None, state, max_age=float("inf")) is state
+        return state is not None and self.runtime.same_process(state)
 
     def logs(self, wait, lines):
         return self.runtime.logs_tail(wait.container, lines)

@@ -112,17 +112,24 @@ class ContainerState:
         return found
 
 
+def _in_container(pid, container_id):
+    """Whether this machine's process ``pid`` is in the cgroup of the container ``container_id``
+    (False when it is not here: the engine is elsewhere, or this runs in a PID namespace of its
+    own)."""
+    if not pid or not container_id:
+        return False
+    try:
+        with open("/proc/%d/cgroup" % pid, encoding="utf-8") as handle:
+            return container_id in handle.read()
+    except OSError:
+        return False
+
+
 def _local_process_tree(pid, container_id):
     """[(pid, command line)] of a container's first process and its descendants, read from this
     machine's /proc; None when that process is not here or not in the container's cgroup (the
     engine is elsewhere, or this runs in a PID namespace of its own)."""
-    if not pid or not container_id:
-        return None
-    try:
-        with open("/proc/%d/cgroup" % pid, encoding="utf-8") as handle:
-            if container_id not in handle.read():
-                return None
-    except OSError:
+    if not _in_container(pid, container_id):
         return None
     found, pending = [], [pid]
     while pending:
@@ -152,17 +159,12 @@ def _local_start_time(pid, container_id):
     first process, read from this machine's /proc; None when that process has ended (or is a
     zombie), is not here, or is not in the container's cgroup. A pid and its start time name one
     process for good: a restart of the container runs a new one."""
-    if not pid or not container_id:
+    if not _in_container(pid, container_id):
         return None
     try:
         with open("/proc/%d/stat" % pid, encoding="utf-8") as handle:
             fields = handle.read().rpartition(")")[2].split()
-        if fields[0] in ("Z", "X", "x"):
-            return None
-        with open("/proc/%d/cgroup" % pid, encoding="utf-8") as handle:
-            if container_id not in handle.read():
-                return None
-        return int(fields[19])
+        return None if fields[0] in ("Z", "X", "x") else int(fields[19])
     except (OSError, ValueError, IndexError):
         return None
 
@@ -213,11 +215,15 @@ class DockerRuntime:
         them. The engine is still asked every ``max_age`` seconds (an engine that went away is
         named, as before); a healthcheck's status is the engine's to tell, so such a container
         is always inspected."""
-        if state is not None and state.process_start is not None \
-                and time.monotonic() - state.inspected_at < max_age \
-                and _local_start_time(state.pid, state.full_id) == state.process_start:
+        if state is not None and time.monotonic() - state.inspected_at < max_age and self.same_process(state):
             return state
         return self.inspect(container)
+
+    @staticmethod
+    def same_process(state):
+        """Whether the container of ``state`` still runs the first process it was inspected with,
+        told from this machine's /proc; False when only the engine can tell."""
+        return state.process_start is not None and _local_start_time(state.pid, state.full_id) == state.process_start
 
     def logs_tail(self, container, lines=20):
         try:

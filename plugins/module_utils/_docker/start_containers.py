@@ -82,11 +82,16 @@ def settle(st):
             st.put_back.append((start.name, "not restarted again: %s" % exc.message))
 
 
+def _weighted(start, shares):
+    """Record the CPU weight the service's container now has."""
+    start.weighted = shares != DEFAULT_SHARES
+    start.was_weighted = start.was_weighted or start.weighted
+
+
 def weigh(st, start, shares):
     try:
         st.deployer.set_cpu_shares(start.container, shares)
-        start.weighted = shares != DEFAULT_SHARES
-        start.was_weighted = start.was_weighted or start.weighted
+        _weighted(start, shares)
     except Exception:  # pylint: disable=broad-except  # a weight is a hint: the start goes on without it
         pass
 
@@ -136,10 +141,10 @@ def prepare(st, start):
                     start.previous = True
                 # the expected critical path is created with its raised weight: an engine call
                 # fewer each (at 200 services, the weights' calls cost the start 2.6 s)
-                boosted = start.name in st.boosted
-                st.deployer.create(spec, cpu_shares=BOOSTED_SHARES if boosted else None)
-                if boosted:
-                    start.weighted = start.was_weighted = True
+                shares = BOOSTED_SHARES if start.name in st.boosted else None
+                st.deployer.create(spec, cpu_shares=shares)
+                if shares:
+                    _weighted(start, shares)
             start.action = action
             start.prepared = (spec, action)
         return start.prepared
